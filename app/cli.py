@@ -1,0 +1,53 @@
+"""Command-line contract (documented in the README; other tools rely on it)."""
+
+from __future__ import annotations
+
+import argparse
+
+from app import APP_ID, __version__
+from app.core.session_config import AUTH_MODES, ENCODINGS, ENGINES, PROTOCOLS, REGIONS
+
+# Exit codes of the headless mode.
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+EXIT_CONNECTION = 4
+EXIT_AUDIO = 5
+
+_AUTH_CHOICES = {"key": "key", "token": "token", "broker": "broker"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=APP_ID,
+        description="Live captions in an always-on-top overlay, or on stdout with --headless.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true",
+                      help="no window: print captions to stdout (one final per line)")
+    mode.add_argument("--list-devices", action="store_true",
+                      help="list microphones and system-audio sources with the names --source takes")
+    mode.add_argument("--self-test", action="store_true",
+                      help="check audio, keyring and the overlay, then exit (0 = all worked)")
+    p.add_argument("--source", metavar="SPEC",
+                   help="file:PATH | mic[:NAME] | system[:NAME] | both (default: the configured source)")
+    p.add_argument("--engine", choices=ENGINES,
+                   help="assemblyai (cloud) or local (offline); default: assemblyai when a key "
+                        "or token source is configured, otherwise local")
+    p.add_argument("--protocol", choices=PROTOCOLS, help="v3 Universal-Streaming (default) or v2 legacy")
+    p.add_argument("--server", metavar="URL",
+                   help="http(s)://HOST:PORT of an AssemblyAI-compatible server (WebSocket and tokens)")
+    p.add_argument("--region", choices=REGIONS)
+    p.add_argument("--auth", choices=[m for m in AUTH_MODES], dest="auth_mode",
+                   help="key: API key header; token: mint a one-time token; broker: fetch from --token-url")
+    p.add_argument("--token-url", metavar="URL", help="organisation token broker (GET/POST → {\"token\": ...})")
+    p.add_argument("--vocabulary", metavar="TERMS", help='comma-separated terms to boost, e.g. "Kubernetes, Añejo"')
+    p.add_argument("--silence-ms", type=int, metavar="N", help="end-of-utterance silence, 0-20000 ms")
+    p.add_argument("--speech-model", metavar="NAME", help="v3 speech model")
+    p.add_argument("--encoding", choices=ENCODINGS)
+    p.add_argument("--sample-rate", type=int, metavar="N")
+    p.add_argument("--chunk-ms", type=int, metavar="N", help="audio per frame (v2 100-2000, v3 50-1000)")
+    p.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
+    p.add_argument("--transcript-dir", metavar="DIR", help="where session transcripts are saved")
+    return p

@@ -1,0 +1,1 @@
+"""Audio: sources (file, microphone, system audio), conversion to the session format, levels."""

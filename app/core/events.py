@@ -1,0 +1,65 @@
+"""The one event vocabulary every speech engine speaks (AssemblyAI v3, v2, the offline engine).
+
+Events are immutable values; engines call a listener with them from their own thread, so a
+listener must be quick and thread-safe (the Qt layer re-emits them as signals).
+Audio offsets are milliseconds of audio since the start of *that* session.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+
+class Recovery(enum.Enum):
+    """What the caller should do after an error."""
+
+    STOP = "stop"            # auth, billing, bad configuration: tell the user, never retry in a loop
+    RECONNECT = "reconnect"  # transient: new session after backoff, captions continue
+    BUG = "bug"              # our own protocol fault (rate, frame size, bad message): must never happen
+    IGNORE = "ignore"        # informational; the session goes on
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    session_id: str
+    protocol: str                 # "v3", "v2" or "local"
+    expires_at: float | None = None  # POSIX seconds, when the server said
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The latest text of the utterance in progress; replaces the previous partial."""
+
+    text: str
+    audio_start: int
+    audio_end: int
+
+
+@dataclass(frozen=True)
+class Final:
+    text: str
+    audio_start: int
+    audio_end: int
+    words: tuple = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    audio_duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class StreamError:
+    code: int | None          # close code / HTTP status / None for local faults
+    message: str              # for a person: plain words, never a secret
+    recovery: Recovery
+
+    @property
+    def retryable(self) -> bool:
+        return self.recovery is Recovery.RECONNECT
+
+
+Event = Union[SessionStarted, Partial, Final, SessionEnded, StreamError]
+Listener = Callable[[Event], None]
