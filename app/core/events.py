@@ -61,5 +61,23 @@ class StreamError:
         return self.recovery is Recovery.RECONNECT
 
 
-Event = Union[SessionStarted, Partial, Final, SessionEnded, StreamError]
+@dataclass(frozen=True)
+class Reconnecting:
+    """Emitted by the pipeline (not by sessions) before a reconnect attempt."""
+
+    attempt: int
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Audio that reached no recognizer (outage, device loss), in continuous stream time (ms)."""
+
+    start_ms: int
+    duration_ms: int
+    reason: str
+
+
+Event = Union[SessionStarted, Partial, Final, SessionEnded, StreamError, Reconnecting, Gap]
 Listener = Callable[[Event], None]

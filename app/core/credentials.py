@@ -1,0 +1,89 @@
+"""The API key: from ASSEMBLYAI_API_KEY for a run, else the OS keyring. Never anywhere else.
+
+``Secret`` keeps the key out of reprs, logs and tracebacks; only ``reveal()`` gives the text,
+and only code that puts it on the wire (an Authorization header) calls it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keyring
+from keyring.errors import KeyringError, PasswordDeleteError
+
+from app import APP_ID
+
+ENV_VAR = "ASSEMBLYAI_API_KEY"
+KEYRING_SERVICE = APP_ID
+KEYRING_USER = "assemblyai-api-key"
+
+
+class Secret:
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class KeyringUnavailable(Exception):
+    """No usable OS keyring (e.g. no Secret Service). The message says what to do."""
+
+
+def _unavailable(exc: Exception) -> KeyringUnavailable:
+    return KeyringUnavailable(
+        "The system keyring is not available (" + type(exc).__name__ + "). The API key can be "
+        "used for this session only, or set ASSEMBLYAI_API_KEY for one run; it is never saved "
+        "in plain text.")
+
+
+def load_api_key() -> Secret | None:
+    """The key from the environment, else the keyring; ``None`` when neither has one.
+
+    Raises ``KeyringUnavailable`` only when there is no environment key and the keyring fails.
+    """
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return Secret(env)
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+    except KeyringError as exc:
+        raise _unavailable(exc) from None
+    return Secret(stored) if stored else None
+
+
+def save_api_key(key: Secret) -> None:
+    try:
+        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal())
+    except KeyringError as exc:
+        raise _unavailable(exc) from None
+
+
+def delete_api_key() -> None:
+    try:
+        keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
+    except PasswordDeleteError:
+        pass  # nothing stored: already deleted
+    except KeyringError as exc:
+        raise _unavailable(exc) from None
+
+
+def keyring_backend_name() -> str:
+    backend = keyring.get_keyring()
+    return f"{type(backend).__module__}.{type(backend).__name__}"
