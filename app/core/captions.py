@@ -1,0 +1,276 @@
+"""The lines on screen, from partial/final events. Pure Python: no Qt, no clock of its own.
+
+How it works
+- Every utterance owns one *slot* in a running sequence. A partial opens (or updates) its
+  source's slot; the final fills the same slot, so the final replaces the partial exactly where
+  it was — nothing moves, nothing is shown twice.
+- Consecutive slots from one source run on as one paragraph; a new source starts a new
+  paragraph (with a short label such as "Mic:" when labels are on).
+- Paragraphs are word-wrapped to a pixel width with a text-measuring function the caller
+  injects (Qt's font metrics in the app, ``len`` in tests); only the last ``lines`` wrapped
+  lines are shown, so long finals scroll older text out.
+- Stable-text-only mode hides partials (the slot still keeps the order right).
+- Auto-clear: ``tick(now)`` empties the screen after ``clear_after_s`` seconds without a new
+  word (0 = never). The caller passes the time in, which keeps this testable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+MIN_LINES, MAX_LINES = 1, 8
+# Older slots beyond this are dropped: they are long scrolled out (history lives in the transcript).
+MAX_SLOTS = 200
+
+Measure = Callable[[str], float]
+
+
+@dataclass
+class _Slot:
+    label: str
+    text: str
+    final: bool
+    seq: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """A piece of one line drawn in one style."""
+
+    text: str
+    kind: str  # "final" | "partial" | "label"
+
+
+@dataclass(frozen=True)
+class Line:
+    runs: tuple[Run, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(r.text for r in self.runs)
+
+
+@dataclass
+class CaptionConfig:
+    lines: int = 2
+    stable_only: bool = False
+    clear_after_s: float = 6.0
+    show_labels: bool = False
+
+    def __post_init__(self) -> None:
+        if not MIN_LINES <= int(self.lines) <= MAX_LINES:
+            raise ValueError(f"Caption lines must be {MIN_LINES}-{MAX_LINES}, not {self.lines}.")
+        if self.clear_after_s < 0:
+            raise ValueError("Auto-clear time cannot be negative (0 = never clear).")
+        self.lines = int(self.lines)
+
+
+def default_label_name(label: str) -> str:
+    return {"mic": "Mic", "system": "System", "file": "File"}.get(label, label.capitalize())
+
+
+@dataclass
+class _Word:
+    text: str
+    kind: str
+
+
+class CaptionModel:
+    """Feed it events; ask it for ``lines()``. ``revision`` changes whenever the lines may have."""
+
+    def __init__(self, config: CaptionConfig | None = None, *, measure: Measure = len,
+                 width: float = 80, label_name: Callable[[str], str] = default_label_name) -> None:
+        self.config = config or CaptionConfig()
+        self._measure = measure
+        self._width = max(1.0, float(width))
+        self._label_name = label_name
+        self._slots: list[_Slot] = []
+        self._seq = 0
+        self._last_change: float | None = None
+        self.revision = 0
+        self.last_final: str = ""
+        self._cache: tuple[int, list[Line]] | None = None
+
+    # ---- configuration -------------------------------------------------------------------
+    def configure(self, config: CaptionConfig) -> None:
+        self.config = config
+        self._changed()
+
+    def set_width(self, width: float) -> None:
+        width = max(1.0, float(width))
+        if width != self._width:
+            self._width = width
+            self._changed()
+
+    def set_measure(self, measure: Measure) -> None:
+        self._measure = measure
+        self._changed()
+
+    # ---- events ------------------------------------------------------------------------
+    def on_partial(self, label: str, text: str, now: float) -> None:
+        text = _clean(text)
+        slot = self._open_slot(label)
+        if slot is None:
+            if not text:
+                return
+            slot = self._new_slot(label, text, final=False)
+        elif slot.text == text:
+            return
+        else:
+            slot.text = text
+        self._touch(now)
+
+    def on_final(self, label: str, text: str, now: float) -> None:
+        text = _clean(text)
+        slot = self._open_slot(label)
+        if not text:
+            # An empty final (v2 sends them after silence) just closes the utterance.
+            if slot is not None:
+                self._slots.remove(slot)
+                self._touch(now)
+            return
+        if slot is None:
+            self._new_slot(label, text, final=True)
+        else:
+            slot.text = text
+            slot.final = True
+        self.last_final = text
+        self._touch(now)
+
+    def drop_partials(self, label: str | None = None) -> None:
+        """Forget unfinished utterances (session ended or reconnecting: no final will come)."""
+        before = len(self._slots)
+        self._slots = [s for s in self._slots if s.final or (label is not None and s.label != label)]
+        if len(self._slots) != before:
+            self._changed()
+
+    def clear(self) -> None:
+        if self._slots:
+            self._slots.clear()
+            self._changed()
+
+    def tick(self, now: float) -> bool:
+        """Auto-clear after silence. Returns True when the screen was cleared."""
+        limit = self.config.clear_after_s
+        if not limit or not self._slots or self._last_change is None:
+            return False
+        if now - self._last_change >= limit:
+            self._slots.clear()
+            self._changed()
+            return True
+        return False
+
+    def seconds_until_clear(self, now: float) -> float | None:
+        limit = self.config.clear_after_s
+        if not limit or not self._slots or self._last_change is None:
+            return None
+        return max(0.0, self._last_change + limit - now)
+
+    # ---- output ------------------------------------------------------------------------
+    def lines(self) -> list[Line]:
+        if self._cache is not None and self._cache[0] == self.revision:
+            return self._cache[1]
+        result = self._layout()
+        self._cache = (self.revision, result)
+        return result
+
+    def visible_text(self) -> str:
+        return "\n".join(line.text for line in self.lines())
+
+    def has_partial(self) -> bool:
+        return any(not s.final and s.text for s in self._slots)
+
+    # ---- internals ---------------------------------------------------------------------
+    def _open_slot(self, label: str) -> _Slot | None:
+        for slot in reversed(self._slots):
+            if slot.label == label and not slot.final:
+                return slot
+        return None
+
+    def _new_slot(self, label: str, text: str, final: bool) -> _Slot:
+        self._seq += 1
+        slot = _Slot(label, text, final, self._seq)
+        self._slots.append(slot)
+        if len(self._slots) > MAX_SLOTS:
+            del self._slots[: len(self._slots) - MAX_SLOTS]
+        return slot
+
+    def _touch(self, now: float) -> None:
+        self._last_change = now
+        self._changed()
+
+    def _changed(self) -> None:
+        self.revision += 1
+
+    def _paragraphs(self) -> list[tuple[str, list[_Word]]]:
+        """Visible slots grouped into (label, words) runs of one source."""
+        paragraphs: list[tuple[str, list[_Word]]] = []
+        for slot in self._slots:
+            if not slot.text or (not slot.final and self.config.stable_only):
+                continue
+            kind = "final" if slot.final else "partial"
+            words = [_Word(w, kind) for w in slot.text.split(" ") if w]
+            if paragraphs and paragraphs[-1][0] == slot.label:
+                paragraphs[-1][1].extend(words)
+            else:
+                paragraphs.append((slot.label, words))
+        return paragraphs
+
+    def _layout(self) -> list[Line]:
+        wanted = self.config.lines
+        out: list[Line] = []
+        # Walk paragraphs from the newest back until enough lines exist (older ones are hidden).
+        for label, words in reversed(self._paragraphs()):
+            prefix = []
+            if self.config.show_labels and label:
+                prefix = [_Word(self._label_name(label) + ":", "label")]
+            out[0:0] = self._wrap(prefix + words)
+            if len(out) >= wanted:
+                break
+        return out[-wanted:] if out else []
+
+    def _wrap(self, words: list[_Word]) -> list[Line]:
+        lines: list[list[_Word]] = []
+        current: list[_Word] = []
+        for word in words:
+            for piece in self._split_long(word):
+                candidate = " ".join(w.text for w in current + [piece])
+                if current and self._measure(candidate) > self._width:
+                    lines.append(current)
+                    current = [piece]
+                else:
+                    current.append(piece)
+        if current:
+            lines.append(current)
+        return [_to_line(ws) for ws in lines]
+
+    def _split_long(self, word: _Word) -> Iterable[_Word]:
+        """A word wider than the whole line is broken by characters instead of overflowing."""
+        if self._measure(word.text) <= self._width:
+            yield word
+            return
+        piece = ""
+        for ch in word.text:
+            if piece and self._measure(piece + ch) > self._width:
+                yield _Word(piece, word.kind)
+                piece = ch
+            else:
+                piece += ch
+        if piece:
+            yield _Word(piece, word.kind)
+
+
+def _to_line(words: list[_Word]) -> Line:
+    runs: list[Run] = []
+    for i, w in enumerate(words):
+        text = w.text if i == 0 else " " + w.text
+        if runs and runs[-1].kind == w.kind:
+            runs[-1] = Run(runs[-1].text + text, w.kind)
+        else:
+            runs.append(Run(text, w.kind))
+    return Line(tuple(runs))
+
+
+def _clean(text: str) -> str:
+    return " ".join((text or "").split())

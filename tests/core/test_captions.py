@@ -1,0 +1,197 @@
+"""Caption layout: partial replaced in place, line limit, wrapping, stable mode, auto-clear."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from app.core.captions import CaptionConfig, CaptionModel
+
+
+def model(**kw):
+    width = kw.pop("width", 20)
+    return CaptionModel(CaptionConfig(**kw), measure=len, width=width)
+
+
+def test_partial_is_replaced_in_place_by_its_final():
+    m = model(lines=3, width=40)
+    m.on_final("mic", "First sentence.", 0)
+    m.on_partial("mic", "second", 1)
+    m.on_partial("mic", "second sent", 1.2)
+    assert m.visible_text() == "First sentence. second sent"
+    kinds = [r.kind for r in m.lines()[0].runs]
+    assert kinds == ["final", "partial"]
+    m.on_final("mic", "Second sentence.", 1.5)
+    assert m.visible_text() == "First sentence. Second sentence."
+    assert [r.kind for r in m.lines()[0].runs] == ["final"]
+
+
+def test_no_duplicated_text_over_many_utterances():
+    m = model(lines=8, width=1000)
+    for i in range(5):
+        for n in range(1, 4):
+            m.on_partial("mic", " ".join([f"w{i}"] * n), i + n / 10)
+        m.on_final("mic", f"w{i} w{i} w{i}.", i + 0.5)
+    assert m.visible_text() == " ".join(f"w{i} w{i} w{i}." for i in range(5))
+
+
+def test_line_limit_keeps_newest_lines():
+    m = model(lines=2, width=10)
+    m.on_final("mic", "aaaa bbbb cccc dddd eeee ffff", 0)
+    lines = [line.text for line in m.lines()]
+    assert lines == ["cccc dddd", "eeee ffff"]
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_every_line_count_is_respected(n):
+    m = model(lines=n, width=5)
+    m.on_final("mic", " ".join(["word"] * 30), 0)
+    assert len(m.lines()) == n
+
+
+def test_line_count_out_of_range_is_rejected():
+    with pytest.raises(ValueError, match="1-8"):
+        CaptionConfig(lines=0)
+    with pytest.raises(ValueError, match="1-8"):
+        CaptionConfig(lines=9)
+    with pytest.raises(ValueError):
+        CaptionConfig(clear_after_s=-1)
+
+
+def test_long_word_breaks_by_characters():
+    m = model(lines=4, width=4)
+    m.on_final("mic", "abcdefghij", 0)
+    assert [line.text for line in m.lines()] == ["abcd", "efgh", "ij"]
+
+
+def test_wrapping_uses_injected_measure():
+    # A measure where "w" is three times as wide as other letters.
+    measure = lambda s: sum(3 if c == "w" else 1 for c in s)  # noqa: E731
+    m = CaptionModel(CaptionConfig(lines=4), measure=measure, width=7)
+    m.on_final("mic", "ww ab cd", 0)
+    assert [line.text for line in m.lines()] == ["ww", "ab cd"]
+
+
+def test_width_change_rewraps():
+    m = model(lines=8, width=100)
+    m.on_final("mic", "one two three four", 0)
+    assert len(m.lines()) == 1
+    rev = m.revision
+    m.set_width(8)
+    assert m.revision != rev
+    assert [line.text for line in m.lines()] == ["one two", "three", "four"]
+
+
+def test_stable_only_hides_partials_but_keeps_finals():
+    m = model(lines=2, width=50, stable_only=True)
+    m.on_final("mic", "Done.", 0)
+    m.on_partial("mic", "in progress", 1)
+    assert m.visible_text() == "Done."
+    m.on_final("mic", "In progress now.", 2)
+    assert m.visible_text() == "Done. In progress now."
+
+
+def test_auto_clear_after_silence():
+    m = model(clear_after_s=6, width=50)
+    m.on_final("mic", "Hello there.", 10.0)
+    assert m.seconds_until_clear(12.0) == pytest.approx(4.0)
+    assert not m.tick(15.9)
+    assert m.visible_text() == "Hello there."
+    assert m.tick(16.0)
+    assert m.visible_text() == ""
+    assert m.seconds_until_clear(17) is None
+
+
+def test_partial_updates_postpone_auto_clear():
+    m = model(clear_after_s=2, width=50)
+    m.on_final("mic", "a", 0)
+    m.on_partial("mic", "b", 1.5)
+    m.on_partial("mic", "b c", 3.0)
+    assert not m.tick(4.5)
+    assert m.tick(5.0)
+
+
+def test_never_clear_when_zero():
+    m = model(clear_after_s=0, width=50)
+    m.on_final("mic", "Stays.", 0)
+    assert not m.tick(10_000)
+    assert m.visible_text() == "Stays."
+    assert m.seconds_until_clear(5) is None
+
+
+def test_labels_per_source_and_in_place_replacement_across_sources():
+    m = CaptionModel(CaptionConfig(lines=4, show_labels=True), measure=len, width=60)
+    m.on_partial("mic", "hello", 0)
+    m.on_partial("system", "news at", 0.1)
+    m.on_final("system", "News at nine.", 0.2)
+    m.on_final("mic", "Hello everyone.", 0.3)
+    # The mic utterance started first and keeps its place.
+    assert [line.text for line in m.lines()] == ["Mic: Hello everyone.", "System: News at nine."]
+    assert m.lines()[0].runs[0].kind == "label"
+
+
+def test_labels_off_by_default():
+    m = model(lines=2, width=60)
+    m.on_final("mic", "Plain.", 0)
+    assert m.visible_text() == "Plain."
+
+
+def test_empty_final_closes_open_partial():
+    m = model(width=50)
+    m.on_partial("mic", "uh", 0)
+    m.on_final("mic", "", 1)
+    assert m.visible_text() == ""
+    assert not m.has_partial()
+
+
+def test_empty_partial_does_not_create_a_line():
+    m = model(width=50)
+    rev = m.revision
+    m.on_partial("mic", "   ", 0)
+    assert m.revision == rev and m.lines() == []
+
+
+def test_drop_partials_for_one_source():
+    m = model(lines=4, width=60)
+    m.on_partial("mic", "half", 0)
+    m.on_partial("system", "other", 0)
+    m.drop_partials("mic")
+    assert m.visible_text() == "other"
+    m.drop_partials()
+    assert m.visible_text() == ""
+
+
+def test_whitespace_is_normalised():
+    m = model(width=50)
+    m.on_final("mic", "  two   spaces\n here ", 0)
+    assert m.visible_text() == "two spaces here"
+    assert m.last_final == "two spaces here"
+
+
+def test_unchanged_partial_does_not_bump_revision():
+    m = model(width=50)
+    m.on_partial("mic", "same", 0)
+    rev = m.revision
+    m.on_partial("mic", "same", 1)
+    assert m.revision == rev
+
+
+words = st.lists(st.text(alphabet="abcdefgh", min_size=1, max_size=12), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(finals=st.lists(words, min_size=1, max_size=6), width=st.integers(3, 40),
+       lines=st.integers(1, 8))
+def test_layout_properties(finals, width, lines):
+    """Whatever arrives: no line wider than the width, never more lines than asked, and the
+    visible text is always the tail of everything said, with nothing repeated."""
+    m = model(lines=lines, width=width)
+    everything = []
+    for i, ws in enumerate(finals):
+        for k in range(1, len(ws) + 1):
+            m.on_partial("mic", " ".join(ws[:k]), i)
+        m.on_final("mic", " ".join(ws), i)
+        everything += ws
+    shown = m.lines()
+    assert 1 <= len(shown) <= lines
+    assert all(len(line.text) <= width for line in shown)
+    joined = "".join(line.text.replace(" ", "") for line in shown)
+    assert "".join(everything).endswith(joined)
