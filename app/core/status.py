@@ -1,0 +1,195 @@
+"""Connection status in plain words, from the same events the captions come from. Pure Python.
+
+States (``State``): stopped → connecting → live / offline (the local engine is running) →
+reconnecting (transient fault, the pipeline retries) → error (stopped for a reason the user must
+fix). With several sources (mic + system) each has its own state; the shown state is the most
+urgent one.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, SessionEnded, SessionStarted,
+                             StreamError)
+
+
+class State(enum.Enum):
+    STOPPED = "stopped"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    OFFLINE = "offline"          # captions from the offline engine (no network involved)
+    RECONNECTING = "reconnecting"
+    ERROR = "error"
+
+
+# Which source's state wins when they differ (most urgent first).
+_URGENCY = [State.ERROR, State.RECONNECTING, State.CONNECTING, State.LIVE, State.OFFLINE, State.STOPPED]
+
+
+@dataclass(frozen=True)
+class Status:
+    state: State = State.STOPPED
+    text: str = "Captions stopped"
+    detail: str = ""                      # the error / reconnect reason, plain words
+    latency_ms: float | None = None
+    silence_ms: int | None = None
+    engine: str = ""                      # "AssemblyAI v3", "AssemblyAI v2", "offline engine"
+    notice: str = ""                      # e.g. "4.2 s of audio were not captioned"
+
+    @property
+    def running(self) -> bool:
+        return self.state not in (State.STOPPED, State.ERROR)
+
+    def summary(self) -> str:
+        """One line for the overlay's status strip and the tray tooltip."""
+        parts = [self.text]
+        if self.state in (State.LIVE, State.OFFLINE) and self.latency_ms is not None:
+            parts.append(f"latency {format_latency(self.latency_ms)}")
+        if self.notice:
+            parts.append(self.notice)
+        return " · ".join(parts)
+
+
+def format_latency(ms: float) -> str:
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.1f} s"
+
+
+_ENGINE_NAMES = {"v3": "AssemblyAI", "v2": "AssemblyAI (legacy v2)", "local": "offline engine"}
+
+
+@dataclass
+class _Source:
+    state: State = State.CONNECTING
+    detail: str = ""
+    engine: str = ""
+
+
+class StatusModel:
+    """Feed events in; read ``status``. ``changed`` tells whether the last call changed it."""
+
+    def __init__(self, silence_ms: int | None = None) -> None:
+        self._sources: dict[str, _Source] = {}
+        self._overall = State.STOPPED
+        self._stop_detail = ""
+        self._latency: float | None = None
+        self._silence = silence_ms
+        self._notice = ""
+        self.status = Status(silence_ms=silence_ms)
+        self.changed = False
+
+    # ---- lifecycle from the controller ----------------------------------------------------
+    def starting(self, labels: list[str]) -> Status:
+        self._sources = {label: _Source() for label in (labels or [""])}
+        self._overall = State.CONNECTING
+        self._stop_detail = ""
+        self._latency = None
+        self._notice = ""
+        return self._publish()
+
+    def stopped(self) -> Status:
+        self._sources = {}
+        self._overall = State.STOPPED
+        return self._publish()
+
+    def failed(self, message: str) -> Status:
+        """Could not start or stopped for good (no key, device missing, auth refused...)."""
+        self._sources = {}
+        self._overall = State.ERROR
+        self._stop_detail = message
+        return self._publish()
+
+    def set_latency(self, ms: float | None) -> Status:
+        self._latency = ms
+        return self._publish()
+
+    def set_silence(self, ms: int | None) -> Status:
+        self._silence = ms
+        return self._publish()
+
+    # ---- events ----------------------------------------------------------------------------
+    def on_event(self, label: str, event) -> Status:
+        src = self._sources.get(label)
+        if src is None:
+            if self._overall in (State.STOPPED, State.ERROR) and not isinstance(event, SessionStarted):
+                return self.status  # a late event after stop: keep the final word
+            src = self._sources.setdefault(label, _Source())
+            self._overall = State.CONNECTING
+        if isinstance(event, SessionStarted):
+            src.engine = _ENGINE_NAMES.get(event.protocol, event.protocol)
+            src.state = State.OFFLINE if event.protocol == "local" else State.LIVE
+            src.detail = ""
+        elif isinstance(event, (Partial, Final)):
+            if src.state in (State.CONNECTING, State.RECONNECTING):
+                src.state = State.OFFLINE if src.engine == _ENGINE_NAMES["local"] else State.LIVE
+                src.detail = ""
+        elif isinstance(event, Reconnecting):
+            src.state = State.RECONNECTING
+            wait = f" in {event.delay_s:.0f} s" if event.delay_s >= 1 else ""
+            src.detail = f"{event.reason} — trying again{wait} (attempt {event.attempt})" \
+                if event.reason else f"Trying again{wait} (attempt {event.attempt})"
+        elif isinstance(event, StreamError):
+            if event.recovery is Recovery.RECONNECT:
+                src.state = State.RECONNECTING
+                src.detail = event.message
+            elif event.recovery is Recovery.IGNORE:
+                self._notice = event.message
+            else:
+                src.state = State.ERROR
+                src.detail = event.message
+        elif isinstance(event, Gap):
+            seconds = event.duration_ms / 1000
+            self._notice = f"{seconds:.1f} s of audio were not captioned ({event.reason})" \
+                if event.reason else f"{seconds:.1f} s of audio were not captioned"
+        elif isinstance(event, SessionEnded):
+            pass  # the pipeline says what comes next (reconnect or the end); the controller stops us
+        self._overall = self._aggregate()
+        return self._publish()
+
+    # ---- internals -------------------------------------------------------------------------
+    def _aggregate(self) -> State:
+        if not self._sources:
+            return self._overall
+        states = {s.state for s in self._sources.values()}
+        for state in _URGENCY:
+            if state in states:
+                return state
+        return State.STOPPED
+
+    def _publish(self) -> Status:
+        state = self._overall
+        engines = sorted({s.engine for s in self._sources.values() if s.engine})
+        engine = ", ".join(engines)
+        detail = ""
+        for label, src in self._sources.items():
+            if src.state is state and src.detail:
+                detail = f"{label}: {src.detail}" if len(self._sources) > 1 and label else src.detail
+                break
+        if state is State.ERROR and not detail:
+            detail = self._stop_detail
+        text = _plain_words(state, engine, detail)
+        new = Status(state=state, text=text, detail=detail,
+                     latency_ms=self._latency if state in (State.LIVE, State.OFFLINE) else None,
+                     silence_ms=self._silence, engine=engine,
+                     notice=self._notice if state in (State.LIVE, State.OFFLINE, State.RECONNECTING) else "")
+        self.changed = new != self.status
+        self.status = new
+        return new
+
+
+def _plain_words(state: State, engine: str, detail: str) -> str:
+    if state is State.STOPPED:
+        return "Captions stopped"
+    if state is State.CONNECTING:
+        return "Connecting…"
+    if state is State.LIVE:
+        return f"Live ({engine})" if engine else "Live"
+    if state is State.OFFLINE:
+        return "Live (offline engine)"
+    if state is State.RECONNECTING:
+        return f"Reconnecting: {detail}" if detail else "Reconnecting…"
+    return f"Stopped: {detail}" if detail else "Stopped by an error"
+

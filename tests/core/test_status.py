@@ -1,0 +1,131 @@
+"""Connection status: events → state and plain words."""
+
+from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, SessionEnded, SessionStarted,
+                             StreamError)
+from app.core.status import State, Status, StatusModel, format_latency
+
+
+def test_starts_stopped():
+    m = StatusModel()
+    assert m.status.state is State.STOPPED
+    assert m.status.text == "Captions stopped"
+    assert not m.status.running
+
+
+def test_connecting_then_live_with_engine_name():
+    m = StatusModel(silence_ms=700)
+    s = m.starting(["mic"])
+    assert s.state is State.CONNECTING and s.text == "Connecting…"
+    s = m.on_event("mic", SessionStarted("abc", "v3"))
+    assert s.state is State.LIVE
+    assert s.text == "Live (AssemblyAI)"
+    assert s.silence_ms == 700
+    assert s.running
+
+
+def test_offline_engine_state():
+    m = StatusModel()
+    m.starting(["mic"])
+    s = m.on_event("mic", SessionStarted("local-1", "local"))
+    assert s.state is State.OFFLINE
+    assert "offline engine" in s.text
+
+
+def test_reconnecting_then_live_again():
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("mic", StreamError(1011, "The server had a problem.", Recovery.RECONNECT))
+    assert s.state is State.RECONNECTING
+    assert "The server had a problem." in s.text
+    s = m.on_event("mic", Reconnecting(2, 3.2, "Connection lost"))
+    assert s.state is State.RECONNECTING
+    assert s.text == "Reconnecting: Connection lost — trying again in 3 s (attempt 2)"
+    s = m.on_event("mic", SessionStarted("b", "v3"))
+    assert s.state is State.LIVE and s.detail == ""
+
+
+def test_stop_class_error_in_plain_words():
+    m = StatusModel()
+    m.starting(["mic"])
+    s = m.on_event("mic", StreamError(1008, "The API key was not accepted.", Recovery.STOP))
+    assert s.state is State.ERROR
+    assert s.text == "Stopped: The API key was not accepted."
+    assert not s.running
+
+
+def test_failed_before_start():
+    m = StatusModel()
+    s = m.failed("No microphone was found.")
+    assert s.state is State.ERROR and "No microphone was found." in s.text
+
+
+def test_ignored_errors_become_a_notice_only():
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("mic", StreamError(None, "Unknown message skipped", Recovery.IGNORE))
+    assert s.state is State.LIVE
+    assert "Unknown message skipped" in s.summary()
+
+
+def test_gap_notice():
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("mic", Gap(1000, 4200, "connection lost"))
+    assert "4.2 s of audio were not captioned" in s.summary()
+
+
+def test_latency_shown_only_while_live():
+    m = StatusModel()
+    m.starting(["mic"])
+    s = m.set_latency(420)
+    assert s.latency_ms is None  # not live yet
+    s = m.on_event("mic", SessionStarted("a", "v3"))
+    assert s.latency_ms == 420
+    assert s.summary() == "Live (AssemblyAI) · latency 420 ms"
+    assert format_latency(1530) == "1.5 s"
+
+
+def test_most_urgent_source_wins_and_is_named():
+    m = StatusModel()
+    m.starting(["mic", "system"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("system", SessionStarted("b", "v3"))
+    assert s.state is State.LIVE
+    s = m.on_event("system", StreamError(None, "Audio device lost", Recovery.RECONNECT))
+    assert s.state is State.RECONNECTING
+    assert s.detail == "system: Audio device lost"
+
+
+def test_text_after_reconnect_counts_as_live():
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v2"))
+    m.on_event("mic", Reconnecting(1, 0.5, ""))
+    s = m.on_event("mic", Partial("hi", 0, 100))
+    assert s.state is State.LIVE
+    assert "legacy v2" in s.text
+    m.on_event("mic", Final("hi.", 0, 200))
+    assert m.status.state is State.LIVE
+
+
+def test_session_ended_does_not_claim_stopped_and_late_events_after_stop_are_ignored():
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("mic", SessionEnded(3.0))
+    assert s.state is State.LIVE
+    m.stopped()
+    s = m.on_event("mic", Final("late", 0, 1))
+    assert s.state is State.STOPPED
+
+
+def test_silence_threshold_update_and_changed_flag():
+    m = StatusModel(silence_ms=700)
+    m.set_silence(1200)
+    assert m.status.silence_ms == 1200 and m.changed
+    m.set_silence(1200)
+    assert not m.changed
+    assert isinstance(m.status, Status)
