@@ -1,0 +1,160 @@
+"""What the history window shows, without Qt: the live session or a past one, search, copy, export.
+
+The window only renders ``rows()`` and forwards clicks here, so all of this is tested with
+plain pytest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from app.core import export as _export
+from app.core.events import Final, Gap
+from app.core.transcript import Entry, SessionInfo, list_sessions, read_transcript
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int           # position in the view's entries
+    time_text: str       # wall clock, HH:MM:SS
+    source: str
+    text: str            # caption text, or the gap description
+    kind: str            # "final" | "gap"
+    stream_ms: int       # where in the session's audio it is
+
+
+def describe_gap(entry: Entry) -> str:
+    reason = f" ({entry.reason})" if entry.reason else ""
+    return f"— no captions for {entry.duration_ms / 1000:.1f} s{reason} —"
+
+
+def session_title(info: SessionInfo) -> str:
+    when = _dt.datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M") if info.started else "?"
+    parts = [when, info.protocol or "?", info.source or "", f"{info.finals} caption{'s' * (info.finals != 1)}"]
+    return " · ".join(p for p in parts if p)
+
+
+class HistoryModel:
+    """Entries of the view being shown (live or a past file) and the operations on them."""
+
+    def __init__(self, transcript_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.transcript_dir = Path(transcript_dir)
+        self._clock = clock
+        self.live: list[Entry] = []
+        self.viewing: Path | None = None        # None = the live session
+        self._past: list[Entry] = []
+
+    # -- what is shown ------------------------------------------------------------------------
+
+    @property
+    def is_live(self) -> bool:
+        return self.viewing is None
+
+    @property
+    def entries(self) -> list[Entry]:
+        return self.live if self.is_live else self._past
+
+    def add_live(self, event, source: str = "") -> Row | None:
+        """Record a live event; returns the new row (None when it is not shown in history)."""
+        if isinstance(event, Final):
+            if not event.text.strip():
+                return None
+            entry = Entry("final", wall=self._clock(), source=source, text=event.text,
+                          audio_start=event.audio_start, audio_end=event.audio_end)
+        elif isinstance(event, Gap):
+            entry = Entry("gap", wall=self._clock(), source=source, start_ms=event.start_ms,
+                          duration_ms=event.duration_ms, reason=event.reason)
+        else:
+            return None
+        self.live.append(entry)
+        return self._row(len(self.live) - 1, entry)
+
+    def reset_live(self) -> None:
+        self.live = []
+
+    def show_live(self) -> None:
+        self.viewing = None
+        self._past = []
+
+    def open_session(self, path: Path) -> None:
+        """Show a past session. Raises ``OSError`` when the file cannot be read."""
+        self._past = read_transcript(path)
+        self.viewing = Path(path)
+
+    def sessions(self) -> list[SessionInfo]:
+        return list_sessions(self.transcript_dir)
+
+    # -- rows, search, copy -------------------------------------------------------------------
+
+    def _row(self, index: int, e: Entry) -> Row:
+        when = _dt.datetime.fromtimestamp(e.wall).strftime("%H:%M:%S") if e.wall else "--:--:--"
+        if e.kind == "gap":
+            return Row(index, when, e.source, describe_gap(e), "gap", e.start_ms)
+        return Row(index, when, e.source, e.text, "final", e.audio_start)
+
+    def rows(self, query: str = "") -> list[Row]:
+        """Finals and gaps of the view; with a query, only finals holding every word of it."""
+        words = query.casefold().split()
+        out = []
+        for i, e in enumerate(self.entries):
+            if e.kind not in ("final", "gap"):
+                continue
+            if words and (e.kind != "final" or not matches(e, words)):
+                continue
+            out.append(self._row(i, e))
+        return out
+
+    def copy_text(self, rows: list[Row], *, with_times: bool = True) -> str:
+        """Rows → clipboard text, one per line."""
+        lines = []
+        for r in rows:
+            label = f"{r.source}: " if r.source and self._several_sources() else ""
+            lines.append(f"[{r.time_text}] {label}{r.text}" if with_times else f"{label}{r.text}")
+        return "\n".join(lines)
+
+    def _several_sources(self) -> bool:
+        return len({e.source for e in self.entries if e.kind == "final" and e.source}) > 1
+
+    def summary(self) -> str:
+        finals = sum(1 for e in self.entries if e.kind == "final")
+        gaps = [e for e in self.entries if e.kind == "gap"]
+        text = f"{finals} caption{'s' * (finals != 1)}"
+        if gaps:
+            total = sum(g.duration_ms for g in gaps) / 1000
+            text += f" · {len(gaps)} gap{'s' * (len(gaps) != 1)} ({total:.1f} s without captions)"
+        return text
+
+    # -- export -------------------------------------------------------------------------------
+
+    def export_entries(self, live_file: Path | None = None) -> list[Entry]:
+        """What an export of the current view contains.
+
+        For the live session the autosaved file is preferred when there is one (it also holds
+        gaps and session ids); otherwise the finals collected in memory.
+        """
+        if self.is_live and live_file is not None:
+            try:
+                saved = read_transcript(live_file)
+            except OSError:
+                saved = []
+            if sum(e.kind == "final" for e in saved) >= sum(e.kind == "final" for e in self.live):
+                return saved
+        return list(self.entries)
+
+    def export(self, path: Path, fmt: str | None = None, *, live_file: Path | None = None) -> Path:
+        """Raises ``ValueError`` (format) or ``OSError`` (disk) with a message for a person."""
+        return _export.export(self.export_entries(live_file), path, fmt)
+
+    def suggested_name(self, fmt: str) -> str:
+        if self.viewing is not None:
+            return f"{self.viewing.stem}.{fmt}"
+        return _dt.datetime.fromtimestamp(self._clock()).strftime(f"captions_%Y-%m-%d_%H-%M.{fmt}")
+
+
+def matches(entry: Entry, words: list[str]) -> bool:
+    haystack = f"{entry.text} {entry.source}".casefold()
+    return all(w in haystack for w in words)
