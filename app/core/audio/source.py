@@ -11,6 +11,7 @@ import numpy as np
 
 from app.core.audio.convert import Converter
 from app.core.audio.errors import AudioSourceError, UnsupportedAudio
+from app.core.audio.level import LevelMeter
 
 
 class AudioSource(abc.ABC):
@@ -21,6 +22,15 @@ class AudioSource(abc.ABC):
     def __init__(self, sample_rate: int, chunk_ms: int) -> None:
         self.sample_rate = sample_rate
         self.chunk_ms = chunk_ms
+        self._level_meter = LevelMeter(sample_rate)
+
+    @property
+    def level(self) -> LevelMeter:
+        """RMS/peak/overflows/silence of what ``read()`` delivered (the UI polls its snapshot)."""
+        meter = getattr(self, "_level_meter", None)
+        if meter is None:  # a subclass that skipped AudioSource.__init__
+            meter = self._level_meter = LevelMeter(getattr(self, "sample_rate", 16000))
+        return meter
 
     @property
     def chunk_samples(self) -> int:
@@ -132,7 +142,9 @@ class WavFileSource(AudioSource):
             if delay > 0:
                 self._sleep(delay)
         self._chunks_sent += 1
-        return chunk.astype("<i2").tobytes()
+        data = chunk.astype("<i2").tobytes()
+        self.level.update(data)
+        return data
 
     def close(self) -> None:
         if self._wav is not None:
