@@ -87,3 +87,34 @@ def delete_api_key() -> None:
 def keyring_backend_name() -> str:
     backend = keyring.get_keyring()
     return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+# --- Added by "settings": checking typed keys, where the key comes from ---------------------------
+
+def parse_api_key(text: str) -> Secret:
+    """A key typed or pasted by the user → ``Secret``. Surrounding whitespace is dropped.
+
+    Raises ``ValueError`` with a message that never contains the key itself.
+    """
+    key = (text or "").strip()
+    if not key:
+        raise ValueError("The API key is empty.")
+    if any(ch.isspace() for ch in key):
+        raise ValueError("The API key contains spaces or line breaks; paste only the key.")
+    if not key.isprintable() or not key.isascii():
+        raise ValueError("The API key contains characters that cannot be part of a key.")
+    return Secret(key)
+
+
+def env_api_key_present() -> bool:
+    """True when ASSEMBLYAI_API_KEY overrides the keyring for this run."""
+    return bool(os.environ.get(ENV_VAR, "").strip())
+
+
+def stored_api_key() -> Secret | None:
+    """The key in the keyring only (ignores the environment). Raises ``KeyringUnavailable``."""
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+    except KeyringError as exc:
+        raise _unavailable(exc) from None
+    return Secret(stored) if stored else None

@@ -184,3 +184,70 @@ class Settings:
 
     def snapshot(self) -> dict[str, Any]:
         return {p.key: self.get(p.key) for p in PREFS}
+
+
+# --- Added by "settings": page grouping, validation helpers, SessionConfig from preferences ------
+
+#: Which preferences each settings page edits (the dialog's load/save/restore_defaults contract
+#: works on these groups). Keys not listed here (overlay geometry, hotkeys, ...) are edited elsewhere.
+PAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "connection": ("engine/engine", "connection/protocol", "connection/region",
+                   "connection/server_url", "connection/auth_mode", "connection/token_url",
+                   "connection/speech_model", "connection/encoding", "connection/sample_rate",
+                   "connection/chunk_ms"),
+    "vocabulary": ("recognition/vocabulary",),
+    "silence": ("recognition/silence_ms",),
+    "audio": ("audio/source", "audio/mic_device", "audio/system_device"),
+    "appearance": tuple(p.key for p in PREFS
+                        if p.key.startswith(("appearance/", "captions/"))),
+}
+
+#: Keys whose change needs a new recognition session (the controller restarts it on apply).
+RESTART_KEYS: frozenset[str] = frozenset(PAGE_KEYS["connection"] + PAGE_KEYS["audio"])
+
+
+def defaults(keys: Iterable[str]) -> dict[str, Any]:
+    return {k: PREF_BY_KEY[k].default for k in keys}
+
+
+def validation_error(key: str, value: Any) -> str | None:
+    """``None`` when ``value`` is acceptable for ``key``, else a sentence saying why not."""
+    try:
+        PREF_BY_KEY[key].coerce(value)
+    except (ValueError, TypeError) as exc:
+        return f"{key}: {exc}"
+    return None
+
+
+def _optional_url(text: str) -> str | None:
+    text = (text or "").strip()
+    return text or None
+
+
+def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
+    """A ``SessionConfig`` from preference values (a ``snapshot()`` or a dialog's pending values).
+
+    ``engine`` is the resolved engine ("assemblyai" or "local"); the chunk size is clamped into
+    the chosen protocol's frame limits so a saved value never makes a session invalid.
+    """
+    from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig  # core, no cycle
+
+    def get(key):
+        return values.get(key, PREF_BY_KEY[key].default)
+
+    protocol = get("connection/protocol")
+    lo, hi = CHUNK_LIMITS_MS[protocol]
+    return SessionConfig(
+        engine=engine,
+        protocol=protocol,
+        region=get("connection/region"),
+        server_url=_optional_url(get("connection/server_url")),
+        auth_mode=get("connection/auth_mode"),
+        token_url=_optional_url(get("connection/token_url")),
+        speech_model=get("connection/speech_model") or PREF_BY_KEY["connection/speech_model"].default,
+        encoding=get("connection/encoding"),
+        sample_rate=int(get("connection/sample_rate")),
+        chunk_ms=max(lo, min(hi, int(get("connection/chunk_ms")))),
+        vocabulary=tuple(get("recognition/vocabulary")),
+        silence_ms=int(get("recognition/silence_ms")),
+    )

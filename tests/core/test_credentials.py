@@ -1,0 +1,68 @@
+"""The API key: keyring round trip (in-memory backend), KeyringError path, typed-key checks."""
+
+import keyring
+import pytest
+from keyring.backends.fail import Keyring as FailKeyring
+
+from app.core import credentials
+from app.core.credentials import KeyringUnavailable, Secret
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+def test_round_trip_in_memory_backend(_memory_keyring):
+    assert credentials.load_api_key() is None
+    credentials.save_api_key(Secret(KEY))
+    assert _memory_keyring.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] == KEY
+    assert credentials.load_api_key() == Secret(KEY)
+    assert credentials.stored_api_key() == Secret(KEY)
+    credentials.delete_api_key()
+    assert credentials.load_api_key() is None
+    credentials.delete_api_key()   # deleting twice is fine
+
+
+def test_environment_overrides_keyring(monkeypatch):
+    credentials.save_api_key(Secret(KEY))
+    monkeypatch.setenv(credentials.ENV_VAR, "envkey")
+    assert credentials.env_api_key_present()
+    assert credentials.load_api_key() == Secret("envkey")
+    assert credentials.stored_api_key() == Secret(KEY)
+
+
+@pytest.fixture
+def failing_keyring():
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FailKeyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+def test_keyring_error_becomes_clear_unavailable(failing_keyring):
+    for call in (lambda: credentials.save_api_key(Secret(KEY)), credentials.load_api_key,
+                 credentials.delete_api_key, credentials.stored_api_key):
+        with pytest.raises(KeyringUnavailable) as info:
+            call()
+        text = str(info.value)
+        assert "not available" in text and "session only" in text
+        assert KEY not in text and KEY not in repr(info.value)
+        assert info.value.__cause__ is None   # the backend's exception text is not chained in
+
+
+def test_secret_is_redacted():
+    secret = Secret(KEY)
+    assert KEY not in repr(secret) and KEY not in str(secret) and KEY not in f"{secret}"
+    assert secret.reveal() == KEY
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"), ("   ", "empty"), ("abc def", "spaces"), ("abc\ndef", "spaces"),
+    ("abc\x00def", "characters"), ("clé", "characters")])
+def test_parse_api_key_rejects_bad_input_without_echoing_it(text, message):
+    with pytest.raises(ValueError, match=message) as info:
+        credentials.parse_api_key(text)
+    if text.strip():
+        assert text.strip() not in str(info.value)
+
+
+def test_parse_api_key_strips_surrounding_whitespace():
+    assert credentials.parse_api_key(f"  {KEY}\n") == Secret(KEY)

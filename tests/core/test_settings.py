@@ -1,0 +1,88 @@
+"""Preferences: declared once, validated on load, page grouping, SessionConfig from values."""
+
+import logging
+
+import pytest
+
+from app.core.session_config import CHUNK_LIMITS_MS
+from app.core.settings import (PAGE_KEYS, PREF_BY_KEY, PREFS, RESTART_KEYS, DictStore, Settings,
+                               defaults, session_config_from, validation_error)
+
+
+def test_every_pref_default_passes_its_own_validation():
+    for pref in PREFS:
+        assert pref.coerce(pref.default) == (tuple(pref.default) if pref.kind == "list"
+                                              else pref.default), pref.key
+
+
+def test_page_keys_are_declared_and_disjoint():
+    seen = set()
+    for page, keys in PAGE_KEYS.items():
+        for key in keys:
+            assert key in PREF_BY_KEY, key
+            assert key not in seen, f"{key} on two pages"
+            seen.add(key)
+    assert "recognition/silence_ms" in PAGE_KEYS["silence"]
+    assert set(PAGE_KEYS["connection"]) <= RESTART_KEYS
+    assert "recognition/vocabulary" not in RESTART_KEYS
+
+
+def test_appearance_page_covers_every_style_key():
+    style_keys = {p.key for p in PREFS if p.key.startswith(("appearance/", "captions/"))}
+    assert set(PAGE_KEYS["appearance"]) == style_keys
+
+
+@pytest.mark.parametrize("key, raw, expected", [
+    ("connection/sample_rate", "16000", 16000),          # INI strings in a new process
+    ("captions/stable_only", "false", False),
+    ("captions/stable_only", "true", True),
+    ("recognition/vocabulary", "A", ("A",)),              # one-item list comes back bare
+    ("recognition/vocabulary", ["A", "B"], ("A", "B")),
+    ("recognition/vocabulary", "", ()),
+    ("appearance/text_color", "#FFAA00", "#ffaa00"),
+])
+def test_ini_shaped_values_read_with_types(key, raw, expected):
+    assert Settings(DictStore({key: raw})).get(key) == expected
+
+
+@pytest.mark.parametrize("key, raw", [
+    ("connection/sample_rate", "abc"),
+    ("connection/sample_rate", "999999"),
+    ("recognition/silence_ms", "-1"),
+    ("recognition/silence_ms", "20001"),
+    ("captions/stable_only", "maybe"),
+    ("connection/protocol", "v9"),
+    ("appearance/text_color", "red"),
+    ("connection/server_url", ["a", "b"]),
+    ("recognition/vocabulary", [1, 2]),
+])
+def test_corrupt_or_out_of_range_gives_default_and_warning(key, raw, caplog):
+    settings = Settings(DictStore({key: raw}))
+    with caplog.at_level(logging.WARNING, logger="app.core.settings"):
+        assert settings.get(key) == PREF_BY_KEY[key].default
+    assert settings.warnings and key in settings.warnings[0]
+    assert any(key in r.getMessage() for r in caplog.records)
+
+
+def test_validation_error_helper():
+    assert validation_error("recognition/silence_ms", 20000) is None
+    assert "20001" in validation_error("recognition/silence_ms", 20001)
+
+
+def test_defaults_helper():
+    assert defaults(["recognition/silence_ms"]) == {"recognition/silence_ms": 700}
+
+
+def test_session_config_from_values_and_chunk_clamped_per_protocol():
+    values = Settings(DictStore()).snapshot()
+    values.update({"connection/protocol": "v2", "connection/chunk_ms": 50,
+                   "connection/server_url": "  http://127.0.0.1:9  ",
+                   "recognition/vocabulary": ("foo",), "recognition/silence_ms": 900})
+    config = session_config_from(values)
+    assert config.protocol == "v2" and config.chunk_ms == CHUNK_LIMITS_MS["v2"][0]
+    assert config.server_url == "http://127.0.0.1:9"
+    assert config.vocabulary == ("foo",) and config.silence_ms == 900
+    config.validate()
+    v3 = session_config_from({"connection/protocol": "v3", "connection/chunk_ms": 2000})
+    assert v3.chunk_ms == CHUNK_LIMITS_MS["v3"][1] and v3.server_url is None and v3.token_url is None
+    v3.validate()
