@@ -1,0 +1,186 @@
+"""Settings dialog: pages on the left, OK / Apply / Cancel / Restore Defaults.
+
+The dialog talks only to a controller-like object (``set_silence_threshold``, ``set_vocabulary``,
+``apply_settings``, ``preview_style``, ``set_session_api_key``, ``status_changed``), so tests pass a
+double. OK and Apply are disabled while any page has a problem (e.g. vocabulary over the limit).
+Cancel (button, Escape or closing the window) reverts every live preview.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListWidget,
+                               QStackedWidget, QVBoxLayout)
+
+from app import APP_NAME
+from app.core.settings import Settings
+from app.qt.settings_pages.api_key import ApiKeyPage
+from app.qt.settings_pages.appearance import AppearancePage
+from app.qt.settings_pages.audio import AudioPage
+from app.qt.settings_pages.base import SettingsPage
+from app.qt.settings_pages.connection import ConnectionPage
+from app.qt.settings_pages.silence import SilencePage
+from app.qt.settings_pages.vocabulary import VocabularyPage
+
+log = logging.getLogger(__name__)
+
+PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPage, AppearancePage)
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, controller, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{APP_NAME} \u2014 Settings")
+        self.settings = settings
+        self.controller = controller
+        self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
+        self.connection, self.api_key, self.vocabulary, self.silence, self.audio, self.appearance = (
+            self.pages)
+        self._closing = False
+
+        self.nav = QListWidget()
+        self.nav.setMaximumWidth(160)
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            self.nav.addItem(page.title)
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.problem = QLabel()
+        self.problem.setObjectName("dialogProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c62828;")
+        self.status = QLabel()
+        self.status.setObjectName("dialogStatus")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+            | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+        self.cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.defaults_button = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.defaults_button.setToolTip("Restore the defaults of the page shown (saved by OK or Apply)")
+
+        body = QHBoxLayout()
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+        self.ok_button.clicked.connect(self.accept)
+        self.apply_button.clicked.connect(self.apply)
+        self.cancel_button.clicked.connect(self.reject)
+        self.defaults_button.clicked.connect(self.restore_page_defaults)
+        for page in self.pages:
+            page.validity_changed.connect(self._update_buttons)
+        # Pages that depend on the protocol follow the (unsaved) choice on the Connection page.
+        self.connection.protocol_changed.connect(self.vocabulary.set_protocol)
+        self.connection.protocol_changed.connect(self.silence.set_protocol)
+        self.api_key.values_provider = self.pending_values
+        status_signal = getattr(controller, "status_changed", None)
+        if status_signal is not None:
+            status_signal.connect(self._on_status)
+
+        for page in self.pages:
+            page.load()
+        protocol = self.connection.current_protocol()
+        self.vocabulary.set_protocol(protocol)
+        self.silence.set_protocol(protocol)
+        self.nav.setCurrentRow(0)
+        self._update_buttons()
+        if settings.warnings:
+            self.problem.setText("Some saved settings were unusable and were reset to defaults.")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def show_page(self, title: str) -> None:
+        for row, page in enumerate(self.pages):
+            if page.title == title:
+                self.nav.setCurrentRow(row)
+
+    def pending_values(self) -> dict:
+        """Saved preferences overlaid with every page's unsaved edits."""
+        values = self.settings.snapshot()
+        for page in self.pages:
+            values.update(page.values())
+        return values
+
+    def problems(self) -> list[tuple[SettingsPage, str]]:
+        return [(page, page.problem()) for page in self.pages if page.problem()]
+
+    def _update_buttons(self, *_args) -> None:
+        problems = self.problems()
+        ok = not problems
+        self.ok_button.setEnabled(ok)
+        self.apply_button.setEnabled(ok)
+        self.problem.setText("" if ok else f"{problems[0][0].title}: {problems[0][1]}")
+
+    def _on_status(self, status) -> None:
+        summary = getattr(status, "summary", None)
+        text = summary() if callable(summary) else getattr(status, "text", "")
+        silence_ms = getattr(status, "silence_ms", None)
+        if silence_ms is not None and "silence" not in str(text).lower():
+            text = f"{text} · silence {silence_ms} ms"
+        self.status.setText(str(text or ""))
+
+    # -- OK / Apply / Cancel -------------------------------------------------------------------
+    def restore_page_defaults(self) -> None:
+        page = self.stack.currentWidget()
+        if isinstance(page, SettingsPage):
+            page.restore_defaults()
+        self._update_buttons()
+
+    def apply(self) -> bool:
+        """Save every page, tell the controller what changed. False when something blocked it."""
+        if self.problems():
+            self._update_buttons()
+            return False
+        changed: set[str] = set()
+        for page in self.pages:
+            try:
+                changed |= page.save()
+            except ValueError as exc:   # a value the preference rejects: say so, keep the dialog
+                page.save_error = str(exc)
+            if page.save_error:
+                self.show_page(page.title)
+                self.problem.setText(f"{page.title}: {page.save_error}")
+                return False
+        sync = getattr(self.settings.store, "sync", None)
+        if sync is not None:
+            error = sync()
+            if error:
+                self.problem.setText(error)
+                return False
+        for page in self.pages:
+            page.committed()
+        if "recognition/vocabulary" in changed:
+            self.controller.set_vocabulary(list(self.settings.get("recognition/vocabulary")))
+        if changed:
+            log.info("settings changed: %s", ", ".join(sorted(changed)))
+            self.controller.apply_settings(changed)
+        self.controller.preview_style(None)   # the saved style is now the previewed one
+        self.problem.setText("")
+        return True
+
+    def accept(self) -> None:
+        if self.apply():
+            self._close_pages()
+            super().accept()
+
+    def reject(self) -> None:
+        for page in self.pages:
+            page.revert()
+        self._close_pages()
+        super().reject()
+
+    def _close_pages(self) -> None:
+        self.audio.stop_preview()
+        status_signal = getattr(self.controller, "status_changed", None)
+        if status_signal is not None and not self._closing:
+            self._closing = True
+            try:
+                status_signal.disconnect(self._on_status)
+            except (RuntimeError, TypeError):
+                pass

@@ -1,0 +1,83 @@
+"""``SettingsStore`` over QSettings in INI format — the app's persistent preferences file.
+
+The store only moves raw values; ``app.core.settings.Settings`` types and validates every read
+(INI values come back as strings in a new process: ``'false'``, ``'160'``, a bare ``'A'`` for a
+one-item list). A file QSettings cannot parse is copied aside (nothing is lost) and a warning is
+logged; whatever could be read is still validated key by key, the rest falls back to defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PySide6.QtCore import QSettings
+
+from app import APP_ID
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.ini"
+
+
+def default_settings_path() -> Path:
+    """``<user config dir>/caption-overlay/settings.ini`` (honours XDG_CONFIG_HOME on Linux)."""
+    return Path(platformdirs.user_config_dir(APP_ID, appauthor=False)) / SETTINGS_FILE
+
+
+class QSettingsStore:
+    def __init__(self, path: str | None = None) -> None:
+        self.path = Path(path) if path else default_settings_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.warnings: list[str] = []
+        self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self._check_status(on_load=True)
+
+    # -- SettingsStore protocol -------------------------------------------------------------
+    def value(self, key: str) -> Any:
+        raw = self._qs.value(key)
+        return raw
+
+    def set_value(self, key: str, value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            # An empty list would be written as @Invalid() (read back as "absent"); "" reads
+            # back as an empty list through Pref.coerce.
+            value = list(value) if value else ""
+        self._qs.setValue(key, value)
+
+    def remove(self, key: str) -> None:
+        self._qs.remove(key)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def sync(self) -> str | None:
+        """Write pending changes to disk. Returns a plain-words error, or ``None`` on success."""
+        self._qs.sync()
+        return self._check_status(on_load=False)
+
+    def _check_status(self, *, on_load: bool) -> str | None:
+        status = self._qs.status()
+        if status == QSettings.Status.NoError:
+            return None
+        if status == QSettings.Status.FormatError:
+            backup = self._back_up_corrupt_file() if on_load else None
+            message = (f"The settings file {self.path} is damaged; the parts that could not be read "
+                       f"use their defaults." + (f" A copy was kept as {backup}." if backup else ""))
+        else:  # AccessError
+            verb = "read" if on_load else "written"
+            message = f"The settings file {self.path} could not be {verb} (permission or disk problem)."
+        log.warning(message)
+        self.warnings.append(message)
+        return message
+
+    def _back_up_corrupt_file(self) -> Path | None:
+        backup = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            shutil.copy2(self.path, backup)
+        except OSError as exc:
+            log.warning("Could not keep a copy of the damaged settings file: %s", exc)
+            return None
+        return backup
