@@ -1,0 +1,116 @@
+"""Level meter values, peak hold, overflow count and the silent-device hint."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from app.core.audio.level import FLOOR_DBFS, SILENT_HINT_AFTER_S, Level, LevelMeter, to_dbfs
+
+
+def _pcm(x) -> bytes:
+    return np.asarray(x, dtype="<i2").tobytes()
+
+
+def _sine(amp, n=1600, rate=16000, freq=1000):
+    return np.rint(amp * np.sin(2 * np.pi * freq * np.arange(n) / rate))
+
+
+def test_full_scale_sine_reads_minus_3_dbfs_rms_and_0_peak():
+    m = LevelMeter(16000)
+    m.update(_pcm(_sine(32767)))
+    lv = m.snapshot()
+    assert lv.rms_dbfs == pytest.approx(-3.01, abs=0.05)
+    assert lv.peak_dbfs == pytest.approx(0.0, abs=0.01)
+
+
+def test_half_scale_is_6_db_lower():
+    m = LevelMeter(16000)
+    m.update(_pcm(_sine(16384)))
+    lv = m.snapshot()
+    assert lv.rms_dbfs == pytest.approx(-9.03, abs=0.05)
+    assert lv.peak_dbfs == pytest.approx(-6.02, abs=0.01)
+
+
+def test_silence_reads_the_floor():
+    m = LevelMeter(16000)
+    m.update(_pcm(np.zeros(1600)))
+    lv = m.snapshot()
+    assert lv.rms_dbfs == FLOOR_DBFS and lv.peak_dbfs == FLOOR_DBFS
+    assert to_dbfs(0) == FLOOR_DBFS
+
+
+def test_peak_is_held_until_the_next_snapshot():
+    m = LevelMeter(16000)
+    m.update(_pcm(_sine(32767)))
+    m.update(_pcm(_sine(100)))
+    assert m.snapshot().peak_dbfs == pytest.approx(0.0, abs=0.01)       # the loud chunk is held
+    assert m.snapshot().peak_dbfs == pytest.approx(to_dbfs(100), abs=0.01)  # then the latest chunk
+
+
+def test_overflows_are_counted():
+    m = LevelMeter()
+    m.count_overflow()
+    m.count_overflow(2)
+    assert m.snapshot().overflows == 3
+
+
+def test_silent_hint_after_several_seconds_of_digital_silence():
+    m = LevelMeter(16000)
+    for _ in range(int(SILENT_HINT_AFTER_S * 10) - 1):       # 100 ms chunks, just under the limit
+        m.update(_pcm(np.zeros(1600)))
+    lv = m.snapshot()
+    assert not lv.silent and lv.hint is None
+    m.update(_pcm(np.zeros(1600)))
+    lv = m.snapshot()
+    assert lv.silent and lv.silent_s == pytest.approx(SILENT_HINT_AFTER_S)
+    assert "silent" in lv.hint and "muted" in lv.hint
+
+
+def test_dither_counts_as_silence_but_speech_resets_it():
+    m = LevelMeter(16000)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        m.update(_pcm(rng.integers(-2, 3, 1600)))
+    assert m.snapshot().silent
+    m.update(_pcm(_sine(3000)))
+    assert m.snapshot().silent_s == 0 and not m.snapshot().silent
+
+
+def test_reset_silence_when_a_new_device_opens():
+    m = LevelMeter(16000)
+    for _ in range(60):
+        m.update(_pcm(np.zeros(1600)))
+    m.reset_silence()
+    assert m.snapshot().silent_s == 0
+
+
+def test_empty_chunk_changes_nothing():
+    m = LevelMeter()
+    m.update(_pcm(_sine(1000)))
+    before = m.snapshot()
+    m.update(b"")
+    assert m.snapshot().rms_dbfs == before.rms_dbfs
+
+
+def test_concurrent_update_and_snapshot():
+    m = LevelMeter()
+    stop = threading.Event()
+    errors = []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                assert isinstance(m.snapshot(), Level)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for _ in range(2000):
+        m.update(_pcm(_sine(5000, n=160)))
+    stop.set()
+    t.join()
+    assert not errors
