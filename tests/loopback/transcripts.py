@@ -1,0 +1,85 @@
+"""Where the loopback server's transcript text comes from, and how it is shaped on the wire.
+
+Order of preference for an utterance's final text: the test's script (one entry per
+utterance, shared by all sessions in order), else the pluggable ``transcriber(pcm16, rate)``,
+else a deterministic "utterance N".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from typing import Callable, Iterable
+
+Transcriber = Callable[[bytes, int], str]
+
+_NOT_WORD = re.compile(r"[^\w\s']+", re.UNICODE)
+
+
+def unformat(text: str) -> str:
+    """Formatted text → what an unformatted transcript looks like: lower case, no punctuation."""
+    return " ".join(_NOT_WORD.sub(" ", text).lower().split())
+
+
+def partial_words(final_text: str, speech_ms: int, ms_per_word: int = 300) -> list[str]:
+    """A growing prefix of the (unformatted) final text for a partial after ``speech_ms`` of speech.
+
+    Never the whole text of a multi-word utterance: the last word arrives with the final.
+    """
+    words = unformat(final_text).split()
+    if not words:
+        return []
+    count = 1 + max(0, speech_ms) // ms_per_word
+    return words[: max(1, min(count, len(words) - 1))]
+
+
+def spread_words(words: list[str], start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
+    """Word timings spread over [start_ms, end_ms], each word's share proportional to its length."""
+    if not words:
+        return []
+    end_ms = max(end_ms, start_ms + len(words))
+    weights = [len(w) + 1 for w in words]
+    total = sum(weights)
+    span = end_ms - start_ms
+    out, acc = [], 0
+    for word, weight in zip(words, weights):
+        s = start_ms + span * acc // total
+        acc += weight
+        e = start_ms + span * acc // total
+        out.append((word, int(s), int(max(e, s + 1))))
+    return out
+
+
+class TextSource:
+    """Hands out final texts. A session reserves the next script entry when an utterance starts
+    and either commits it (the final was sent) or returns it (the session died first), so a
+    reconnecting client still gets the script in order."""
+
+    def __init__(self, script: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._script: deque[str] = deque(script)
+        self._fallback = 0
+        self.transcriber: Transcriber | None = None
+
+    def set_script(self, texts: Iterable[str]) -> None:
+        with self._lock:
+            self._script = deque(texts)
+
+    def remaining(self) -> list[str]:
+        with self._lock:
+            return list(self._script)
+
+    def reserve(self) -> str | None:
+        """The next script text, taken out of the queue (None when the script is exhausted)."""
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def give_back(self, text: str) -> None:
+        with self._lock:
+            self._script.appendleft(text)
+
+    def fallback(self) -> str:
+        with self._lock:
+            self._fallback += 1
+            return f"utterance {self._fallback}"
