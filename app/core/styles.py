@@ -25,6 +25,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "high_contrast": {"appearance/text_color": "#ffffff", "appearance/background_color": "#000000",
                       "appearance/background_opacity": 100, "appearance/text_effect": "outline"},
 }
+PRESET_SETTINGS = PRESETS   # the name the settings dialog looks up
 PRESET_LABELS = {"white_on_black": "White on black", "yellow_on_black": "Yellow on black",
                  "high_contrast": "High contrast", "custom": "Custom"}
 

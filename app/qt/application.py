@@ -1,0 +1,162 @@
+"""``caption-overlay`` with no flags: the overlay, the tray icon and global hotkeys, captions started.
+
+The composition of the GUI: QApplication (identity from ``app/__init__.py``), settings (QSettings
+INI), the controller, the overlay, the tray and the hotkeys, wired here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app import APP_ID, APP_NAME, ORG_DOMAIN, ORG_NAME, __version__
+from app.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GuiApp:
+    """Everything the running GUI holds; built by ``build()``, kept alive by ``run_gui``."""
+
+    def __init__(self, settings: Settings, args=None, *, controller=None) -> None:
+        from app.qt import platform as plat
+        from app.qt.controller import Controller, overrides_from_args
+        from app.qt.hotkeys import GlobalHotkeys
+        from app.qt.overlay import CaptionOverlay
+        from app.qt.tray import Tray, app_icon
+
+        self.settings = settings
+        self.info = plat.detect()
+        QApplication.setWindowIcon(app_icon())
+        self.controller = controller or Controller(settings, overrides=overrides_from_args(args))
+        self.overlay = CaptionOverlay(settings)
+        self.tray = Tray(self.controller, self.overlay, offer_xwayland=self.info.can_offer_xwayland)
+        self.hotkeys = GlobalHotkeys()
+        self._settings_dialog = None
+        self._history = None
+
+        c, o = self.controller, self.overlay
+        c.partial.connect(o.on_partial)
+        c.final.connect(o.on_final)
+        c.status_changed.connect(o.set_status)
+        c.levels_changed.connect(o.set_levels)
+        c.sources_changed.connect(o.set_source_labels)
+        c.style_preview.connect(o.preview_style)
+        c.settings_applied.connect(self._on_settings_applied)
+        c.error.connect(self._on_error)
+        self.tray.settings_requested.connect(self.open_settings)
+        self.tray.history_requested.connect(self.open_history)
+        self.tray.quit_requested.connect(self.quit)
+        self.tray.xwayland_requested.connect(plat.restart_under_xwayland)
+        self.hotkeys.activated.connect(self._on_hotkey)
+        o.set_status(c.status)
+        if self.info.notes:
+            o.set_status_note("Wayland: may be covered by other windows" if self.info.qpa == "wayland"
+                              else "no compositor: background opaque")
+        self._register_hotkeys()
+
+    # ---- start/stop ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.tray.available:
+            self.tray.show()
+        if not self.tray.available and self.overlay.click_through and not self.hotkeys.active:
+            # Nothing could undo click-through (no tray, no hotkey): never trap the user.
+            self.overlay.set_click_through(False)
+        if self.settings.get("overlay/visible") or not self.tray.available:
+            self.overlay.set_overlay_visible(True, persist=False)
+        for note in self.info.notes:
+            self.tray.notify(APP_NAME, note)
+        if self.settings.get("app/start_on_launch"):
+            self.controller.start()
+
+    def quit(self) -> None:
+        self.controller.shutdown()
+        self.overlay.save_geometry()
+        self.hotkeys.close()
+        self.tray.hide()
+        QApplication.quit()
+
+    # ---- windows owned by other modules (imported lazily) ---------------------------------------
+    def open_settings(self) -> None:
+        if self._settings_dialog is None:
+            from app.qt.settings_dialog import SettingsDialog
+            self._settings_dialog = SettingsDialog(self.settings, self.controller)
+            self._settings_dialog.finished.connect(self._settings_closed)
+        self._settings_dialog.show()
+        self._settings_dialog.raise_()
+        self._settings_dialog.activateWindow()
+
+    def _settings_closed(self, *_args) -> None:
+        self._settings_dialog = None
+
+    def open_history(self) -> None:
+        if self._history is None:
+            from app.qt.history_window import HistoryWindow
+            self._history = HistoryWindow(self.controller, self.controller.transcript_dir)
+        self._history.show()
+        self._history.raise_()
+        self._history.activateWindow()
+
+    # ---- reactions -----------------------------------------------------------------------------
+    def _on_settings_applied(self, keys) -> None:
+        self.overlay.apply_settings(keys)
+        if any(k.startswith("hotkeys/") for k in keys):
+            self._register_hotkeys()
+
+    def _register_hotkeys(self) -> None:
+        failures = self.hotkeys.register_from_settings(self.settings)
+        self.tray.set_hotkey_hints({name: str(hk) for name, hk in self.hotkeys.active.items()})
+        if failures and self.hotkeys.supported:
+            self.tray.notify("Some hotkeys are not available", "\n".join(failures.values()))
+
+    def _on_hotkey(self, name: str) -> None:
+        if name == "toggle_visible":
+            self.overlay.toggle_visible()
+        elif name == "toggle_click_through":
+            self.overlay.toggle_click_through()
+            if not self.overlay.isVisible():
+                self.overlay.set_overlay_visible(True)
+        elif name == "force_end":
+            self.controller.force_end()
+
+    def _on_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.tray.notify(APP_NAME, message)
+
+
+def _make_settings(args) -> Settings:
+    from app.qt.settings_store import QSettingsStore
+    return Settings(QSettingsStore())
+
+
+def run_gui(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_ID)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setOrganizationDomain(ORG_DOMAIN)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    app.setQuitOnLastWindowClosed(False)   # closing history/settings must not end the captions
+
+    try:
+        settings = _make_settings(args)
+    except Exception as exc:  # noqa: BLE001 - an unreadable config must still show why
+        QMessageBox.critical(None, APP_NAME, f"The settings could not be loaded: {exc}")
+        return 1
+    gui = GuiApp(settings, args)
+    app.aboutToQuit.connect(gui.controller.shutdown)
+    # Ctrl+C in a terminal quits cleanly (finals saved): Python needs the interpreter to run now
+    # and then to see the signal while Qt's loop is waiting.
+    signal.signal(signal.SIGINT, lambda *_: gui.quit())
+    signal.signal(signal.SIGTERM, lambda *_: gui.quit())
+    heartbeat = QTimer(interval=200)
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start()
+    gui.start()
+    return app.exec()

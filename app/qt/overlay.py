@@ -1,0 +1,571 @@
+"""The caption overlay: a frameless, translucent, always-on-top tool window that never takes focus.
+
+It only renders. What the lines say comes from ``app.core.captions.CaptionModel``; colours from
+``app.core.styles``; connection words from ``app.core.status``.
+
+- The rounded background is painted here with the user's alpha (``setWindowOpacity`` would fade
+  the text too); text is opaque with an outline or a shadow.
+- Click-through is a flag on the *native* window (``WindowTransparentForInput``); Qt's
+  ``WA_TransparentForMouseEvents`` would not pass clicks on to other apps. Once locked the overlay
+  cannot be clicked, so the tray and a global hotkey undo it.
+- Unlocked, a press drags it (``startSystemMove``, which also works on Wayland) or, near an edge,
+  resizes it (``startSystemResize``). Geometry and screen are remembered and restored, clamped
+  onto a screen that still exists. The window never resizes itself to fit text.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (QAccessible, QAccessibleEvent, QColor, QCursor, QFont, QFontMetricsF,
+                           QGuiApplication, QPainter, QPainterPath, QPen)
+from PySide6.QtWidgets import QMenu, QWidget
+
+from app.core.captions import CaptionConfig, CaptionModel
+from app.core.settings import PREF_BY_KEY, Settings
+from app.core.status import State, Status
+from app.core.styles import CaptionStyle, style_from_settings
+
+log = logging.getLogger(__name__)
+
+DOCKS = ("bottom", "top", "floating")
+DOCK_MARGIN = 48            # logical px between a docked overlay and the screen edge
+EDGE_GRAB = 10              # px from the edge where a press resizes instead of moves
+MIN_SIZE = (240, 60)
+CORNER_RADIUS = 14
+KEEP_ABOVE_EVERY_MS = 3000  # re-assert stacking (some WMs drop it over full-screen windows)
+TICK_MS = 250               # auto-clear check
+
+_STATE_COLORS = {State.LIVE: "#3ddc84", State.OFFLINE: "#4fa3ff", State.CONNECTING: "#ffc107",
+                 State.RECONNECTING: "#ffc107", State.ERROR: "#ff5252", State.STOPPED: "#9e9e9e"}
+
+
+# ---- geometry helpers (plain tuples: x, y, w, h) ----------------------------------------------
+def parse_geometry(text: str) -> tuple[int, int, int, int] | None:
+    """``"x,y,w,h"`` → tuple; None for anything unusable (the dock preset is used instead)."""
+    try:
+        x, y, w, h = (int(float(p)) for p in str(text).split(","))
+    except (ValueError, TypeError):
+        return None
+    if w <= 0 or h <= 0:
+        return None
+    return x, y, w, h
+
+
+def format_geometry(rect: tuple[int, int, int, int]) -> str:
+    return ",".join(str(int(v)) for v in rect)
+
+
+def clamp_rect(rect, area) -> tuple[int, int, int, int]:
+    """Move/shrink ``rect`` so it lies fully inside ``area`` (a screen's available geometry)."""
+    x, y, w, h = rect
+    ax, ay, aw, ah = area
+    w = max(min(w, aw), min(MIN_SIZE[0], aw))
+    h = max(min(h, ah), min(MIN_SIZE[1], ah))
+    x = min(max(x, ax), ax + aw - w)
+    y = min(max(y, ay), ay + ah - h)
+    return x, y, w, h
+
+
+def dock_position(size, area, dock: str) -> tuple[int, int]:
+    """Top-left for a docked overlay of ``size`` centred at the bottom/top of ``area``."""
+    w, h = size
+    ax, ay, aw, ah = area
+    x = ax + (aw - w) // 2
+    margin = min(DOCK_MARGIN, max(0, (ah - h) // 2))
+    y = ay + ah - h - margin if dock == "bottom" else ay + margin
+    return x, y
+
+
+def _rect_tuple(r: QRect) -> tuple[int, int, int, int]:
+    return r.x(), r.y(), r.width(), r.height()
+
+
+class CaptionOverlay(QWidget):
+    click_through_changed = Signal(bool)
+    visibility_changed = Signal(bool)
+    dock_changed = Signal(str)
+
+    def __init__(self, settings: Settings, parent=None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint
+                            | Qt.WindowType.Tool | Qt.WindowType.WindowDoesNotAcceptFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+        self.setAttribute(Qt.WidgetAttribute.WA_MacAlwaysShowToolWindow)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setMouseTracking(True)
+        self.setMinimumSize(*MIN_SIZE)
+        self.setWindowTitle("Live captions")
+        self.setAccessibleName("Live captions")
+        self.setAccessibleDescription("Captions appear here as people speak.")
+
+        self._style = style_from_settings(settings)
+        self._preview: dict | None = None
+        self._source_labels: list[str] = []
+        self._font = QFont()
+        self._small_font = QFont()
+        self._metrics = QFontMetricsF(self._font)
+        self.model = CaptionModel(self._caption_config(), measure=self._measure, width=400)
+        self._status = Status()
+        self._level_db: float | None = None
+        self._status_note = ""            # platform note (Wayland / no compositor)
+        self._click_through = False
+        self._context_menu: QMenu | None = None
+        self._press_geometry: QRect | None = None
+        self._user_moved = False
+        self._placing = False
+        self._drag_offset = None          # fallback drag when the platform has no system move
+        self._last_spoken = ""
+
+        self._save_timer = QTimer(self, singleShot=True, interval=400)
+        self._save_timer.timeout.connect(self.save_geometry)
+        self._tick_timer = QTimer(self, interval=TICK_MS)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
+        self._above_timer = QTimer(self, interval=KEEP_ABOVE_EVERY_MS)
+        self._above_timer.timeout.connect(self._keep_above)
+        self._above_timer.start()
+
+        self._apply_style()
+        self.winId()  # create the native window now: click-through is a flag on it
+        self.restore_geometry()
+        self.set_click_through(settings.get("overlay/click_through"), persist=False)
+
+    # ---- public API ---------------------------------------------------------------------------
+    def caption_style(self) -> CaptionStyle:
+        return self._style
+
+    @property
+    def click_through(self) -> bool:
+        return self._click_through
+
+    def set_click_through(self, on: bool, persist: bool = True) -> None:
+        on = bool(on)
+        handle = self.windowHandle()
+        if handle is None:
+            self.winId()
+            handle = self.windowHandle()
+        handle.setFlag(Qt.WindowType.WindowTransparentForInput, on)
+        self._click_through = on
+        self.setCursor(Qt.CursorShape.ArrowCursor if on else Qt.CursorShape.SizeAllCursor)
+        self.setAccessibleDescription(self._describe())
+        if persist:
+            self.settings.set("overlay/click_through", on)
+        self.update()
+        self.click_through_changed.emit(on)
+
+    def toggle_click_through(self) -> None:
+        self.set_click_through(not self._click_through)
+
+    def set_overlay_visible(self, visible: bool, persist: bool = True) -> None:
+        if visible:
+            self.show()
+            self._keep_above()
+        else:
+            self.hide()
+        if persist:
+            self.settings.set("overlay/visible", bool(visible))
+        self.visibility_changed.emit(bool(visible))
+
+    def toggle_visible(self) -> None:
+        self.set_overlay_visible(not self.isVisible())
+
+    def set_context_menu(self, menu: QMenu | None) -> None:
+        """The menu shown on right-click while unlocked (the tray's menu, for desktops without a tray)."""
+        self._context_menu = menu
+
+    def set_dock(self, dock: str) -> None:
+        if dock not in DOCKS:
+            raise ValueError(f"Unknown dock position {dock!r}; choose bottom, top or floating.")
+        self.settings.set("overlay/dock", dock)
+        if dock != "floating":
+            self._place(self._target_screen(), (self.width(), self.height()), dock)
+            self.save_geometry()
+        self.dock_changed.emit(dock)
+
+    def set_status_note(self, note: str) -> None:
+        self._status_note = note
+        self.update()
+
+    def apply_settings(self, keys=None) -> None:
+        """Re-read appearance, caption and window settings after the user saved them."""
+        keys = set(keys) if keys is not None else None
+        old_size = (self._style.font_size, self.model.config.lines)
+        self._style = style_from_settings(self.settings, self._preview)
+        self.model.configure(self._caption_config())
+        self._apply_style()
+        if (self._style.font_size, self.model.config.lines) != old_size:
+            self._fit_height()
+        if keys is None or "overlay/dock" in keys:
+            dock = self.settings.get("overlay/dock")
+            if dock != "floating":
+                self._place(self._target_screen(), (self.width(), self.height()), dock)
+        if keys is None or "overlay/click_through" in keys:
+            wanted = self.settings.get("overlay/click_through")
+            if wanted != self._click_through:
+                self.set_click_through(wanted, persist=False)
+        self.update()
+
+    def preview_style(self, values: dict | None) -> None:
+        """Show unsaved appearance values live (the settings dialog); None = back to saved."""
+        self._preview = dict(values) if values else None
+        old_size = (self._style.font_size, self.model.config.lines)
+        self._style = style_from_settings(self.settings, self._preview)
+        self.model.configure(self._caption_config())
+        self._apply_style()
+        if (self._style.font_size, self.model.config.lines) != old_size:
+            self._fit_height()
+        self.update()
+
+    # ---- captions and status (slots for the controller's signals) ----------------------------
+    def on_partial(self, label: str, partial) -> None:
+        self.model.on_partial(label, partial.text, time.monotonic())
+        self.update()
+
+    def on_final(self, label: str, final) -> None:
+        self.model.on_final(label, final.text, time.monotonic())
+        self._announce()
+        self.update()
+
+    def set_status(self, status: Status) -> None:
+        if status.state in (State.RECONNECTING, State.STOPPED, State.ERROR):
+            self.model.drop_partials()  # no final will come for them
+        self._status = status
+        self.update()
+
+    def set_levels(self, levels: dict) -> None:
+        peaks = [lv.rms_dbfs for lv in levels.values()] if levels else []
+        level = max(peaks) if peaks else None
+        if level != self._level_db:
+            self._level_db = level
+            self.update(self._status_rect().toAlignedRect())
+
+    def set_source_labels(self, labels) -> None:
+        """The labels of the running sources ("mic", "system"): labels show only when several speak."""
+        self._source_labels = list(labels or [])
+        self.model.configure(self._caption_config())
+        self.update()
+
+    def clear_captions(self) -> None:
+        self.model.clear()
+        self.update()
+
+    def caption_text(self) -> str:
+        return self.model.visible_text()
+
+    # ---- geometry -----------------------------------------------------------------------------
+    def restore_geometry(self) -> None:
+        saved = parse_geometry(self.settings.get("overlay/geometry"))
+        screen = self._screen_named(self.settings.get("overlay/screen"), saved)
+        dock = self.settings.get("overlay/dock")
+        size = (saved[2], saved[3]) if saved else self._default_size(screen)
+        if dock == "floating" and saved:
+            self._set_geometry_clamped(saved, screen)
+        else:
+            self._place(screen, size, dock if dock != "floating" else "bottom")
+
+    def save_geometry(self) -> None:
+        if self._placing:
+            return
+        geo = self.geometry()
+        if self._user_moved and self._press_geometry is not None and geo != self._press_geometry:
+            if self.settings.get("overlay/dock") != "floating":
+                self.settings.set("overlay/dock", "floating")
+                self.dock_changed.emit("floating")
+            self._user_moved = False
+        self.settings.set("overlay/geometry", format_geometry(_rect_tuple(geo)))
+        screen = self.screen()
+        if screen is not None:
+            self.settings.set("overlay/screen", screen.name())
+
+    def _default_size(self, screen) -> tuple[int, int]:
+        area = screen.availableGeometry() if screen else QRect(0, 0, 1280, 800)
+        return min(int(area.width() * 0.8), 1400), self._height_for_lines()
+
+    def _height_for_lines(self) -> int:
+        pad = self._padding()
+        return math.ceil(self.model.config.lines * self._metrics.lineSpacing() + 2 * pad
+                         + self._status_height()) + 1
+
+    def _fit_height(self) -> None:
+        self.resize(self.width(), max(MIN_SIZE[1], self._height_for_lines()))
+        dock = self.settings.get("overlay/dock")
+        if dock != "floating":
+            self._place(self.screen() or self._target_screen(), (self.width(), self.height()), dock)
+
+    def _screen_named(self, name: str, rect):
+        screens = QGuiApplication.screens()
+        for s in screens:
+            if name and s.name() == name:
+                return s
+        if rect:
+            centre = QRect(*rect).center()
+            for s in screens:
+                if s.geometry().contains(centre):
+                    return s
+        return QGuiApplication.primaryScreen()
+
+    def _target_screen(self):
+        return self.screen() or QGuiApplication.primaryScreen()
+
+    def _place(self, screen, size, dock: str) -> None:
+        area = _rect_tuple(screen.availableGeometry()) if screen else (0, 0, 1280, 800)
+        w, h = clamp_rect((0, 0, *size), area)[2:]
+        x, y = dock_position((w, h), area, dock)
+        self._set_geometry_clamped((x, y, w, h), screen)
+
+    def _set_geometry_clamped(self, rect, screen) -> None:
+        area = _rect_tuple(screen.availableGeometry()) if screen else rect
+        x, y, w, h = clamp_rect(rect, area)
+        self._placing = True
+        try:
+            self.setGeometry(x, y, w, h)
+        finally:
+            self._placing = False
+        self._relayout()
+
+    # ---- Qt events ----------------------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        from app.qt.platform import prepare_window
+        prepare_window(self)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._relayout()
+        if not self._placing:
+            self._save_timer.start()
+
+    def moveEvent(self, event) -> None:
+        super().moveEvent(event)
+        if not self._placing:
+            self._save_timer.start()
+
+    def mousePressEvent(self, event) -> None:
+        if self._click_through:
+            return
+        if event.button() == Qt.MouseButton.RightButton:
+            if self._context_menu is not None:
+                self._context_menu.popup(event.globalPosition().toPoint())
+            return
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        self._press_geometry = self.geometry()
+        self._user_moved = True
+        handle = self.windowHandle()
+        edges = self._edges_at(event.position())
+        started = handle.startSystemResize(edges) if edges else handle.startSystemMove()
+        if not started:  # platform without system move: drag by hand
+            self._drag_offset = event.globalPosition().toPoint() - self.frameGeometry().topLeft()
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._drag_offset is not None and event.buttons() & Qt.MouseButton.LeftButton:
+            self.move(event.globalPosition().toPoint() - self._drag_offset)
+            return
+        if not self._click_through:
+            self.setCursor(self._cursor_for(self._edges_at(event.position())))
+
+    def mouseReleaseEvent(self, event) -> None:
+        self._drag_offset = None
+        self._save_timer.start()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        style = self._style
+        rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        bg = QColor(style.background_color)
+        bg.setAlpha(style.background_alpha)
+        path = QPainterPath()
+        path.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+        p.fillPath(path, bg)
+        if not self._click_through:
+            # Unlocked: a faint frame says "you can move and resize me".
+            frame = QColor(style.text_color)
+            frame.setAlpha(90)
+            p.setPen(QPen(frame, 1.5, Qt.PenStyle.DashLine))
+            p.drawPath(path)
+        self._paint_captions(p)
+        self._paint_status(p)
+        p.end()
+
+    # ---- painting helpers ---------------------------------------------------------------------
+    def _padding(self) -> float:
+        return max(8.0, self._metrics.height() * 0.3)
+
+    def _status_height(self) -> float:
+        return QFontMetricsF(self._small_font).lineSpacing() + 6
+
+    def _text_rect(self) -> QRectF:
+        pad = self._padding()
+        return QRectF(pad, pad, max(1.0, self.width() - 2 * pad),
+                      max(1.0, self.height() - 2 * pad - self._status_height()))
+
+    def _status_rect(self) -> QRectF:
+        pad = self._padding()
+        h = self._status_height()
+        return QRectF(pad, self.height() - pad / 2 - h, self.width() - 2 * pad, h)
+
+    def _paint_captions(self, p: QPainter) -> None:
+        area = self._text_rect()
+        lines = self.model.lines()
+        line_h = self._metrics.lineSpacing()
+        fit = max(1, int(area.height() // line_h))
+        lines = lines[-fit:]
+        # Bottom-aligned: the newest line stays where the eye expects it.
+        y = area.bottom() - len(lines) * line_h + self._metrics.ascent()
+        style = self._style
+        colors = {"final": QColor(style.text_color), "partial": QColor(style.partial_color),
+                  "label": QColor(style.label_color)}
+        effect = QColor(style.effect_color)
+        for line in lines:
+            x = area.left()
+            for run in line.runs:
+                self._draw_text(p, QPointF(x, y), run.text, colors[run.kind], effect)
+                x += self._metrics.horizontalAdvance(run.text)
+            y += line_h
+
+    def _draw_text(self, p: QPainter, at: QPointF, text: str, color: QColor, effect: QColor) -> None:
+        mode = self._style.text_effect
+        if mode == "none":
+            p.setFont(self._font)
+            p.setPen(color)
+            p.drawText(at, text)
+            return
+        path = QPainterPath()
+        path.addText(at, self._font, text)
+        if mode == "outline":
+            pen = QPen(effect, self._style.outline_width * 2)
+            pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            p.strokePath(path, pen)
+        else:  # shadow
+            shadow = QColor(effect)
+            shadow.setAlpha(200)
+            off = max(2.0, self._style.font_size / 16)
+            p.fillPath(path.translated(off, off), shadow)
+        p.fillPath(path, color)
+
+    def _paint_status(self, p: QPainter) -> None:
+        r = self._status_rect()
+        fm = QFontMetricsF(self._small_font)
+        p.setFont(self._small_font)
+        dot = fm.height() * 0.45
+        cy = r.center().y()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(_STATE_COLORS[self._status.state]))
+        p.drawEllipse(QPointF(r.left() + dot, cy), dot / 2, dot / 2)
+        # Level meter: -60…0 dBFS as a short bar.
+        meter_w = fm.horizontalAdvance("MMMMM")
+        meter = QRectF(r.right() - meter_w, cy - dot / 3, meter_w, dot * 2 / 3)
+        track = QColor(self._style.text_color)
+        track.setAlpha(60)
+        p.setBrush(track)
+        p.drawRoundedRect(meter, 2, 2)
+        if self._level_db is not None:
+            frac = min(1.0, max(0.0, (self._level_db + 60) / 60))
+            p.setBrush(QColor("#3ddc84") if frac < 0.9 else QColor("#ff5252"))
+            p.drawRoundedRect(QRectF(meter.left(), meter.top(), meter.width() * frac, meter.height()), 2, 2)
+        text = self._status.summary()
+        if self._status_note:
+            text = f"{text} · {self._status_note}"
+        if not self._click_through:
+            text += " · unlocked: drag to move"
+        pen = QColor(self._style.text_color)
+        pen.setAlpha(200)
+        p.setPen(pen)
+        text_rect = QRectF(r.left() + dot * 2, r.top(), meter.left() - r.left() - dot * 3, r.height())
+        elided = fm.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width())
+        p.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, elided)
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _caption_config(self) -> CaptionConfig:
+        s = self.settings
+        values = {k: s.get(k) for k in ("captions/lines", "captions/stable_only",
+                                        "captions/clear_after_s", "captions/show_source_labels")}
+        for key, value in (self._preview or {}).items():  # unsaved values from the settings dialog
+            if key in values:
+                try:
+                    values[key] = PREF_BY_KEY[key].coerce(value)
+                except (ValueError, TypeError):
+                    pass
+        # Labels only help when two sources speak; a lone "Mic:" prefix is noise.
+        several = len(self._source_labels) > 1 if self._source_labels else s.get("audio/source") == "both"
+        show_labels = values["captions/show_source_labels"] and several
+        return CaptionConfig(lines=values["captions/lines"], stable_only=values["captions/stable_only"],
+                             clear_after_s=values["captions/clear_after_s"], show_labels=show_labels)
+
+    def _apply_style(self) -> None:
+        style = self._style
+        font = QFont(style.font_family) if style.font_family else QFont()
+        if not style.font_family:
+            font.setStyleHint(QFont.StyleHint.SansSerif)
+        font.setPointSizeF(style.font_size)
+        font.setBold(style.bold)
+        self._font = font
+        self._metrics = QFontMetricsF(font)
+        small = QFont(font)
+        small.setBold(False)
+        small.setPointSizeF(min(14.0, max(9.0, style.font_size * 0.35)))
+        self._small_font = small
+        self.model.set_measure(self._measure)
+        self._relayout()
+
+    def _measure(self, text: str) -> float:
+        return self._metrics.horizontalAdvance(text)
+
+    def _relayout(self) -> None:
+        self.model.set_width(self._text_rect().width())
+        self.update()
+
+    def _tick(self) -> None:
+        if self.model.tick(time.monotonic()):
+            self.update()
+
+    def _keep_above(self) -> None:
+        if self.isVisible() and QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            self.raise_()
+
+    def _announce(self) -> None:
+        """Expose the caption text to screen readers (description + a change event)."""
+        self.setAccessibleDescription(self._describe())
+        text = self.model.last_final
+        if text and text != self._last_spoken:
+            self._last_spoken = text
+            QAccessible.updateAccessibility(QAccessibleEvent(self, QAccessible.Event.DescriptionChanged))
+
+    def _describe(self) -> str:
+        text = self.model.visible_text() or "No captions yet."
+        lock = "Click-through is on." if self._click_through else "Unlocked: drag to move, edges resize."
+        return f"{text}\n{lock}"
+
+    def _edges_at(self, pos) -> Qt.Edge:
+        x, y, w, h = pos.x(), pos.y(), self.width(), self.height()
+        edges = Qt.Edge(0)
+        if x <= EDGE_GRAB:
+            edges |= Qt.Edge.LeftEdge
+        elif x >= w - EDGE_GRAB:
+            edges |= Qt.Edge.RightEdge
+        if y <= EDGE_GRAB:
+            edges |= Qt.Edge.TopEdge
+        elif y >= h - EDGE_GRAB:
+            edges |= Qt.Edge.BottomEdge
+        return edges
+
+    @staticmethod
+    def _cursor_for(edges) -> QCursor:
+        left_or_right = edges & (Qt.Edge.LeftEdge | Qt.Edge.RightEdge)
+        top_or_bottom = edges & (Qt.Edge.TopEdge | Qt.Edge.BottomEdge)
+        if left_or_right and top_or_bottom:
+            diag = edges in (Qt.Edge.LeftEdge | Qt.Edge.TopEdge, Qt.Edge.RightEdge | Qt.Edge.BottomEdge)
+            return QCursor(Qt.CursorShape.SizeFDiagCursor if diag else Qt.CursorShape.SizeBDiagCursor)
+        if left_or_right:
+            return QCursor(Qt.CursorShape.SizeHorCursor)
+        if top_or_bottom:
+            return QCursor(Qt.CursorShape.SizeVerCursor)
+        return QCursor(Qt.CursorShape.SizeAllCursor)
