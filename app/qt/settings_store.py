@@ -63,7 +63,10 @@ class QSettingsStore:
         if status == QSettings.Status.NoError:
             return None
         if status == QSettings.Status.FormatError:
-            backup = self._back_up_corrupt_file() if on_load else None
+            backup = None
+            if on_load:
+                backup = self._back_up_corrupt_file()
+                self._start_clean_file()
             message = (f"The settings file {self.path} is damaged; the parts that could not be read "
                        f"use their defaults." + (f" A copy was kept as {backup}." if backup else ""))
         else:  # AccessError
@@ -72,6 +75,19 @@ class QSettingsStore:
         log.warning(message)
         self.warnings.append(message)
         return message
+
+    def _start_clean_file(self) -> None:
+        """QSettings never writes over a file it could not parse: rewrite what it did read."""
+        salvaged = {k: self._qs.value(k) for k in self._qs.allKeys() if k}
+        del self._qs
+        try:
+            self.path.unlink()
+        except OSError as exc:
+            log.warning("Could not replace the damaged settings file: %s", exc)
+        self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+        for key, value in salvaged.items():
+            self._qs.setValue(key, value)
+        self._qs.sync()
 
     def _back_up_corrupt_file(self) -> Path | None:
         backup = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")

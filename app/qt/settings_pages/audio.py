@@ -205,7 +205,7 @@ class AudioPage(SettingsPage):
             self.stop_preview()
 
     def start_preview(self) -> None:
-        self.stop_preview()
+        self._stop_running()
         self.preview_error.setText("")
         preview = LevelPreview(self.source_specs())
         try:
@@ -217,13 +217,20 @@ class AudioPage(SettingsPage):
             self.preview_button.blockSignals(False)
             return
         self.preview = preview
+        if not self.preview_button.isChecked():
+            self.preview_button.blockSignals(True)
+            self.preview_button.setChecked(True)
+            self.preview_button.blockSignals(False)
         self.timer.start()
 
-    def stop_preview(self) -> None:
+    def _stop_running(self) -> None:
         self.timer.stop()
         if self.preview is not None:
             self.preview.stop()
             self.preview = None
+
+    def stop_preview(self) -> None:
+        self._stop_running()
         if self.preview_button.isChecked():
             self.preview_button.blockSignals(True)
             self.preview_button.setChecked(False)

@@ -1,0 +1,256 @@
+"""The settings dialog with a controller double: OK/Apply/Cancel, validity, live previews."""
+
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.core.settings import PREF_BY_KEY, DictStore, Settings
+from app.qt.settings_dialog import SettingsDialog
+from app.qt.settings_pages import silence as silence_page
+from tests.qt.test_settings_fakes import FakeController
+
+
+@pytest.fixture
+def controller():
+    return FakeController()
+
+
+@pytest.fixture
+def settings():
+    return Settings(DictStore())
+
+
+@pytest.fixture
+def dialog(qtbot, settings, controller, monkeypatch):
+    monkeypatch.setattr("app.qt.settings_pages.audio.list_device_names",
+                        lambda: ([("usb", "USB Mic")], [("out.monitor", "Speakers")], ""))
+    dlg = SettingsDialog(settings, controller)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_pages_follow_one_contract(dialog):
+    assert [p.title for p in dialog.pages] == ["Connection", "API key", "Vocabulary", "Silence",
+                                              "Audio", "Appearance"]
+    for page in dialog.pages:
+        for method in ("load", "save", "restore_defaults", "revert", "committed", "values",
+                       "set_values", "problem"):
+            assert callable(getattr(page, method))
+
+
+def test_opening_sends_nothing_live(dialog, controller):
+    assert controller.calls == []
+
+
+def test_apply_saves_and_reports_changed_keys(dialog, settings, controller):
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
+    dialog.vocabulary.editor.edit.setPlainText("AssemblyAI, Kubernetes")
+    dialog.audio.source.setCurrentIndex(dialog.audio.source.findData("both"))
+    assert dialog.apply()
+    assert settings.get("connection/protocol") == "v2"
+    assert settings.get("recognition/vocabulary") == ("AssemblyAI", "Kubernetes")
+    assert settings.get("audio/source") == "both"
+    assert controller.named("set_vocabulary") == [(["AssemblyAI", "Kubernetes"],)]
+    assert controller.named("apply_settings") == [(
+        {"connection/protocol", "recognition/vocabulary", "audio/source"},)]
+    controller.calls.clear()
+    assert dialog.apply()            # nothing changed since: no apply_settings call
+    assert controller.named("apply_settings") == []
+
+
+def make_v2_vocabulary(total):
+    terms = [f"t{i:03d}" + "x" * 45 for i in range(50)]
+    terms.append("y" * (total - 2450))
+    return "\n".join(terms)
+
+
+def test_ok_and_apply_disabled_over_the_limit(dialog, settings, qtbot):
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
+    dialog.vocabulary.editor.edit.setPlainText(make_v2_vocabulary(2500))
+    assert dialog.ok_button.isEnabled() and dialog.apply_button.isEnabled()
+    dialog.vocabulary.editor.edit.setPlainText(make_v2_vocabulary(2501))
+    assert not dialog.ok_button.isEnabled() and not dialog.apply_button.isEnabled()
+    assert "Vocabulary" in dialog.problem.text() and "over the limit" in dialog.problem.text()
+    dialog.accept()                  # a forced accept still refuses
+    assert settings.get("recognition/vocabulary") == ()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert settings.get("recognition/vocabulary") == ()
+    dialog.vocabulary.editor.edit.setPlainText(make_v2_vocabulary(2500))
+    assert dialog.ok_button.isEnabled()
+
+
+def test_protocol_switch_applies_the_other_limit(dialog):
+    dialog.vocabulary.editor.edit.setPlainText("x" * 60)     # one 60-character term
+    assert not dialog.ok_button.isEnabled()                  # v3 (default): > 50 characters
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
+    assert dialog.ok_button.isEnabled()                      # v2: 60 of 2500 characters
+    assert dialog.vocabulary.editor.counter.text() == "60 / 2500 characters"
+    assert "v2" in dialog.silence.mapping.text()
+
+
+def test_cancel_reverts_live_previews_and_saves_nothing(dialog, settings, controller, qtbot):
+    dialog.silence.box.setValue(3000)
+    dialog.appearance.font_size.setValue(60)
+    dialog.vocabulary.editor.edit.setPlainText("unsaved")
+    qtbot.waitUntil(lambda: controller.named("set_silence_threshold")[-1:] == [(3000,)],
+                    timeout=5000)
+    assert controller.named("preview_style")[-1][0]["appearance/font_size"] == 60
+    dialog.reject()
+    assert controller.named("set_silence_threshold")[-1] == (700,)     # back to the saved value
+    assert controller.named("preview_style")[-1] == (None,)
+    assert settings.get("recognition/silence_ms") == 700
+    assert settings.get("appearance/font_size") == 28
+    assert settings.get("recognition/vocabulary") == ()
+    assert controller.named("apply_settings") == []
+
+
+def test_cancel_after_apply_keeps_the_applied_values(dialog, settings, controller, qtbot):
+    dialog.silence.box.setValue(1200)
+    assert dialog.apply()
+    assert settings.get("recognition/silence_ms") == 1200
+    n = len(controller.named("set_silence_threshold"))
+    dialog.reject()
+    assert len(controller.named("set_silence_threshold")) == n       # nothing to revert
+
+
+def test_silence_live_updates_are_throttled(dialog, controller, qtbot):
+    for ms in range(800, 5800, 50):            # a fast drag: 100 positions
+        dialog.silence.slider.setValue(ms)
+    assert dialog.silence.box.value() == 5750
+    qtbot.waitUntil(lambda: controller.named("set_silence_threshold")[-1:] == [(5750,)],
+                    timeout=5000)
+    sent = controller.named("set_silence_threshold")
+    assert len(sent) <= 3, sent            # first position at once, the last one trailing
+    times = controller.times("set_silence_threshold")
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= silence_page.SEND_INTERVAL_MS / 1000 * 0.8 for g in gaps), gaps
+
+
+def test_silence_sustained_drag_stays_a_few_per_second(dialog, controller, qtbot):
+    start = time.monotonic()
+    value = 1000
+    while time.monotonic() - start < 1.2:
+        value += 10
+        dialog.silence.slider.setValue(value)
+        qtbot.wait(20)
+    qtbot.waitUntil(lambda: controller.named("set_silence_threshold")[-1:] == [(value,)],
+                    timeout=5000)
+    times = controller.times("set_silence_threshold")
+    span = times[-1] - times[0]
+    assert len(times) >= 2
+    assert (len(times) - 1) / max(span, 1e-6) <= 1000 / silence_page.SEND_INTERVAL_MS * 1.25
+
+
+def test_silence_box_and_slider_stay_in_sync_and_bounded(dialog):
+    dialog.silence.box.setValue(25000)
+    assert dialog.silence.box.value() == 20000 and dialog.silence.slider.value() == 20000
+    dialog.silence.slider.setValue(0)
+    assert dialog.silence.box.value() == 0
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v3"))
+    assert dialog.silence.mapping.text() == (
+        "Sent as v3: min_turn_silence = 0 ms, max_turn_silence = 1280 ms")
+
+
+def test_restore_defaults_for_the_shown_page(dialog, settings, controller):
+    dialog.silence.box.setValue(5000)
+    assert dialog.apply()
+    dialog.show_page("Silence")
+    dialog.defaults_button.click()
+    assert dialog.silence.box.value() == 700
+    assert settings.get("recognition/silence_ms") == 5000       # only OK/Apply writes
+    assert dialog.apply()
+    assert settings.get("recognition/silence_ms") == 700
+
+
+def test_restore_defaults_every_page_matches_declared_defaults(dialog):
+    for page in dialog.pages:
+        page.restore_defaults()
+        for key, value in page.values().items():
+            assert PREF_BY_KEY[key].coerce(value) == PREF_BY_KEY[key].coerce(
+                PREF_BY_KEY[key].default), key
+
+
+def test_connection_page_bounds_chunk_by_protocol(dialog):
+    page = dialog.connection
+    page.protocol.setCurrentIndex(page.protocol.findData("v3"))
+    page.chunk_ms.setValue(40)
+    assert page.chunk_ms.value() == 50
+    page.chunk_ms.setValue(1500)
+    assert page.chunk_ms.value() == 1000
+    page.protocol.setCurrentIndex(page.protocol.findData("v2"))
+    assert (page.chunk_ms.minimum(), page.chunk_ms.maximum()) == (100, 2000)
+    assert "100\u20132000 ms" in page.chunk_limits.text()
+    assert not page.speech_model.isEnabled()
+
+
+def test_connection_page_validates_urls_and_broker(dialog):
+    page = dialog.connection
+    page.server_url.setText("not a url")
+    assert not dialog.ok_button.isEnabled() and "server URL" in dialog.problem.text()
+    page.server_url.setText("http://127.0.0.1:8765")
+    assert dialog.ok_button.isEnabled()
+    page.auth_mode.setCurrentIndex(page.auth_mode.findData("broker"))
+    assert page.token_url.isEnabled()
+    assert not dialog.ok_button.isEnabled() and "broker" in dialog.problem.text()
+    page.token_url.setText("https://tokens.example.org/mint")
+    assert dialog.ok_button.isEnabled()
+    assert dialog.apply()
+    assert dialog.settings.get("connection/auth_mode") == "broker"
+
+
+def test_engine_choice_explains_offline_default(dialog):
+    page = dialog.connection
+    assert page.engine.currentData() == "auto"
+    help_text = " ".join(w.text() for w in page.findChildren(type(page.chunk_limits)))
+    assert "offline engine" in help_text and "API key" in help_text
+    page.engine.setCurrentIndex(page.engine.findData("assemblyai"))
+    assert dialog.apply() and dialog.settings.get("engine/engine") == "assemblyai"
+
+
+def test_corrupt_settings_are_announced(qtbot, controller, monkeypatch):
+    monkeypatch.setattr("app.qt.settings_pages.audio.list_device_names", lambda: ([], [], ""))
+    settings = Settings(DictStore({"recognition/silence_ms": "loud"}))
+    dlg = SettingsDialog(settings, controller)
+    qtbot.addWidget(dlg)
+    assert dlg.silence.box.value() == 700
+    assert "reset to defaults" in dlg.problem.text()
+
+
+def test_status_from_the_controller_is_shown(dialog, controller):
+    from app.core.status import Status
+    controller.status_changed.emit(Status(text="Live", silence_ms=900))
+    assert "Live" in dialog.status.text() and "900 ms" in dialog.status.text()
+
+
+def test_appearance_preset_and_custom_colours_preview_live(dialog, controller):
+    page = dialog.appearance
+    page.preset.setCurrentIndex(page.preset.findData("yellow_on_black"))
+    assert page.text_color.value() == "#ffff00"
+    last = controller.named("preview_style")[-1][0]
+    assert last["appearance/text_color"] == "#ffff00" and last["appearance/preset"] == "yellow_on_black"
+    page.text_color.edit.setText("#00ff00")
+    assert page.preset.currentData() == "custom"
+    assert controller.named("preview_style")[-1][0]["appearance/text_color"] == "#00ff00"
+    page.background_color.edit.setText("#12")
+    assert not dialog.ok_button.isEnabled() and "#rrggbb" in dialog.problem.text()
+    page.background_color.edit.setText("#123456")
+    assert dialog.apply()
+    assert dialog.settings.get("appearance/background_color") == "#123456"
+    assert dialog.settings.get("appearance/preset") == "custom"
+    assert controller.named("preview_style")[-1] == (None,)
+
+
+def test_appearance_covers_every_style_key(dialog, controller):
+    page = dialog.appearance
+    page.stable_only.setChecked(True)
+    page.lines.setValue(4)
+    page.clear_after.setValue(0)
+    page.source_labels.setChecked(False)
+    page.effect.setCurrentIndex(page.effect.findData("shadow"))
+    page.opacity.setValue(40)
+    values = controller.named("preview_style")[-1][0]
+    assert set(values) == set(dialog.appearance.keys)
+    assert values["captions/stable_only"] is True and values["captions/lines"] == 4
+    assert values["appearance/background_opacity"] == 40
+    assert page.clear_after.text() == "Never"
