@@ -1,0 +1,197 @@
+"""API key page: keyring save/delete, show/hide, keyring-unavailable path, Test connection."""
+
+import logging
+import threading
+
+import keyring
+import pytest
+from keyring.backends.fail import Keyring as FailKeyring
+from PySide6.QtWidgets import QLineEdit
+
+from app.core import credentials
+from app.core.credentials import Secret
+from app.core.events import Recovery, StreamError
+from app.core.settings import Settings
+from app.qt.settings_dialog import SettingsDialog
+from app.qt.settings_pages import api_key as api_key_page
+from app.qt.settings_pages.api_key import API_KEY_CHANGED
+from app.qt.settings_store import QSettingsStore
+from tests.qt.test_settings_fakes import FakeController
+
+KEY = "k3y-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+@pytest.fixture
+def controller():
+    return FakeController()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return QSettingsStore(str(tmp_path / "settings.ini"))
+
+
+@pytest.fixture
+def dialog(qtbot, store, controller, monkeypatch):
+    monkeypatch.setattr("app.qt.settings_pages.audio.list_device_names", lambda: ([], [], ""))
+    dlg = SettingsDialog(Settings(store), controller)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+@pytest.fixture
+def failing_keyring():
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FailKeyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+def test_field_is_masked_with_show_hide(dialog):
+    page = dialog.api_key
+    assert page.field.echoMode() == QLineEdit.EchoMode.Password
+    page.show_button.click()
+    assert page.field.echoMode() == QLineEdit.EchoMode.Normal and page.show_button.text() == "Hide"
+    page.show_button.click()
+    assert page.field.echoMode() == QLineEdit.EchoMode.Password
+
+
+def test_save_and_delete_through_the_keyring(dialog, _memory_keyring):
+    page = dialog.api_key
+    assert "No key is stored" in page.stored_label.text()
+    page.field.setText(f"  {KEY}  ")
+    page.save_button.click()
+    assert _memory_keyring.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] == KEY
+    assert page.field.text() == "" and "Saved" in page.message.text()
+    assert "stored in the keyring" in page.stored_label.text()
+    page.delete_button.click()
+    assert (credentials.KEYRING_SERVICE, credentials.KEYRING_USER) not in _memory_keyring.store
+    assert "deleted" in page.message.text()
+
+
+def test_ok_with_a_typed_key_saves_it_and_reports_the_change(dialog, controller, _memory_keyring):
+    dialog.api_key.field.setText(KEY)
+    dialog.accept()
+    assert credentials.load_api_key() == Secret(KEY)
+    assert controller.named("apply_settings") == [({API_KEY_CHANGED},)]
+
+
+def test_bad_key_is_refused_with_a_reason(dialog, _memory_keyring):
+    dialog.api_key.field.setText("two words")
+    assert not dialog.apply()
+    assert "spaces" in dialog.problem.text()
+    assert _memory_keyring.store == {}
+
+
+def test_keyring_unavailable_offers_session_only(dialog, controller, failing_keyring, store):
+    page = dialog.api_key
+    page.field.setText(KEY)
+    page.save_button.click()
+    text = page.message.text()
+    assert "not available" in text and "this session only" in text
+    assert not page.session_button.isHidden()
+    assert page.field.text() == KEY                       # nothing lost
+    page.session_button.click()
+    assert controller.named("set_session_api_key") == [(Secret(KEY),)]
+    assert page.field.text() == "" and "not saved anywhere" in page.message.text()
+    dialog.silence.box.setValue(800)
+    assert dialog.apply()
+    assert controller.named("apply_settings") == [({API_KEY_CHANGED, "recognition/silence_ms"},)]
+    store.sync()
+    assert KEY not in store.path.read_text(encoding="utf-8")
+
+
+def test_ok_with_keyring_unavailable_keeps_the_dialog_open(dialog, controller, failing_keyring):
+    dialog.api_key.field.setText(KEY)
+    dialog.accept()
+    assert dialog.result() == 0 and "not available" in dialog.problem.text()
+    assert dialog.stack.currentWidget() is dialog.api_key
+    assert controller.named("apply_settings") == []
+
+
+def test_keyring_unavailable_on_open_is_explained(qtbot, controller, failing_keyring):
+    dlg = SettingsDialog(Settings(QSettingsStore()), controller)
+    qtbot.addWidget(dlg)
+    assert "keyring is not available" in dlg.api_key.stored_label.text()
+    assert not dlg.api_key.session_button.isHidden()
+
+
+def test_connection_check_runs_off_the_gui_thread(dialog, qtbot, monkeypatch, _memory_keyring):
+    seen = {}
+
+    def fake_check(config, api_key):
+        seen["thread"] = threading.current_thread()
+        seen["config"], seen["key"] = config, api_key
+        return None
+
+    monkeypatch.setattr(api_key_page, "run_check", fake_check)
+    credentials.save_api_key(Secret(KEY))
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
+    dialog.connection.server_url.setText("http://127.0.0.1:1")
+    dialog.api_key.test_button.click()
+    qtbot.waitUntil(lambda: dialog.api_key.test_button.isEnabled(), timeout=10000)
+    assert seen["thread"] is not threading.main_thread()
+    assert seen["key"] == Secret(KEY)
+    assert seen["config"].protocol == "v2" and seen["config"].server_url == "http://127.0.0.1:1"
+    assert "Connected" in dialog.api_key.test_result.text()
+
+
+def test_connection_check_reports_the_mapped_error(dialog, qtbot, monkeypatch):
+    monkeypatch.setattr(api_key_page, "run_check", lambda config, key: StreamError(
+        401, "The API key was rejected. Check it on the API key page.", Recovery.STOP))
+    dialog.api_key.field.setText(KEY)                      # a typed, unsaved key is tested
+    dialog.api_key.test_button.click()
+    qtbot.waitUntil(lambda: dialog.api_key.test_button.isEnabled(), timeout=10000)
+    assert dialog.api_key.test_result.text() == "The API key was rejected. Check it on the API key page."
+
+
+def test_connection_check_without_a_key(dialog):
+    dialog.api_key.test_button.click()
+    assert "No API key to test" in dialog.api_key.test_result.text()
+
+
+def test_connection_check_crash_is_reported_without_the_key(dialog, qtbot, monkeypatch, caplog):
+    def broken(config, key):
+        raise RuntimeError(f"boom {key.reveal()}")          # even if a bug leaks it into text
+    monkeypatch.setattr(api_key_page, "run_check", broken)
+    dialog.api_key.field.setText(KEY)
+    with caplog.at_level(logging.DEBUG):
+        dialog.api_key.test_button.click()
+        qtbot.waitUntil(lambda: dialog.api_key.test_button.isEnabled(), timeout=10000)
+    assert "could not run (RuntimeError)" in dialog.api_key.test_result.text()
+    assert KEY not in caplog.text and KEY not in dialog.api_key.test_result.text()
+
+
+def test_the_key_never_reaches_logs_or_the_settings_file(dialog, qtbot, monkeypatch, caplog,
+                                                         store, controller):
+    """Every path the key travels through the dialog; then grep logs and the INI file."""
+    monkeypatch.setattr(api_key_page, "run_check", lambda config, key: StreamError(
+        4001, "Not authorised", Recovery.STOP))
+    with caplog.at_level(logging.DEBUG):
+        page = dialog.api_key
+        page.field.setText(KEY)
+        page.test_button.click()
+        qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=10000)
+        page.save_button.click()                          # in-memory keyring
+        page.field.setText(KEY)
+        dialog.silence.box.setValue(900)
+        assert dialog.apply()                             # saves the typed key again + settings
+        previous = keyring.get_keyring()
+        keyring.set_keyring(FailKeyring())
+        try:
+            page.field.setText(KEY)
+            page.save_button.click()                      # keyring error path
+            page.session_button.click()                   # session-only path
+            page.delete_button.click()
+            dialog.apply()
+        finally:
+            keyring.set_keyring(previous)
+        logging.getLogger("probe").info("settings changed: %s", controller.calls)
+    assert store.sync() is None
+    ini = store.path.read_bytes()
+    assert b"900" in ini                                   # the file was really written
+    assert KEY.encode() not in ini
+    assert KEY not in caplog.text
+    for name in ("message", "stored_label", "test_result"):
+        assert KEY not in getattr(page, name).text()
+    assert KEY not in repr(controller.calls)
