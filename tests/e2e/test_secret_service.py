@@ -1,0 +1,90 @@
+"""The API key through a REAL Secret Service (gnome-keyring on a private D-Bus session)."""
+
+import json
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.secret_service
+
+KEY = "ss-key-5e1f0c2b9a8d7e6f5a4b3c2d1e0f9a8b"
+
+ROUND_TRIP = f"""
+import json, logging, io
+log = io.StringIO()
+logging.basicConfig(stream=log, level=logging.DEBUG)
+from app.core import credentials
+from app.core.credentials import Secret
+out = {{"backend": credentials.keyring_backend_name()}}
+out["before"] = credentials.load_api_key() is None
+credentials.save_api_key(Secret({KEY!r}))
+out["loaded"] = credentials.load_api_key() == Secret({KEY!r})
+out["log_has_key"] = {KEY!r} in log.getvalue()
+print(json.dumps(out))
+"""
+
+DELETE = """
+import json
+from app.core import credentials
+credentials.delete_api_key()
+credentials.delete_api_key()
+print(json.dumps({"after": credentials.load_api_key() is None}))
+"""
+
+DIALOG = f"""
+import json
+from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, Signal
+app = QApplication([])
+from app.core.settings import Settings
+from app.qt.settings_store import QSettingsStore
+from app.qt.settings_dialog import SettingsDialog
+from app.core import credentials
+class Ctl(QObject):
+    status_changed = Signal(object)
+    def __getattr__(self, name):
+        return lambda *a: None
+store = QSettingsStore()
+dlg = SettingsDialog(Settings(store), Ctl())
+dlg.api_key.field.setText({KEY!r})
+dlg.silence.box.setValue(1234)
+ok = dlg.apply()
+store.sync()
+print(json.dumps({{"ok": ok, "message": dlg.api_key.message.text(),
+                  "stored": dlg.api_key.stored_label.text(),
+                  "path": str(store.path),
+                  "loaded": credentials.load_api_key().reveal() == {KEY!r}}}))
+"""
+
+
+def last_json(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_round_trip_through_secret_service(secret_service):
+    result = last_json(secret_service.run_python(ROUND_TRIP))
+    assert result == {"backend": "keyring.backends.SecretService.Keyring", "before": True,
+                      "loaded": True, "log_has_key": False}
+    if shutil.which("secret-tool"):   # cross-check with libsecret's own tool
+        found = secret_service.secret_tool("lookup", "service", "caption-overlay",
+                                           "username", "assemblyai-api-key")
+        assert found.stdout == KEY
+    assert last_json(secret_service.run_python(DELETE)) == {"after": True}
+    if shutil.which("secret-tool"):
+        gone = secret_service.secret_tool("lookup", "service", "caption-overlay",
+                                          "username", "assemblyai-api-key")
+        assert gone.stdout == ""
+
+
+def test_settings_dialog_saves_into_secret_service_not_the_file(secret_service):
+    result = last_json(secret_service.run_python(DIALOG))
+    assert result["ok"] and result["loaded"], result
+    assert "Saved in the system keyring" in result["message"]
+    assert "SecretService" in result["stored"]
+    ini = open(result["path"], "rb").read()
+    assert b"1234" in ini and KEY.encode() not in ini
+    # Nowhere in the fresh HOME is the key in plain text (the keyring file is encrypted).
+    for path in secret_service.home.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
