@@ -1,0 +1,390 @@
+"""Audio source → speech session, with reconnects. No Qt: used by the headless CLI and the GUI worker.
+
+Policy (documented in the README):
+- A transient failure (``Recovery.RECONNECT``) opens a new session after an exponential backoff with
+  jitter, capped at ``max_backoff_s``. Auth/billing/config failures (``Recovery.STOP``) end the run
+  at once (``fatal_error``), never in a loop.
+- Audio captured while no session is accepting it (network outage, device loss) is **dropped** and
+  reported as a ``Gap``: sending it late would exceed the real-time rate limit (v2 4029, v3 3007).
+- Offsets are converted to one continuous stream time across sessions: a session's offset 0 is the
+  stream position of the first audio it received. Stream time follows the wall clock, so a device
+  that was away for 5 s leaves a 5 s gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import replace
+from typing import Callable, Iterable
+
+from app.core.audio.errors import AudioSourceError, DeviceLost
+from app.core.audio.source import AudioSource
+from app.core.engine import SessionError, SpeechSession
+from app.core.events import (Event, Final, Gap, Listener, Partial, Reconnecting, Recovery,
+                             StreamError)
+
+log = logging.getLogger(__name__)
+
+
+class _Run:
+    """One session inside the pipeline, with where it sits in stream time."""
+
+    def __init__(self) -> None:
+        self.session: SpeechSession | None = None
+        self.offset_ms: float | None = None      # stream position of its first audio sample
+        self.started_at = time.monotonic()
+        self.stopping = False
+        self.finals = 0
+
+
+class CaptionPipeline:
+    def __init__(self, source: AudioSource, session_factory: Callable[[Listener], SpeechSession],
+                 listener: Listener, *, label: str = "", max_backoff_s: float = 10.0,
+                 device_retry_s: float = 3.0, rng: random.Random | None = None,
+                 base_backoff_s: float = 0.5, max_retries: int | None = None,
+                 max_outage_s: float | None = None, connect_timeout_s: float = 10.0,
+                 stop_timeout_s: float = 5.0, stable_after_s: float = 10.0,
+                 max_bug_errors: int = 3) -> None:
+        self.source = source
+        self.label = label
+        self._factory = session_factory
+        self._listener = listener
+        self.max_backoff_s = max_backoff_s
+        self.base_backoff_s = base_backoff_s
+        self.device_retry_s = device_retry_s
+        self.max_retries = max_retries          # initial connection: failed retries before giving up
+        self.max_outage_s = max_outage_s        # after a session ran: longest outage before giving up
+        self.connect_timeout_s = connect_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.stable_after_s = stable_after_s
+        self.max_bug_errors = max_bug_errors
+        self._rng = rng or random.Random()
+        self.fatal_error: StreamError | None = None
+        self.fatal_source_error: AudioSourceError | None = None
+        self.stream_time_origin: float | None = None
+        self.connected_once = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()               # reconnect request or shutdown
+        self._lock = threading.RLock()
+        self._out_lock = threading.RLock()
+        self._current: _Run | None = None
+        self._reconnect_reason: str | None = None
+        self._reconnect_immediate = False
+        self._failures = 0                           # consecutive failed/short-lived sessions
+        self._bug_errors = 0
+        self._outage_since: float | None = None
+        self._position_ms = 0.0
+        self._gap_start: float | None = None
+        self._gap_reason = ""
+        self._silence_ms: int | None = None
+        self._vocabulary: tuple[str, ...] | None = None
+        self._finishing = False
+
+    # ---- control (any thread) --------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask ``run()`` to finish: the current session is stopped with its finals flushed."""
+        self._stop.set()
+        self._wake.set()
+
+    def force_end(self) -> None:
+        session = self._live_session()
+        if session is not None:
+            session.force_end()
+
+    def set_silence_threshold(self, ms: int) -> None:
+        self._silence_ms = ms
+        session = self._live_session()
+        if session is not None:
+            session.set_silence_threshold(ms)
+
+    def set_vocabulary(self, terms: Iterable[str]) -> None:
+        terms = tuple(terms)
+        session = self._live_session()
+        if session is not None:
+            session.set_vocabulary(terms)   # validates; raises ValueError before we keep it
+        self._vocabulary = terms
+
+    @property
+    def position_ms(self) -> float:
+        return self._position_ms
+
+    def _live_session(self) -> SpeechSession | None:
+        with self._lock:
+            run = self._current
+            return run.session if run is not None and not run.stopping else None
+
+    # ---- events ----------------------------------------------------------------------------
+    def _out(self, event: Event) -> None:
+        with self._out_lock:
+            try:
+                self._listener(event)
+            except Exception:
+                log.exception("the pipeline listener raised")
+
+    def _listener_for(self, run: _Run) -> Listener:
+        def on_event(event: Event) -> None:
+            if isinstance(event, (Partial, Final)):
+                event = self._to_stream_time(run, event)
+                if isinstance(event, Final):
+                    run.finals += 1
+                    self._bug_errors = 0
+            if isinstance(event, StreamError) and not run.stopping:
+                self._session_failed(run, event)
+                return
+            self._out(event)
+        return on_event
+
+    def _to_stream_time(self, run: _Run, event):
+        off = run.offset_ms if run.offset_ms is not None else self._position_ms
+        off = int(round(off))
+        if not off:
+            return event
+        changes = dict(audio_start=event.audio_start + off, audio_end=event.audio_end + off)
+        if isinstance(event, Final) and event.words:
+            changes["words"] = tuple(_shift_word(w, off) for w in event.words)
+        return replace(event, **changes)
+
+    def _session_failed(self, run: _Run, error: StreamError) -> None:
+        self._out(error)
+        with self._lock:
+            if self._current is run:
+                self._current = None
+            lived = time.monotonic() - run.started_at
+            if lived >= self.stable_after_s or run.finals:
+                self._failures = 0
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+            self._gap_reason = error.message
+        if error.recovery is Recovery.STOP:
+            self._fatal(error)
+            return
+        if error.recovery is Recovery.BUG:
+            self._bug_errors += 1
+            log.error("protocol fault reported by the server: %s", error.message)
+            if self._bug_errors >= self.max_bug_errors:
+                self._fatal(error)
+                return
+        if error.recovery is Recovery.IGNORE:
+            return
+        self._request_reconnect(error.message, immediate=False)
+
+    def _fatal(self, error: StreamError) -> None:
+        if self.fatal_error is None:
+            self.fatal_error = error
+        self.stop()
+
+    def _request_reconnect(self, reason: str, immediate: bool) -> None:
+        with self._lock:
+            self._reconnect_reason = reason
+            self._reconnect_immediate = immediate
+        self._wake.set()
+
+    # ---- connecting ------------------------------------------------------------------------
+    def backoff_s(self, failures: int) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+        base = min(self.max_backoff_s, self.base_backoff_s * (2 ** max(0, failures - 1)))
+        return base * (0.5 + 0.5 * self._rng.random())
+
+    def _open_session(self) -> _Run | StreamError:
+        run = _Run()
+        try:
+            session = self._factory(self._listener_for(run))
+            if self._silence_ms is not None:
+                session.set_silence_threshold(self._silence_ms)
+            if self._vocabulary is not None:
+                session.set_vocabulary(self._vocabulary)
+            run.session = session
+            run.started_at = time.monotonic()
+            session.start(self.connect_timeout_s)
+        except SessionError as exc:
+            return exc.error
+        except ValueError as exc:
+            return StreamError(None, str(exc), Recovery.STOP)
+        run.started_at = time.monotonic()
+        return run
+
+    def _connect(self, initial: bool, reason: str, immediate: bool = False) -> _Run | None:
+        """Open a session, retrying transient failures; None if stopped or given up."""
+        retries = 0
+        while not self._stop.is_set():
+            if not initial or retries:
+                if immediate and not retries:
+                    delay = 0.0
+                else:
+                    with self._lock:
+                        self._failures += 1
+                        failures = self._failures
+                    delay = self.backoff_s(failures)
+                self._out(Reconnecting(retries + 1, round(delay, 3), reason))
+                if delay and self._stop.wait(delay):
+                    return None
+            result = self._open_session()
+            if isinstance(result, _Run):
+                if self._stop.is_set():       # stopped while connecting: end it quietly
+                    result.stopping = True
+                    result.session.stop(self.stop_timeout_s)
+                    return None
+                with self._lock:
+                    self._outage_since = None
+                self.connected_once = True
+                return result
+            error = result
+            self._out(error)
+            if error.recovery is Recovery.STOP:
+                self._fatal(error)
+                return None
+            retries += 1
+            reason = error.message
+            if not self.connected_once and self.max_retries is not None and retries > self.max_retries:
+                log.warning("giving up after %d attempts: %s", retries, error.message)
+                self._fatal(error)
+                return None
+            with self._lock:
+                since = self._outage_since
+            if (self.connected_once and self.max_outage_s is not None and since is not None
+                    and time.monotonic() - since > self.max_outage_s):
+                log.warning("giving up after an outage of %.0f s", time.monotonic() - since)
+                self._fatal(error)
+                return None
+        return None
+
+    def _connector_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                reason, immediate = self._reconnect_reason, self._reconnect_immediate
+                self._reconnect_reason = None
+                self._wake.clear()
+                have_session = self._current is not None
+            if reason is None or have_session:
+                continue
+            run = self._connect(initial=False, reason=reason, immediate=immediate)
+            if run is None:
+                return
+            with self._lock:
+                if self._finishing:
+                    run.stopping = True
+                else:
+                    self._current = run
+                    run = None
+            if run is not None:
+                run.session.stop(self.stop_timeout_s)
+
+    # ---- the run ---------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self.source.open()
+        except AudioSourceError as exc:
+            self._source_failed(exc)
+            return
+        try:
+            first = self._connect(initial=True, reason="")
+            if first is None:
+                return
+            with self._lock:
+                self._current = first
+            connector = threading.Thread(target=self._connector_loop, daemon=True,
+                                         name=f"reconnect-{self.label or 'audio'}")
+            connector.start()
+            try:
+                self._read_loop()
+            finally:
+                self._finish(connector)
+        finally:
+            try:
+                self.source.close()
+            except AudioSourceError:
+                pass
+
+    def _source_failed(self, exc: AudioSourceError) -> None:
+        self.fatal_source_error = exc
+        self.fatal_error = StreamError(None, str(exc), Recovery.STOP)
+        self._out(self.fatal_error)
+
+    def _read_loop(self) -> None:
+        rate = self.source.sample_rate
+        self.stream_time_origin = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                chunk = self.source.read()
+            except DeviceLost as exc:
+                self._device_lost(exc)
+                continue
+            except AudioSourceError as exc:
+                self._source_failed(exc)
+                return
+            if not chunk:
+                log.info("end of the audio source")
+                return
+            with self._lock:
+                run = self._current
+                live = run is not None and not run.stopping
+                if live and run.offset_ms is None:
+                    run.offset_ms = self._position_ms
+            if live:
+                self._close_gap()
+                run.session.send_audio(chunk)
+            elif self._gap_start is None:
+                self._gap_start = self._position_ms
+            self._position_ms += len(chunk) / 2 / rate * 1000.0
+
+    def _close_gap(self, reason: str | None = None) -> None:
+        if self._gap_start is None:
+            return
+        start, self._gap_start = self._gap_start, None
+        duration = int(round(self._position_ms - start))
+        if duration > 0:
+            self._out(Gap(int(round(start)), duration, reason or self._gap_reason or "outage"))
+
+    def _device_lost(self, exc: DeviceLost) -> None:
+        lost_at = time.monotonic()
+        with self._lock:
+            run, self._current = self._current, None
+        if run is not None:
+            run.stopping = True
+            run.session.stop(self.stop_timeout_s)      # finals of what was heard are kept
+        message = f"{exc} Waiting for it to come back."
+        self._out(StreamError(None, message, Recovery.RECONNECT))
+        if self._gap_start is None:
+            self._gap_start = self._position_ms
+        self._gap_reason = "audio device lost"
+        try:
+            self.source.close()
+        except AudioSourceError:
+            pass
+        while not self._stop.wait(self.device_retry_s):
+            try:
+                self.source.open()
+                break
+            except AudioSourceError as again:
+                log.info("audio device still unavailable: %s", again)
+        self._position_ms += (time.monotonic() - lost_at) * 1000.0
+        if self._stop.is_set():
+            return
+        log.info("audio device is back; starting a new session")
+        self._request_reconnect("The audio device is back.", immediate=True)
+
+    def _finish(self, connector: threading.Thread) -> None:
+        with self._lock:
+            self._finishing = True
+            run, self._current = self._current, None
+        self._stop.set()
+        self._wake.set()
+        if run is not None:
+            run.stopping = True
+            run.session.stop(self.stop_timeout_s)
+        self._close_gap()
+        connector.join(timeout=self.connect_timeout_s + self.stop_timeout_s + 1)
+
+
+def _shift_word(word, off: int):
+    try:
+        return replace(word, start=word.start + off, end=word.end + off)
+    except (TypeError, AttributeError, ValueError):
+        return word
+

@@ -1,0 +1,255 @@
+"""Wire messages of both AssemblyAI streaming protocols, as plain values. Pure: no I/O.
+
+``parse_v2`` / ``parse_v3`` turn one server text frame into a dataclass (or ``Unknown`` for a
+well-formed message of a type we do not know); they raise ``MalformedMessage`` for anything that
+is not a JSON object with the documented fields. ``build_*`` functions give the exact JSON text a
+client sends. Field names and shapes follow /work/shared/docs/assemblyai-streaming.md §1.5, §3.3.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+class MalformedMessage(ValueError):
+    """A server frame that is not valid JSON or lacks a documented field."""
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: int
+    end: int
+    confidence: float = 0.0
+    is_final: bool = True
+
+
+# --- v2 server → client ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SessionBegins:
+    session_id: str
+    expires_at: str | None = None          # naive ISO-8601; informational only
+
+
+@dataclass(frozen=True)
+class PartialTranscript:
+    text: str
+    audio_start: int
+    audio_end: int
+    confidence: float = 0.0
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class FinalTranscript:
+    text: str
+    audio_start: int
+    audio_end: int
+    confidence: float = 0.0
+    words: tuple[Word, ...] = ()
+    punctuated: bool = False
+    text_formatted: bool = False
+
+
+@dataclass(frozen=True)
+class SessionInformation:
+    audio_duration_seconds: float
+
+
+@dataclass(frozen=True)
+class SessionTerminated:
+    pass
+
+
+@dataclass(frozen=True)
+class V2Error:
+    error: str
+
+
+# --- v3 server → client ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Begin:
+    id: str
+    expires_at: int | None = None          # POSIX seconds
+
+
+@dataclass(frozen=True)
+class Turn:
+    turn_order: int
+    transcript: str
+    end_of_turn: bool
+    turn_is_formatted: bool = False
+    end_of_turn_confidence: float = 0.0
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Termination:
+    audio_duration_seconds: float | None = None
+    session_duration_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class V3Error:
+    error_code: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Valid JSON object of a type this client does not handle (SpeechStarted, Heartbeat, …)."""
+
+    kind: str
+    raw: dict = field(compare=False, default_factory=dict)
+
+
+V2Message = Union[SessionBegins, PartialTranscript, FinalTranscript, SessionInformation,
+                  SessionTerminated, V2Error, Unknown]
+V3Message = Union[Begin, Turn, Termination, V3Error, Unknown]
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _load(text: str | bytes) -> dict:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _req(data: dict, key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in data:
+        raise MalformedMessage(f"missing field {key!r}")
+    value = data[key]
+    # bool is an int subclass: refuse it where a number is wanted, and vice versa.
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise MalformedMessage(f"field {key!r} has the wrong type")
+    if not isinstance(value, kind):
+        raise MalformedMessage(f"field {key!r} has the wrong type")
+    return value
+
+
+def _opt(data: dict, key: str, kind, default=None):
+    if data.get(key) is None:
+        return default
+    return _req(data, key, kind)
+
+
+def _ms(data: dict, key: str) -> int:
+    return int(round(_req(data, key, (int, float))))
+
+
+def _words(data: dict, v3: bool) -> tuple[Word, ...]:
+    raw = data.get("words") or []
+    if not isinstance(raw, list):
+        raise MalformedMessage("field 'words' is not a list")
+    words = []
+    for w in raw:
+        if not isinstance(w, dict):
+            raise MalformedMessage("a word is not an object")
+        words.append(Word(
+            text=_req(w, "text", str), start=_ms(w, "start"), end=_ms(w, "end"),
+            confidence=float(_opt(w, "confidence", (int, float), 0.0)),
+            is_final=bool(_opt(w, "word_is_final", bool, True)) if v3 else True))
+    return tuple(words)
+
+
+# --- v2 -------------------------------------------------------------------------------------
+def parse_v2(text: str | bytes) -> V2Message:
+    data = _load(text)
+    if "message_type" not in data:
+        if "error" in data:
+            return V2Error(str(data["error"]))
+        raise MalformedMessage("no 'message_type' and no 'error'")
+    kind = data["message_type"]
+    if not isinstance(kind, str):
+        raise MalformedMessage("'message_type' is not a string")
+    if kind == "SessionBegins":
+        return SessionBegins(session_id=_req(data, "session_id", str),
+                             expires_at=_opt(data, "expires_at", str))
+    if kind in ("PartialTranscript", "FinalTranscript"):
+        common = dict(text=_req(data, "text", str), audio_start=_ms(data, "audio_start"),
+                      audio_end=_ms(data, "audio_end"),
+                      confidence=float(_opt(data, "confidence", (int, float), 0.0)),
+                      words=_words(data, v3=False))
+        if kind == "PartialTranscript":
+            return PartialTranscript(**common)
+        return FinalTranscript(**common, punctuated=bool(_opt(data, "punctuated", bool, False)),
+                               text_formatted=bool(_opt(data, "text_formatted", bool, False)))
+    if kind == "SessionInformation":
+        return SessionInformation(float(_req(data, "audio_duration_seconds", (int, float))))
+    if kind == "SessionTerminated":
+        return SessionTerminated()
+    return Unknown(kind, data)
+
+
+def _dump(obj: dict) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def build_v2_terminate() -> str:
+    return _dump({"terminate_session": True})
+
+
+def build_v2_force_end() -> str:
+    return _dump({"force_end_utterance": True})
+
+
+def build_v2_silence_threshold(ms: int) -> str:
+    if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 20000:
+        raise ValueError(f"end_utterance_silence_threshold must be an integer 0-20000, got {ms!r}")
+    return _dump({"end_utterance_silence_threshold": ms})
+
+
+# --- v3 -------------------------------------------------------------------------------------
+def parse_v3(text: str | bytes) -> V3Message:
+    data = _load(text)
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise MalformedMessage("missing or non-string 'type'")
+    if kind == "Begin":
+        expires = _opt(data, "expires_at", (int, float))
+        return Begin(id=_req(data, "id", str), expires_at=int(expires) if expires is not None else None)
+    if kind == "Turn":
+        return Turn(turn_order=_req(data, "turn_order", int),
+                    transcript=_req(data, "transcript", str),
+                    end_of_turn=_req(data, "end_of_turn", bool),
+                    turn_is_formatted=bool(_opt(data, "turn_is_formatted", bool, False)),
+                    end_of_turn_confidence=float(_opt(data, "end_of_turn_confidence", (int, float), 0.0)),
+                    words=_words(data, v3=True))
+    if kind == "Termination":
+        return Termination(_opt(data, "audio_duration_seconds", (int, float)),
+                           _opt(data, "session_duration_seconds", (int, float)))
+    if kind == "Error":
+        code = _opt(data, "error_code", int)
+        return V3Error(error_code=code, error=str(data.get("error", "")))
+    return Unknown(kind, data)
+
+
+V3_UPDATABLE = ("end_of_turn_confidence_threshold", "min_turn_silence", "max_turn_silence",
+                "vad_threshold", "format_turns", "keyterms_prompt", "prompt", "filter_profanity")
+
+
+def build_v3_update_configuration(**params) -> str:
+    unknown = set(params) - set(V3_UPDATABLE)
+    if unknown:
+        raise ValueError(f"not updatable on v3: {', '.join(sorted(unknown))}")
+    if not params:
+        raise ValueError("UpdateConfiguration needs at least one setting")
+    return _dump({"type": "UpdateConfiguration", **params})
+
+
+def build_v3_force_endpoint() -> str:
+    return _dump({"type": "ForceEndpoint"})
+
+
+def build_v3_terminate() -> str:
+    return _dump({"type": "Terminate"})
+
+
+def build_v3_keepalive() -> str:
+    return _dump({"type": "KeepAlive"})

@@ -1,0 +1,407 @@
+"""What both AssemblyAI clients share: connect, pace and send audio, receive, stop, fail — once.
+
+Threads: ``send_audio`` runs on the caller's (capture) thread and only frames and queues audio.
+A sender thread paces frames at real time and sends them with the control messages, in order;
+a receiver thread parses server messages into events. Events are emitted under one lock, each at
+most once, and the terminal event (``SessionEnded`` or ``StreamError``) is always the last one.
+
+``start()`` either returns after the server began the session (``SessionStarted`` was emitted) or
+raises ``SessionError`` — then this session emits nothing at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from app.core.engine import SessionError, SpeechSession
+from app.core.events import Event, Listener, Recovery, SessionEnded, SessionStarted, StreamError
+from app.core.session_config import SILENCE_RANGE_MS, SessionConfig
+from app.core.streaming import close_codes, urls
+from app.core.streaming.auth import AuthProvider
+from app.core.streaming.framing import Frame, Framer
+from app.core.streaming.transport import (ConnectFailed, HandshakeRejected, Incoming, Transport,
+                                          TransportClosed, WebSocketTransport)
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "The AssemblyAI streaming server"
+
+
+@dataclass(frozen=True)
+class _Text:
+    text: str
+    what: str
+
+
+_TERMINATE = object()   # queued after the last audio frame by stop()
+_WAKE = object()        # wakes the sender so it notices the end
+
+
+class StreamingSession(SpeechSession):
+    protocol = ""
+
+    def __init__(self, config: SessionConfig, listener: Listener, *, auth: AuthProvider,
+                 transport_factory: Callable[[], Transport] = WebSocketTransport,
+                 clock: Callable[[], float] = time.monotonic,
+                 stall_timeout_s: float = 20.0, ping_interval_s: float = 5.0,
+                 dead_after_s: float = 30.0, error_close_wait_s: float = 2.0) -> None:
+        super().__init__(listener)
+        if config.protocol != self.protocol:
+            config = _replace(config, protocol=self.protocol)
+        self.config = config
+        self._auth = auth
+        self._transport_factory = transport_factory
+        self._clock = clock
+        self.stall_timeout_s = stall_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.dead_after_s = dead_after_s
+        self.error_close_wait_s = error_close_wait_s
+        self._vocabulary = urls.clean_terms(config.vocabulary)
+        self._silence_ms = config.silence_ms
+        self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding)
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.RLock()
+        self._state = "new"                      # new → connecting → open → ended
+        self._began = threading.Event()
+        self._ended = threading.Event()
+        self._start_error: StreamError | None = None
+        self._transport: Transport | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop_requested = False
+        self._terminate_sent = False
+        self._pending_error: tuple[StreamError, str, float] | None = None  # (error, text, deadline)
+        self._last_rx = 0.0
+        self._loud_since: float | None = None
+        self._last_ping = 0.0
+        self._first_send: float | None = None
+        self.sent_ms = 0.0                      # audio sent on the wire, padding included
+        self.session_id: str | None = None
+
+    # ---- public API ------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._state != "new":
+                raise RuntimeError("a session can be started once")
+            self._state = "connecting"
+        deadline = self._clock() + timeout
+        try:
+            creds = self._auth.credentials(self.config, timeout)
+            url = self._build_url(creds.token)
+            transport = self._transport_factory()
+            log.info("connecting (%s, %s auth) to %s", self.protocol, self._auth.mode,
+                     urls.redact_url(url))
+            transport.connect(url, creds.headers, max(0.5, deadline - self._clock()))
+        except SessionError as exc:
+            self._fail_start(exc.error)
+        except HandshakeRejected as exc:
+            self._fail_start(self._handshake_error(exc))
+        except ConnectFailed as exc:
+            self._fail_start(StreamError(None, f"{exc}; retrying.", Recovery.RECONNECT))
+        except ValueError as exc:
+            self._fail_start(StreamError(None, str(exc), Recovery.STOP))
+        with self._lock:
+            self._transport = transport
+            self._last_rx = self._last_ping = self._clock()
+        self._on_connected()
+        for name, target in (("recv", self._receive_loop), ("send", self._send_loop)):
+            t = threading.Thread(target=target, name=f"{self.protocol}-{name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+        while not self._began.is_set() and not self._ended.is_set():
+            left = deadline - self._clock()
+            if left <= 0:
+                break
+            self._ended.wait(min(left, 0.05))
+        with self._lock:
+            if self._began.is_set():
+                return
+            error = self._start_error or StreamError(
+                None, "The server did not start the session in time; retrying.", Recovery.RECONNECT)
+            self._start_error = error
+            self._state = "ended"
+            self._ended.set()
+        self._teardown(join=True)
+        raise SessionError(error)
+
+    def send_audio(self, pcm16: bytes) -> None:
+        if self._ended.is_set() or self._stop_requested:
+            return
+        for frame in self._framer.push(pcm16):
+            self._queue.put(frame)
+
+    def force_end(self) -> None:
+        self._control(self._force_end_message(), "force end")
+
+    def set_silence_threshold(self, ms: int) -> None:
+        if isinstance(ms, bool) or not isinstance(ms, int) or not (
+                SILENCE_RANGE_MS[0] <= ms <= SILENCE_RANGE_MS[1]):
+            raise ValueError(f"The silence threshold must be 0-20000 ms, not {ms!r}.")
+        self._silence_ms = ms
+        if self._state in ("open", "connecting"):
+            self._control(self._silence_message(ms), "silence threshold")
+
+    def set_vocabulary(self, terms: Iterable[str]) -> None:
+        terms = urls.clean_terms(terms)
+        urls.check_vocabulary(self.protocol, terms)
+        self._vocabulary = terms
+        if self._state == "open":
+            message = self._vocabulary_message(terms)
+            if message is None:
+                log.info("vocabulary changed; %s applies it from the next session", self.protocol)
+            else:
+                self._control(message, "vocabulary")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            if self._state == "new":
+                self._state = "ended"
+                self._ended.set()
+                return
+            first = not self._stop_requested
+            self._stop_requested = True
+        if first and not self._ended.is_set():
+            for frame in self._framer.flush():
+                self._queue.put(frame)
+            self._queue.put(_TERMINATE)
+        if not self._ended.wait(timeout):
+            log.warning("the server did not end the session within %.1f s; closing anyway", timeout)
+            self._finish(SessionEnded(None))
+        self._teardown(join=True)
+
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        return self._vocabulary
+
+    @property
+    def silence_ms(self) -> int:
+        return self._silence_ms
+
+    # ---- hooks for the protocol subclasses -------------------------------------------------
+    def _build_url(self, token: str | None) -> str:
+        return urls.ws_url(self.config, token=token, vocabulary=self._vocabulary,
+                           silence_ms=self._silence_ms)
+
+    def _on_connected(self) -> None:
+        """Right after the handshake (v2 sends its threshold here)."""
+
+    def _handle_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def _force_end_message(self) -> str:
+        raise NotImplementedError
+
+    def _silence_message(self, ms: int) -> str:
+        raise NotImplementedError
+
+    def _vocabulary_message(self, terms: tuple[str, ...]) -> str | None:
+        raise NotImplementedError
+
+    def _terminate_message(self) -> str:
+        raise NotImplementedError
+
+    def _flush_pending(self, now: float, force: bool) -> None:
+        """Emit finals held back (v3 waits for the formatted turn); called under the lock."""
+
+    # ---- helpers for subclasses ------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        with self._lock:
+            if self._ended.is_set():
+                log.debug("dropping %s after the end of the session", type(event).__name__)
+                return
+            if isinstance(event, SessionStarted):
+                self.session_id = event.session_id
+                self._began.set()
+                self._state = "open"
+            elif not self._began.is_set():
+                log.debug("dropping %s before the session began", type(event).__name__)
+                return
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        try:
+            self._listener(event)
+        except Exception:  # a listener bug must not kill the receiver
+            log.exception("the event listener raised")
+
+    def _finish(self, event: Event) -> None:
+        """Emit the terminal event (once) and release the connection."""
+        with self._lock:
+            if self._ended.is_set():
+                return
+            if not self._began.is_set():
+                if isinstance(event, StreamError):
+                    self._start_error = event
+            else:
+                self._flush_pending(self._clock(), force=True)
+                self._deliver(event)
+            self._state = "ended"
+            self._ended.set()
+        if isinstance(event, StreamError):
+            log.warning("session ended with an error: %s (code %s)", event.message, event.code)
+        self._teardown(join=False)
+
+    def _fail_start(self, error: StreamError):
+        with self._lock:
+            self._start_error = error
+            self._state = "ended"
+            self._ended.set()
+        raise SessionError(error) from None
+
+    def _handshake_error(self, exc: HandshakeRejected) -> StreamError:
+        detail = exc.body.strip() or None
+        if detail:
+            try:
+                payload = json.loads(detail)
+                if isinstance(payload, dict):
+                    detail = str(payload.get("error") or payload.get("message") or detail)
+            except ValueError:
+                pass
+        return close_codes.from_http_status(exc.status, SERVER_NAME, detail)
+
+    def _server_error(self, error: StreamError, text: str) -> None:
+        """A server error message: the close that follows carries the code; wait briefly for it."""
+        with self._lock:
+            if self._pending_error is None:
+                self._pending_error = (error, text, self._clock() + self.error_close_wait_s)
+        log.warning("server error message: %s", text[:200])
+
+    def _control(self, text: str, what: str) -> None:
+        if self._ended.is_set() or self._stop_requested:
+            return
+        self._queue.put(_Text(text, what))
+
+    # ---- threads ---------------------------------------------------------------------------
+    def _receive_loop(self) -> None:
+        transport = self._transport
+        while not self._ended.is_set():
+            try:
+                msg: Incoming | None = transport.recv()
+            except TransportClosed as exc:
+                self._connection_lost(str(exc))
+                return
+            if msg is None:
+                continue
+            with self._lock:
+                self._last_rx = self._clock()
+                self._loud_since = None
+            if msg.kind == "text":
+                try:
+                    self._handle_text(msg.data)
+                except Exception:  # a parser/handler bug must not end the captions
+                    log.exception("could not handle a server message; ignored")
+            elif msg.kind == "binary":
+                log.warning("ignoring an unexpected binary message from the server")
+            elif msg.kind == "close":
+                self._closed_by_server(msg.code, msg.reason)
+                return
+
+    def _closed_by_server(self, code: int | None, reason: str | None) -> None:
+        with self._lock:
+            pending = self._pending_error
+            normal = code in (1000, None) and self._terminate_sent and pending is None
+        if normal:
+            self._finish(SessionEnded(None))
+            return
+        if pending is not None and code in (None, 1000, 1005):
+            self._finish(pending[0])
+            return
+        detail = reason or (pending[1] if pending else None)
+        self._finish(close_codes.from_close(code, detail, self.protocol))
+
+    def _connection_lost(self, detail: str) -> None:
+        if self._ended.is_set():
+            return
+        with self._lock:
+            pending = self._pending_error
+        if pending is not None:
+            self._finish(pending[0])
+            return
+        log.info("connection lost: %s", detail)
+        self._finish(StreamError(None, close_codes.CONNECTION_LOST, Recovery.RECONNECT))
+
+    def _send_loop(self) -> None:
+        transport = self._transport
+        try:
+            while not self._ended.is_set():
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    item = None
+                if self._ended.is_set() or item is _WAKE:
+                    break
+                self._housekeeping(transport)
+                if item is None:
+                    continue
+                if isinstance(item, Frame):
+                    if not self._pace(item):
+                        break
+                    transport.send_binary(item.payload)
+                elif isinstance(item, _Text):
+                    log.debug("sending %s", item.what)
+                    transport.send_text(item.text)
+                elif item is _TERMINATE:
+                    with self._lock:
+                        self._terminate_sent = True
+                    transport.send_text(self._terminate_message())
+        except TransportClosed as exc:
+            self._connection_lost(str(exc))
+
+    def _pace(self, frame: Frame) -> bool:
+        """Never ahead of real time: frame k waits until the audio before it has played out."""
+        now = self._clock()
+        if self._first_send is None:
+            self._first_send = now
+        due = self._first_send + self.sent_ms / 1000.0
+        if due > now and self._ended.wait(due - now):
+            return False
+        now = self._clock()
+        with self._lock:
+            if frame.loud and self._loud_since is None:
+                self._loud_since = now
+        self.sent_ms += frame.duration_ms
+        return True
+
+    def _housekeeping(self, transport: Transport) -> None:
+        now = self._clock()
+        with self._lock:
+            self._flush_pending(now, force=False)
+            pending = self._pending_error
+            stalled = (self._loud_since is not None and now - self._loud_since > self.stall_timeout_s
+                       and now - self._last_rx > self.stall_timeout_s)
+            dead = now - self._last_rx > self.dead_after_s
+        if pending is not None and now >= pending[2]:
+            self._finish(pending[0])
+            return
+        if stalled or dead:
+            log.warning("no answer from the server for %.0f s", now - self._last_rx)
+            self._finish(StreamError(None, close_codes.STALLED, Recovery.RECONNECT))
+            return
+        if now - self._last_ping >= self.ping_interval_s:
+            self._last_ping = now
+            transport.ping()
+
+    def _teardown(self, join: bool) -> None:
+        transport = self._transport
+        if transport is not None:
+            if self._terminate_sent or self._began.is_set():
+                transport.close(1000)
+            else:
+                transport.abort()
+        self._queue.put(_WAKE)
+        if join:
+            me = threading.current_thread()
+            for t in self._threads:
+                if t is not me:
+                    t.join(timeout=3.0)
+
+
+def _replace(config: SessionConfig, **changes) -> SessionConfig:
+    from dataclasses import replace
+    return replace(config, **changes)
+
