@@ -38,6 +38,7 @@ class SettingsDialog(QDialog):
         self.connection, self.api_key, self.vocabulary, self.silence, self.audio, self.appearance = (
             self.pages)
         self._closing = False
+        self._status_connected = False
 
         self.nav = QListWidget()
         self.nav.setMaximumWidth(160)
@@ -80,19 +81,33 @@ class SettingsDialog(QDialog):
         self.connection.protocol_changed.connect(self.vocabulary.set_protocol)
         self.connection.protocol_changed.connect(self.silence.set_protocol)
         self.api_key.values_provider = self.pending_values
-        status_signal = getattr(controller, "status_changed", None)
-        if status_signal is not None:
-            status_signal.connect(self._on_status)
+        self._status_connected = False
+        self.reload()
+        self.nav.setCurrentRow(0)
 
+    def reload(self) -> None:
+        """Show the saved preferences (on creation, and when a closed dialog is shown again)."""
+        self._closing = False
+        self._connect_status()
         for page in self.pages:
             page.load()
         protocol = self.connection.current_protocol()
         self.vocabulary.set_protocol(protocol)
         self.silence.set_protocol(protocol)
-        self.nav.setCurrentRow(0)
         self._update_buttons()
-        if settings.warnings:
+        if self.settings.warnings:
             self.problem.setText("Some saved settings were unusable and were reset to defaults.")
+
+    def showEvent(self, event) -> None:  # noqa: N802 — a dialog reopened after OK/Cancel
+        if self._closing:
+            self.reload()
+        super().showEvent(event)
+
+    def _connect_status(self) -> None:
+        status_signal = getattr(self.controller, "status_changed", None)
+        if status_signal is not None and not self._status_connected:
+            status_signal.connect(self._on_status)
+            self._status_connected = True
 
     # -- helpers -------------------------------------------------------------------------------
     def show_page(self, title: str) -> None:
@@ -177,9 +192,10 @@ class SettingsDialog(QDialog):
 
     def _close_pages(self) -> None:
         self.audio.stop_preview()
+        self._closing = True
         status_signal = getattr(self.controller, "status_changed", None)
-        if status_signal is not None and not self._closing:
-            self._closing = True
+        if status_signal is not None and self._status_connected:
+            self._status_connected = False
             try:
                 status_signal.disconnect(self._on_status)
             except (RuntimeError, TypeError):

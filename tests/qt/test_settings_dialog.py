@@ -254,3 +254,17 @@ def test_appearance_covers_every_style_key(dialog, controller):
     assert values["captions/stable_only"] is True and values["captions/lines"] == 4
     assert values["appearance/background_opacity"] == 40
     assert page.clear_after.text() == "Never"
+
+
+def test_reopened_dialog_shows_saved_values_not_cancelled_edits(dialog, settings, controller, qtbot):
+    dialog.show()
+    dialog.silence.box.setValue(4000)
+    dialog.vocabulary.editor.edit.setPlainText("cancelled")
+    dialog.reject()
+    dialog.show()
+    assert dialog.silence.box.value() == 700
+    assert dialog.vocabulary.editor.terms() == []
+    from app.core.status import Status
+    controller.status_changed.emit(Status(text="Live", silence_ms=650))
+    assert "650 ms" in dialog.status.text()
+    dialog.reject()
