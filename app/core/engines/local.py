@@ -315,12 +315,16 @@ class LocalSession(SpeechSession):
         return apply_vocabulary(text, self._vocabulary)
 
     def _final(self, utt: Utterance) -> None:
-        try:
-            text = self._decode(utt.audio, partial=False)
-        except Exception:
-            if not self._aborted():
-                raise
-            text = self._last_partial_text      # stop() ran out of time: keep what was shown
+        spec, self._speculative = self._speculative, None
+        if spec is not None and spec[0] == _key(utt):
+            text = spec[1]                      # decoded during the pause: no wait at all
+        else:
+            try:
+                text = self._decode(utt.audio, partial=False)
+            except Exception:
+                if not self._aborted():
+                    raise
+                text = self._last_partial_text  # stop() ran out of time: keep what was shown
         self._last_partial_text = ""
         self._next_partial_at = 0
         if not text:
@@ -334,6 +338,7 @@ class LocalSession(SpeechSession):
 
     _next_partial_at = 0
     _last_decode_s = 0.0
+    _speculative: tuple | None = None     # ((start, end, samples), text) decoded during a pause
 
     def _maybe_partial(self) -> None:
         seg = self._segmenter
@@ -344,12 +349,23 @@ class LocalSession(SpeechSession):
         rec = self._recognizer
         if (end - start) < rec.min_partial_s * SAMPLE_RATE or end < self._next_partial_at:
             return
-        if seg.endpointer.quiet_samples(end) >= QUIET_SKIP_MS * SAMPLE_RATE // 1000:
-            return      # a pause brings no new words, and the final may be moments away
+        quiet = seg.endpointer.quiet_samples(end) >= QUIET_SKIP_MS * SAMPLE_RATE // 1000
         with self._cv:
             if self._behind:
                 self._partials_skipped += 1      # finals never wait for partials
                 return
+        if quiet:
+            # A pause brings no new words; decode what the final will be instead, so it is
+            # ready when the silence threshold runs out (and show it as the partial now).
+            utt = seg.speculative()
+            if utt is None or (self._speculative is not None and self._speculative[0] == _key(utt)):
+                return
+            text = self._decode(utt.audio, partial=False)
+            self._speculative = (_key(utt), text)
+            if text and text != self._last_partial_text:
+                self._last_partial_text = text
+                self._emit(Partial(text=text, audio_start=_ms(utt.start), audio_end=_ms(utt.end)))
+            return
         text = self._decode(audio, partial=True)
         # Adaptive cadence: never spend more than ~2/3 of real time on partials.
         interval = max(rec.partial_interval_s, 1.5 * self._last_decode_s)
@@ -372,6 +388,10 @@ class LocalSession(SpeechSession):
             message = ("The offline engine is behind real time: live words are paused, "
                        "finished sentences still appear.")
         self._emit(StreamError(None, message, Recovery.IGNORE))
+
+
+def _key(utt: Utterance) -> tuple[int, int, int]:
+    return utt.start, utt.end, len(utt.audio)
 
 
 def _ms(samples: int) -> int:

@@ -60,6 +60,17 @@ class Segmenter:
             return None
         return self._start, self._vad_pos, self._slice(self._audio_from(self._start), self._vad_pos)
 
+    def speculative(self) -> Utterance | None:
+        """During a pause: exactly the utterance a silence endpoint would produce now, so it can
+        be decoded while the threshold runs out (the final is then ready the moment it does)."""
+        if self._start is None or self.endpointer.quiet_samples(self._vad_pos) <= 0:
+            return None
+        end = max(self.endpointer.last_speech_end, self._start)
+        if self.position < end + self._tail:
+            return None
+        audio = self._slice(self._audio_from(self._start), end + self._tail).copy()
+        return Utterance(self._start, end, audio, "silence")
+
     # ---- feeding ------------------------------------------------------------------------
     def feed(self, audio: np.ndarray) -> list[Utterance]:
         """Append float32 samples; returns the utterances they completed."""

@@ -75,6 +75,10 @@ class Endpointer:
         with self._lock:
             return self._silence_ms
 
+    @property
+    def last_speech_end(self) -> int:
+        return self._last_speech_end
+
     def quiet_samples(self, now: int) -> int:
         """Length of the quiet run in progress (0 while speech goes on)."""
         if not self.in_speech or self._quiet_since is None:

