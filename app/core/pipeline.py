@@ -130,7 +130,6 @@ class CaptionPipeline:
                 event = self._to_stream_time(run, event)
                 if isinstance(event, Final):
                     run.finals += 1
-                    self._bug_errors = 0
             if isinstance(event, StreamError) and not run.stopping:
                 self._session_failed(run, event)
                 return
@@ -155,6 +154,8 @@ class CaptionPipeline:
             lived = time.monotonic() - run.started_at
             if lived >= self.stable_after_s or run.finals:
                 self._failures = 0
+            if lived >= self.stable_after_s:
+                self._bug_errors = 0
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
             self._gap_reason = error.message
@@ -218,7 +219,8 @@ class CaptionPipeline:
                         self._failures += 1
                         failures = self._failures
                     delay = self.backoff_s(failures)
-                self._out(Reconnecting(retries + 1, round(delay, 3), reason))
+                attempt = retries if initial else retries + 1
+                self._out(Reconnecting(attempt, round(delay, 3), reason))
                 if delay and self._stop.wait(delay):
                     return None
             result = self._open_session()
