@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     transcriber = None
     if args.offline:
         try:
-            from app.core.engines import OfflineTranscriber  # owned by the offline engine
+            from app.core.engines.availability import offline_engine_available
+            from app.core.engines.transcriber import OfflineTranscriber  # owned by the offline engine
+            ok, why = offline_engine_available()
+            if not ok:
+                raise RuntimeError(why)
             transcriber = OfflineTranscriber()
         except Exception as exc:  # not installed or no model: say so and carry on
             print(f"Offline engine unavailable ({exc}); using the script / 'utterance N'.", file=sys.stderr)

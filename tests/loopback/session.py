@@ -382,9 +382,22 @@ class BaseSession:
         self.record.closed_by = "server"
         self.record.close_code = code
         self.record.close_reason = close_reason(message)
+        # Keep reading while the close handshake runs: a client still streaming would otherwise
+        # fill the receive queue, websockets would stop reading, and the client's close frame
+        # would sit unread until close_timeout.
+        drain = asyncio.ensure_future(self._drain())
         try:
             await self.ws.close(code, close_reason(message))
         except ConnectionClosed:
+            pass
+        finally:
+            drain.cancel()
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                await self.ws.recv()
+        except (ConnectionClosed, RuntimeError):
             pass
 
     async def _settle_close_record(self) -> None:

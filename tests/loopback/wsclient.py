@@ -50,8 +50,9 @@ class RawClient:
                         self.close_reason = data[2:].decode("utf-8", "replace")
                     else:
                         self.close_code = 1005
-                    try:
+                    try:   # echo the close, then hang up like a real client does
                         self.ws.send_close(self.close_code if self.close_code != 1005 else 1000)
+                        self.ws.shutdown()
                     except Exception:
                         pass
                     break
@@ -130,9 +131,16 @@ class RawClient:
                 turns[m["turn_order"]] = m["transcript"] if (m["turn_is_formatted"] or m["turn_order"] not in turns) else turns[m["turn_order"]]
         return result + [turns[k] for k in sorted(turns)]
 
-    def close(self) -> None:
+    def close(self, code: int = 1000) -> None:
+        """Client-initiated close handshake (the reader thread sees the server's reply)."""
+        if not self.closed.is_set():
+            try:
+                self.ws.send_close(code)
+            except Exception:
+                pass
+            self.closed.wait(3)
         try:
-            self.ws.close(timeout=2)
+            self.ws.shutdown()
         except Exception:
             pass
         self._thread.join(5)
