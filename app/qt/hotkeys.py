@@ -16,7 +16,6 @@ import ctypes
 import ctypes.util
 import logging
 import sys
-import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractNativeEventFilter, QCoreApplication, QObject, QSocketNotifier, Signal
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 
 ACTIONS = ("toggle_visible", "toggle_click_through", "force_end")
 SETTING_KEYS = {name: f"hotkeys/{name}" for name in ACTIONS}
-REPEAT_GUARD_S = 0.25   # a held key auto-repeats; one press = one action
 
 _MODIFIERS = {"ctrl": "ctrl", "control": "ctrl", "alt": "alt", "shift": "shift", "meta": "super",
               "super": "super", "win": "super", "cmd": "super"}
@@ -102,7 +100,6 @@ class GlobalHotkeys(QObject):
         self.failures: dict[str, str] = {}
         self.active: dict[str, Hotkey] = {}
         self._backend = None
-        self._last: dict[str, float] = {}
         if self.supported:
             try:
                 self._backend = _X11Backend(self._fire) if platform_name() == "xcb" else \
@@ -154,11 +151,6 @@ class GlobalHotkeys(QObject):
             self._backend = None
 
     def _fire(self, name: str) -> None:
-        now = time.monotonic()
-        if now - self._last.get(name, -1e9) < REPEAT_GUARD_S:
-            self._last[name] = now
-            return
-        self._last[name] = now
         self.activated.emit(name)
 
 
@@ -166,7 +158,7 @@ class GlobalHotkeys(QObject):
 _ShiftMask, _LockMask, _ControlMask, _Mod1Mask, _Mod2Mask, _Mod4Mask = 1, 2, 4, 8, 16, 64
 _X_MODS = {"shift": _ShiftMask, "ctrl": _ControlMask, "alt": _Mod1Mask, "super": _Mod4Mask}
 _IGNORED = (0, _LockMask, _Mod2Mask, _LockMask | _Mod2Mask)   # Caps Lock, Num Lock
-_KeyPress = 2
+_KeyPress, _KeyRelease = 2, 3
 _GrabModeAsync = 1
 _BadAccess = 10
 
@@ -220,6 +212,10 @@ class _X11Backend:
         if not self._dpy:
             raise OSError("cannot open the X display")
         self._root = x.XDefaultRootWindow(self._dpy)
+        # A held key then repeats as presses only (no fake releases): one press = one action.
+        x.XkbSetDetectableAutoRepeat.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        x.XkbSetDetectableAutoRepeat(self._dpy, 1, None)
+        self._down: set[int] = set()
         self._fire = fire
         self._grabs: dict[tuple[int, int], str] = {}   # (keycode, modifier mask) → action
         self._errors: list[int] = []
@@ -271,12 +267,17 @@ class _X11Backend:
         event = _XEvent()
         while self._dpy and self._x.XPending(self._dpy):
             self._x.XNextEvent(self._dpy, ctypes.byref(event))
-            if event.type == _KeyPress:
+            if event.type == _KeyRelease:
+                self._down.discard(event.xkey.keycode)
+            elif event.type == _KeyPress:
                 key = event.xkey
-                # Only the modifiers we grab with matter (ignore Num/Caps Lock and mouse buttons).
+                if key.keycode in self._down:
+                    continue  # auto-repeat of a held hotkey
+                # Only the modifiers we grab with matter (ignore mouse buttons and the like).
                 state = key.state & (_ShiftMask | _LockMask | _ControlMask | _Mod1Mask | _Mod2Mask | _Mod4Mask)
                 name = self._grabs.get((key.keycode, state))
                 if name:
+                    self._down.add(key.keycode)
                     self._fire(name)
 
     def close(self) -> None:

@@ -335,15 +335,17 @@ class CaptionOverlay(QWidget):
         from app.qt.platform import prepare_window
         prepare_window(self)
 
+    # Only moves the user made are saved (debounced): the window manager's own configure events
+    # right after mapping can briefly report frame-relative positions.
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._relayout()
-        if not self._placing:
+        if self._user_moved and not self._placing:
             self._save_timer.start()
 
     def moveEvent(self, event) -> None:
         super().moveEvent(event)
-        if not self._placing:
+        if self._user_moved and not self._placing:
             self._save_timer.start()
 
     def mousePressEvent(self, event) -> None:
@@ -372,7 +374,8 @@ class CaptionOverlay(QWidget):
 
     def mouseReleaseEvent(self, event) -> None:
         self._drag_offset = None
-        self._save_timer.start()
+        if self._user_moved:
+            self._save_timer.start()
 
     def paintEvent(self, event) -> None:
         p = QPainter(self)

@@ -1,0 +1,199 @@
+"""The real overlay window on a real X server with a compositor and a window manager.
+
+Each test runs the overlay in a Qt child process on a private Xvfb (see tests/fixtures/desktop.py)
+and checks it from the outside with the X tools, the way a user's desktop sees it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.desktop
+
+# A frameless window of one colour, below everything, so pixels under the overlay are known.
+BACKDROP = """
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget, QPushButton
+
+def make_backdrop(color, rect):
+    w = QWidget()
+    w.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnBottomHint)
+    w.setStyleSheet(f"background: {color};")
+    w.setGeometry(*rect)
+    w.show()
+    return w
+"""
+
+OVERLAY = BACKDROP + """
+from app.core.settings import DictStore, Settings
+from app.qt.overlay import CaptionOverlay
+from app.qt.controller import Controller
+from app.qt.tray import Tray
+from app.core.events import Final, Partial
+
+settings = Settings(DictStore({
+    "overlay/dock": "floating", "overlay/geometry": "240,520,800,160",
+    "appearance/background_opacity": OPACITY, "appearance/font_size": 28,
+}))
+controller = Controller(settings)
+overlay = CaptionOverlay(settings)
+tray = Tray(controller, overlay)
+overlay.show()
+def wid():
+    return int(overlay.winId())
+def geo():
+    g = overlay.geometry()
+    return [g.x(), g.y(), g.width(), g.height()]
+"""
+
+
+def overlay_proc(desktop, opacity=75, extra=""):
+    proc = desktop.spawn_qt(OVERLAY.replace("OPACITY", str(opacity)) + extra)
+    proc.wait_for("overlay.isVisible() and overlay.windowHandle().isExposed()")
+    return proc
+
+
+def wait_mapped(desktop, wid):
+    """Wait until the window is viewable at its final place; returns (x, y, w, h) from the X server."""
+    assert desktop.wait_for(lambda: "IsViewable" in desktop.xwininfo(wid)), desktop.xwininfo(wid)
+    assert desktop.wait_for(lambda: desktop.geometry(wid)[:2] != (0, 0))
+    return desktop.geometry(wid)
+
+
+def test_overlay_is_above_undecorated_32bit_and_never_takes_focus(desktop):
+    proc = overlay_proc(desktop)
+    wid = proc.call("wid()")
+    wait_mapped(desktop, wid)
+    state = desktop.wait_for(lambda: (s := desktop.xprop(wid, "_NET_WM_STATE")) and "ABOVE" in s and s)
+    assert "_NET_WM_STATE_ABOVE" in state
+    motif = desktop.xprop(wid, "_MOTIF_WM_HINTS")
+    # flags, functions, decorations, …: decorations (3rd field) must be 0.
+    fields = [int(v, 0) for v in re.findall(r"0x[0-9a-fA-F]+|\b\d+\b", motif.split("=", 1)[1])]
+    assert fields[0] & 0x2 and fields[2] == 0, motif
+    assert "Depth: 32" in desktop.xwininfo(wid)
+    hints = desktop.xprop(wid, "WM_HINTS")
+    assert "accepts input or input focus: False" in hints, hints
+    active = desktop.root_prop("_NET_ACTIVE_WINDOW")
+    assert hex(wid) not in active
+    # The geometry the settings asked for, exactly (no frame, not moved by the WM).
+    assert wait_mapped(desktop, wid) == (240, 520, 800, 160)
+
+
+def test_click_through_reaches_the_window_below_and_the_tray_action_undoes_it(desktop):
+    proc = overlay_proc(desktop, extra="""
+clicks = []
+button = QPushButton("under")
+button.setWindowFlags(Qt.WindowType.FramelessWindowHint)
+button.setGeometry(200, 480, 900, 260)
+button.clicked.connect(lambda: clicks.append(1))
+button.show()
+button.lower()
+overlay.raise_()
+""")
+    proc.wait_for("button.windowHandle().isExposed()")
+    wid = proc.call("wid()")
+    x, y, w, h = wait_mapped(desktop, wid)
+    cx, cy = x + w // 2, y + h // 2
+
+    proc.call("overlay.set_click_through(True)")
+    assert proc.call("settings.get('overlay/click_through')") is True
+    desktop.click(cx, cy)
+    assert proc.wait_for("len(clicks) == 1"), "the click did not pass through the overlay"
+
+    # The tray's "Click-through" item (checked) turns it off again.
+    assert proc.call("tray.lock_action.isChecked()") is True
+    proc.call("tray.lock_action.trigger()")
+    assert proc.call("overlay.click_through") is False
+    assert proc.call("tray.lock_action.isChecked()") is False
+    desktop.click(cx, cy)
+    desktop.xdotool("mousemove", "--sync", "5", "5")
+    # The overlay now takes the click itself: the button underneath gets nothing more.
+    proc.call("import time; time.sleep(0.5)")
+    assert proc.call("len(clicks)") == 1
+
+
+def test_background_is_a_true_alpha_blend_and_text_stays_opaque(desktop, artifacts_dir):
+    proc = overlay_proc(desktop, opacity=50, extra="""
+# Not the whole screen: openbox would treat a screen-sized undecorated window as full-screen,
+# and a focused full-screen window sits above "keep above" windows (EWMH).
+backdrop = make_backdrop("#ff0000", (100, 400, 1080, 360))
+backdrop.lower()
+overlay.set_click_through(True)   # no "unlocked" frame
+overlay.on_final("mic", Final("Readable captions", 0, 1000))
+""")
+    proc.wait_for("backdrop.windowHandle().isExposed()")
+    x, y, w, h = wait_mapped(desktop, proc.call("wid()"))
+    # Outside the overlay: the backdrop itself.
+    assert desktop.wait_for(lambda: desktop.pixel(x - 20, y + h // 2) == (255, 0, 0))
+    # Inside the top padding: 50 % black over red = (128, 0, 0) — the compositor's exact blend.
+    blend = desktop.wait_for(lambda: (p := desktop.pixel(x + w // 2, y + 6)) != (255, 0, 0) and p)
+    r, g, b = blend
+    assert abs(r - 128) <= 3 and g <= 3 and b <= 3, blend
+    shot = desktop.screenshot(artifacts_dir / "overlay-translucent.png")
+    # Opaque text: some pixels of the caption are pure white (a faded window would have none).
+    out = desktop.run("convert", str(shot), "-crop", f"{w}x{h}+{x}+{y}", "-fill", "black", "+opaque",
+                      "white", "-format", "%[fx:mean*w*h]", "info:")
+    assert float(out) > 50, "no fully opaque white text pixels found"
+
+
+def test_overlay_stays_above_a_newly_activated_window(desktop):
+    proc = overlay_proc(desktop, opacity=100, extra="""
+other = QWidget()
+other.setWindowTitle("other app")
+other.setStyleSheet("background: #00ff00;")
+""")
+    wid = proc.call("wid()")
+    x, y, w, h = wait_mapped(desktop, wid)
+    proc.call(f"other.setGeometry({x - 50}, {y - 100}, {w + 100}, {h + 200}); other.show()")
+    proc.wait_for("other.windowHandle().isExposed()")
+    other = proc.call("int(other.winId())")
+    # The window manager reparents "other" into a frame; activate by its client id.
+    desktop.xdotool("windowactivate", "--sync", str(other))
+    desktop.wait_for(lambda: hex(other) in desktop.root_prop("_NET_ACTIVE_WINDOW"))
+    stack = desktop.stacking()
+    assert stack.index(wid) > stack.index(other), stack
+    # And on screen: the overlay's opaque black background, not the green window.
+    assert desktop.wait_for(lambda: desktop.pixel(x + w // 2, y + 6) == (0, 0, 0)), \
+        desktop.pixel(x + w // 2, y + 6)
+
+
+def test_global_hotkeys_toggle_click_through_and_visibility(desktop):
+    proc = overlay_proc(desktop, extra="""
+from app.qt.hotkeys import GlobalHotkeys
+hotkeys = GlobalHotkeys()
+failures = hotkeys.register({"toggle_click_through": "Ctrl+Alt+L", "toggle_visible": "Ctrl+Alt+H",
+                             "force_end": "Ctrl+Alt+E"})
+fired = []
+def on_hotkey(name):
+    fired.append(name)
+    if name == "toggle_click_through":
+        overlay.toggle_click_through()
+    elif name == "toggle_visible":
+        overlay.toggle_visible()
+hotkeys.activated.connect(on_hotkey)
+""")
+    assert proc.call("hotkeys.supported") is True
+    assert proc.call("failures") == {}
+    assert proc.call("overlay.click_through") is False
+    desktop.xdotool("key", "ctrl+alt+l")
+    proc.wait_for("overlay.click_through")
+    desktop.xdotool("key", "ctrl+alt+l")
+    proc.wait_for("not overlay.click_through")
+    desktop.xdotool("key", "ctrl+alt+h")
+    proc.wait_for("not overlay.isVisible()")
+    desktop.xdotool("key", "ctrl+alt+h")
+    proc.wait_for("overlay.isVisible()")
+    # Caps Lock on must not break the grab.
+    desktop.xdotool("key", "Caps_Lock")
+    desktop.xdotool("key", "ctrl+alt+e")
+    proc.wait_for("'force_end' in fired")
+    # A second grab of the same keys (another program) is refused with a reason, not a crash.
+    other = desktop.spawn_qt("""
+from app.qt.hotkeys import GlobalHotkeys
+hk = GlobalHotkeys()
+failures = hk.register({"force_end": "Ctrl+Alt+E"})
+""")
+    failures = other.call("failures")
+    assert "already taken" in failures["force_end"]
