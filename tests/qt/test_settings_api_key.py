@@ -113,6 +113,7 @@ def test_keyring_unavailable_on_open_is_explained(qtbot, controller, failing_key
     dlg = SettingsDialog(Settings(QSettingsStore()), controller)
     qtbot.addWidget(dlg)
     assert "keyring is not available" in dlg.api_key.stored_label.text()
+    assert "for this session only" in dlg.api_key.stored_label.text()
     assert not dlg.api_key.session_button.isHidden()
 
 

@@ -162,6 +162,7 @@ class ApiKeyPage(SettingsPage):
         self.controller.set_session_api_key(key)
         self.field.clear()
         self.key_changed = True
+        self._describe_stored()
         self._say("The key will be used until the app quits; it was not saved anywhere.", ok=True)
         return True
 
@@ -177,7 +178,12 @@ class ApiKeyPage(SettingsPage):
         try:
             stored = credentials.stored_api_key()
         except KeyringUnavailable as exc:
-            self.stored_label.setText("The system keyring is not available.")
+            self.stored_label.setText(
+                "The system keyring is not available here (on Linux it needs a Secret Service "
+                "such as GNOME Keyring or KWallet), so the key cannot be stored. Paste it and "
+                "press \u201cUse for this session only\u201d to caption now; it is never saved in "
+                "plain text." if not self.session_key else
+                "The system keyring is not available; a key is in use for this session only.")
             self.session_button.show()
             log.info("keyring unavailable: %s", exc)
             return
