@@ -194,3 +194,38 @@ def test_silence_slider_applies_live_and_endpointing_follows(protocol, qtbot, lo
     finally:
         controller.stop()
         qtbot.waitUntil(lambda: not controller.running, timeout=30000)
+
+
+@pytest.mark.parametrize("protocol", ["v2", "v3"])
+@pytest.mark.parametrize("auth_mode", ["key", "token"])
+def test_test_connection_button_against_the_loopback_server(protocol, auth_mode, qtbot,
+                                                            loopback_server, monkeypatch):
+    """The API key page's Test connection: the real check (token + short session) on a worker."""
+    pytest.importorskip("app.core.streaming.check")
+    from app.core import credentials
+    from app.qt.settings_dialog import SettingsDialog
+    from tests.qt.test_settings_fakes import FakeController
+
+    monkeypatch.setattr("app.qt.settings_pages.audio.list_device_names", lambda: ([], [], ""))
+    server = loopback_server
+    settings = Settings(DictStore({"connection/protocol": protocol, "connection/auth_mode": auth_mode,
+                                   "connection/server_url": server.url}))
+    dialog = SettingsDialog(settings, FakeController())
+    qtbot.addWidget(dialog)
+    page = dialog.api_key
+    before = len(server.sessions)
+
+    page.field.setText(server.api_key)                 # typed, not saved yet: tested as typed
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=30000)
+    assert page.test_result.text().startswith("Connected"), page.test_result.text()
+    assert len(server.sessions) > before
+    assert server.sessions[-1].protocol == protocol
+    assert server.sessions[-1].auth == ("token" if auth_mode == "token" else "key")
+
+    page.field.setText("wrong-key-0000")
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=30000)
+    text = page.test_result.text()
+    assert not text.startswith("Connected") and text and "wrong-key-0000" not in text
+    assert credentials.stored_api_key() is None         # testing never saves the key
