@@ -200,6 +200,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "audio": ("audio/source", "audio/mic_device", "audio/system_device"),
     "appearance": tuple(p.key for p in PREFS
                         if p.key.startswith(("appearance/", "captions/"))),
+    "general": ("app/start_on_launch", "transcript/enabled", "transcript/retention_days",
+                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end"),
 }
 
 #: Keys whose change needs a new recognition session (the controller restarts it on apply).

@@ -20,12 +20,14 @@ from app.qt.settings_pages.appearance import AppearancePage
 from app.qt.settings_pages.audio import AudioPage
 from app.qt.settings_pages.base import SettingsPage
 from app.qt.settings_pages.connection import ConnectionPage
+from app.qt.settings_pages.general import GeneralPage
 from app.qt.settings_pages.silence import SilencePage
 from app.qt.settings_pages.vocabulary import VocabularyPage
 
 log = logging.getLogger(__name__)
 
-PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPage, AppearancePage)
+PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPage, AppearancePage,
+                GeneralPage)
 
 
 class SettingsDialog(QDialog):
@@ -35,8 +37,8 @@ class SettingsDialog(QDialog):
         self.settings = settings
         self.controller = controller
         self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
-        self.connection, self.api_key, self.vocabulary, self.silence, self.audio, self.appearance = (
-            self.pages)
+        (self.connection, self.api_key, self.vocabulary, self.silence, self.audio, self.appearance,
+         self.general) = self.pages
         self._closing = False
         self._status_connected = False
 

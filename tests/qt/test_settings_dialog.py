@@ -32,7 +32,7 @@ def dialog(qtbot, settings, controller, monkeypatch):
 
 def test_pages_follow_one_contract(dialog):
     assert [p.title for p in dialog.pages] == ["Connection", "API key", "Vocabulary", "Silence",
-                                              "Audio", "Appearance"]
+                                              "Audio", "Appearance", "General"]
     for page in dialog.pages:
         for method in ("load", "save", "restore_defaults", "revert", "committed", "values",
                        "set_values", "problem"):
@@ -268,3 +268,29 @@ def test_reopened_dialog_shows_saved_values_not_cancelled_edits(dialog, settings
     controller.status_changed.emit(Status(text="Live", silence_ms=650))
     assert "650 ms" in dialog.status.text()
     dialog.reject()
+
+
+def test_general_page_transcripts_start_and_hotkeys(dialog, settings, controller):
+    page = dialog.general
+    assert page.hotkeys["hotkeys/force_end"].text() == "Ctrl+Alt+E"
+    page.transcript_enabled.setChecked(False)
+    assert not page.retention.isEnabled()
+    page.start_on_launch.setChecked(False)
+    page.hotkeys["hotkeys/force_end"].setText("E")              # no modifier: would block typing
+    assert not dialog.ok_button.isEnabled() and "needs Ctrl" in dialog.problem.text()
+    page.hotkeys["hotkeys/force_end"].setText("Ctrl+Alt+H")     # same as show/hide
+    assert not dialog.ok_button.isEnabled() and "used for both" in dialog.problem.text()
+    page.hotkeys["hotkeys/force_end"].setText("")               # empty = no hotkey
+    assert dialog.apply()
+    assert settings.get("transcript/enabled") is False and settings.get("app/start_on_launch") is False
+    assert settings.get("hotkeys/force_end") == ""
+    assert controller.named("apply_settings")[-1] == (
+        {"transcript/enabled", "app/start_on_launch", "hotkeys/force_end"},)
+
+
+def test_problem_text_follows_the_current_reason(dialog):
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
+    dialog.vocabulary.editor.edit.setPlainText(make_v2_vocabulary(2501))
+    assert "1 characters over" in dialog.problem.text()
+    dialog.vocabulary.editor.edit.insertPlainText("zz")
+    assert "3 characters over" in dialog.problem.text()

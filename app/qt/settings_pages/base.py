@@ -24,14 +24,14 @@ from app.core.settings import PREF_BY_KEY, Settings, defaults
 class SettingsPage(QWidget):
     title = ""
     keys: tuple[str, ...] = ()
-    validity_changed = Signal(bool)
+    validity_changed = Signal(bool)   # also re-emitted when the reason's wording changes
 
     def __init__(self, settings: Settings, controller, parent=None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.controller = controller
         self.save_error = ""     # set by save() when it could not finish (dialog stays open)
-        self._valid = True
+        self._problem = ""
 
     # -- to implement --------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -71,10 +71,11 @@ class SettingsPage(QWidget):
 
     # -- helpers -------------------------------------------------------------------------------
     def refresh_validity(self) -> None:
-        valid = not self.problem()
-        if valid != self._valid:
-            self._valid = valid
-            self.validity_changed.emit(valid)
+        """Emit ``validity_changed`` whenever the problem (or its wording) changed."""
+        problem = self.problem()
+        if problem != self._problem:
+            self._problem = problem
+            self.validity_changed.emit(not problem)
 
     def is_valid(self) -> bool:
         return not self.problem()

@@ -31,7 +31,7 @@ class VocabularyPage(SettingsPage):
         layout.addWidget(explanation(
             "One term per line. Pasting comma-separated text splits it into terms; blank lines "
             "and duplicates (ignoring case) are left out."))
-        self.editor.validity_changed.connect(lambda _ok: self.refresh_validity())
+        self.editor.changed.connect(self.refresh_validity)
         self._show_help()
 
     def set_protocol(self, protocol: str) -> None:
