@@ -169,8 +169,9 @@ class Settings:
             return pref.coerce(raw)
         except (ValueError, TypeError) as exc:
             message = f"Setting {key} had an unusable value ({exc}); using the default."
-            log.warning(message)
-            self.warnings.append(message)
+            if message not in self.warnings:   # warn once, not on every read
+                log.warning(message)
+                self.warnings.append(message)
             return pref.default
 
     def set(self, key: str, value: Any) -> None:

@@ -86,3 +86,12 @@ def test_session_config_from_values_and_chunk_clamped_per_protocol():
     v3 = session_config_from({"connection/protocol": "v3", "connection/chunk_ms": 2000})
     assert v3.chunk_ms == CHUNK_LIMITS_MS["v3"][1] and v3.server_url is None and v3.token_url is None
     v3.validate()
+
+
+def test_a_bad_value_is_warned_about_once(caplog):
+    settings = Settings(DictStore({"recognition/silence_ms": "loud"}))
+    with caplog.at_level(logging.WARNING, logger="app.core.settings"):
+        for _ in range(5):
+            assert settings.get("recognition/silence_ms") == 700
+    assert len(settings.warnings) == 1
+    assert len([r for r in caplog.records if "silence_ms" in r.getMessage()]) == 1
