@@ -241,14 +241,14 @@ class CaptionPipeline:
             retries += 1
             reason = error.message
             if not self.connected_once and self.max_retries is not None and retries > self.max_retries:
-                log.warning("giving up after %d attempts: %s", retries, error.message)
+                log.info("giving up after %d attempts: %s", retries, error.message)
                 self._fatal(error)
                 return None
             with self._lock:
                 since = self._outage_since
             if (self.connected_once and self.max_outage_s is not None and since is not None
                     and time.monotonic() - since > self.max_outage_s):
-                log.warning("giving up after an outage of %.0f s", time.monotonic() - since)
+                log.info("giving up after an outage of %.0f s", time.monotonic() - since)
                 self._fatal(error)
                 return None
         return None

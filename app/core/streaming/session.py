@@ -243,7 +243,7 @@ class StreamingSession(SpeechSession):
             self._state = "ended"
             self._ended.set()
         if isinstance(event, StreamError):
-            log.warning("session ended with an error: %s (code %s)", event.message, event.code)
+            log.info("session ended with an error: %s (code %s)", event.message, event.code)
         self._teardown(join=False)
 
     def _fail_start(self, error: StreamError):
