@@ -1,0 +1,288 @@
+"""The overlay widget offscreen: caption layout, styles, status, click-through flag, geometry persistence."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QGuiApplication
+
+from app.core.events import Final, Partial
+from app.core.settings import DictStore, Settings
+from app.core.status import State, Status
+from app.core.styles import preset_values
+from app.qt.overlay import CaptionOverlay, clamp_rect, dock_position, format_geometry, parse_geometry
+
+
+@pytest.fixture
+def settings():
+    return Settings(DictStore())
+
+
+@pytest.fixture
+def make(qtbot, settings):
+    def make_overlay(**values):
+        for key, value in values.items():
+            settings.set(key.replace("__", "/"), value)
+        overlay = CaptionOverlay(settings)
+        qtbot.addWidget(overlay)
+        overlay.show()
+        qtbot.waitExposed(overlay)
+        return overlay
+    return make_overlay
+
+
+def pixel(overlay, x, y) -> QColor:
+    return overlay.grab().toImage().pixelColor(x, y)
+
+
+def colours_in(overlay, captions_only: bool = False) -> set[str]:
+    """Colours of the fully opaque pixels (optionally only in the caption text area)."""
+    img = overlay.grab().toImage()
+    r = overlay._text_rect().toRect() if captions_only else img.rect()
+    return {c.name() for x in range(r.left(), r.right(), 1) for y in range(r.top(), r.bottom(), 2)
+            if (c := img.pixelColor(x, y)).alpha() == 255}
+
+
+# ---- window shape ---------------------------------------------------------------------------
+def test_window_flags_and_attributes(make):
+    o = make()
+    flags = o.windowFlags()
+    for flag in (Qt.WindowType.FramelessWindowHint, Qt.WindowType.WindowStaysOnTopHint, Qt.WindowType.Tool,
+                 Qt.WindowType.WindowDoesNotAcceptFocus):
+        assert flags & flag
+    assert o.testAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+    assert o.testAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+    assert o.focusPolicy() == Qt.FocusPolicy.NoFocus
+    assert o.accessibleName() == "Live captions"
+
+
+def test_click_through_is_a_native_window_flag_and_persists(make, settings):
+    o = make()
+    seen = []
+    o.click_through_changed.connect(seen.append)
+    o.set_click_through(True)
+    assert o.windowHandle().flags() & Qt.WindowType.WindowTransparentForInput
+    assert settings.get("overlay/click_through") is True
+    o.toggle_click_through()
+    assert not o.windowHandle().flags() & Qt.WindowType.WindowTransparentForInput
+    assert seen == [True, False]
+    assert o.isVisible()  # toggling never hides or recreates the window
+
+
+def test_click_through_restored_at_start(make):
+    o = make(overlay__click_through=True)
+    assert o.click_through
+    assert o.windowHandle().flags() & Qt.WindowType.WindowTransparentForInput
+
+
+# ---- captions -------------------------------------------------------------------------------
+def test_partial_replaced_in_place_by_final(make):
+    o = make()
+    o.on_partial("mic", Partial("the quarterly", 0, 500))
+    assert o.caption_text() == "the quarterly"
+    o.on_partial("mic", Partial("the quarterly budget", 0, 900))
+    o.on_final("mic", Final("The quarterly budget.", 0, 1000))
+    assert o.caption_text() == "The quarterly budget."
+    assert "The quarterly budget." in o.accessibleDescription()
+
+
+def test_partial_drawn_dimmer_than_final(make):
+    o = make(appearance__text_effect="none", appearance__background_opacity=100)
+    o.on_partial("mic", Partial("MMMM", 0, 1))
+    partial_colours = colours_in(o, captions_only=True)
+    o.on_final("mic", Final("MMMM", 0, 1))
+    final_colours = colours_in(o, captions_only=True)
+    assert "#ffffff" in final_colours and "#ffffff" not in partial_colours
+    assert o.caption_style().partial_color in partial_colours
+
+
+def test_line_limit_and_window_fits_the_lines(make):
+    o = make(captions__lines=3)
+    text = " ".join(f"word{i}" for i in range(200))
+    o.on_final("mic", Final(text, 0, 1))
+    lines = o.model.lines()
+    assert len(lines) == 3
+    assert lines[-1].text.endswith("word199")
+    fm = QFontMetricsF(o._font)
+    assert all(fm.horizontalAdvance(line.text) <= o.width() for line in lines)
+    assert o.height() >= 3 * fm.lineSpacing()
+
+
+def test_changing_lines_or_font_resizes_height_once(make, settings):
+    o = make()
+    h2 = o.height()
+    settings.set("captions/lines", 4)
+    o.apply_settings({"captions/lines"})
+    assert o.height() > h2
+    # Text never resizes the window.
+    before = o.size()
+    o.on_final("mic", Final("x " * 500, 0, 1))
+    assert o.size() == before
+
+
+def test_resize_rewraps(make, qtbot):
+    o = make(captions__lines=8)
+    o.on_final("mic", Final("one two three four five six seven eight nine ten", 0, 1))
+    wide = len(o.model.lines())
+    o.resize(300, o.height())
+    qtbot.waitUntil(lambda: len(o.model.lines()) > wide)
+
+
+def test_auto_clear_after_silence(make, qtbot):
+    o = make(captions__clear_after_s=1)
+    o.on_final("mic", Final("Soon gone.", 0, 1))
+    assert o.caption_text() == "Soon gone."
+    qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
+
+
+def test_stable_only_mode(make):
+    o = make(captions__stable_only=True)
+    o.on_partial("mic", Partial("flickering words", 0, 1))
+    assert o.caption_text() == ""
+    o.on_final("mic", Final("Stable words.", 0, 1))
+    assert o.caption_text() == "Stable words."
+
+
+def test_source_labels_when_two_sources_run(make):
+    o = make()
+    o.set_source_labels(["mic", "system"])
+    o.on_final("mic", Final("Hi.", 0, 1))
+    o.on_final("system", Final("News.", 0, 1))
+    assert o.caption_text() == "Mic: Hi.\nSystem: News."
+    o.set_source_labels(["mic"])
+    assert o.caption_text() == "Hi.\nNews."  # still two sources' paragraphs, without labels
+
+
+def test_reconnecting_drops_the_orphaned_partial(make):
+    o = make()
+    o.on_partial("mic", Partial("half a sen", 0, 1))
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting…"))
+    assert o.caption_text() == ""
+
+
+# ---- styles ---------------------------------------------------------------------------------
+def test_background_alpha_is_the_users_opacity_and_text_is_opaque(make, settings):
+    o = make(appearance__background_opacity=40, appearance__text_effect="none")
+    o.set_click_through(True)  # no "unlocked" frame
+    o.on_final("mic", Final("MMMMMMMM", 0, 1))
+    inside = pixel(o, o.width() // 2, 4)
+    assert inside.alpha() == round(40 * 255 / 100)
+    img = o.grab().toImage()
+    alphas = {img.pixelColor(x, y).alpha() for x in range(0, img.width(), 2) for y in range(0, img.height(), 2)}
+    assert 255 in alphas  # the text itself is fully opaque
+
+
+def test_preset_application_changes_colours(make, settings):
+    o = make(appearance__text_effect="none")
+    o.on_final("mic", Final("MMMMMMMM", 0, 1))
+    assert "#ffffff" in colours_in(o)
+    for key, value in preset_values("yellow_on_black").items():
+        settings.set(key, value)
+    o.apply_settings(set(preset_values("yellow_on_black")))
+    assert "#ffff00" in colours_in(o)
+    assert o.caption_style().text_color == "#ffff00"
+
+
+def test_outline_draws_the_effect_colour(make):
+    o = make(appearance__text_effect="outline", appearance__background_opacity=0)
+    o.set_click_through(True)
+    o.on_final("mic", Final("MMMM", 0, 1))
+    assert "#000000" in colours_in(o, captions_only=True)  # black outline around white text
+
+
+def test_preview_style_and_back(make):
+    o = make()
+    o.preview_style({"appearance/font_size": 60, "appearance/text_color": "#00ff00", "captions/lines": 3})
+    assert o.caption_style().font_size == 60 and o.caption_style().text_color == "#00ff00"
+    assert o.model.config.lines == 3
+    o.preview_style(None)
+    assert o.caption_style().font_size == 28 and o.model.config.lines == 2
+
+
+def test_status_strip_and_levels_paint(make):
+    from app.core.audio.level import Level
+    o = make()
+    o.set_status(Status(state=State.LIVE, text="Live (AssemblyAI)", latency_ms=420))
+    o.set_levels({"mic": Level(rms_dbfs=-12.0)})
+    o.set_status_note("no compositor: background opaque")
+    assert "#3ddc84" in colours_in(o)  # the green "live" dot / meter
+
+
+# ---- geometry -------------------------------------------------------------------------------
+def test_geometry_helpers():
+    assert parse_geometry("10,20,300,100") == (10, 20, 300, 100)
+    assert parse_geometry("garbage") is None
+    assert parse_geometry("1,2,0,5") is None
+    assert parse_geometry("") is None
+    assert format_geometry((1, 2, 3, 4)) == "1,2,3,4"
+    area = (0, 0, 1920, 1080)
+    assert clamp_rect((5000, 5000, 800, 150), area) == (1120, 930, 800, 150)
+    assert clamp_rect((-300, -10, 800, 150), area) == (0, 0, 800, 150)
+    assert clamp_rect((0, 0, 4000, 2000), area) == (0, 0, 1920, 1080)
+    # A second screen to the right (negative and offset origins work too).
+    assert clamp_rect((3000, 100, 800, 150), (1920, 0, 1280, 1024)) == (2400, 100, 800, 150)
+    assert dock_position((800, 150), area, "bottom") == (560, 1080 - 150 - 48)
+    assert dock_position((800, 150), area, "top") == (560, 48)
+
+
+def test_floating_geometry_restored(make, settings):
+    settings.set("overlay/dock", "floating")
+    settings.set("overlay/geometry", "100,120,500,140")
+    o = make()
+    g = o.geometry()
+    assert (g.x(), g.y(), g.width(), g.height()) == (100, 120, 500, 140)
+
+
+def test_offscreen_geometry_is_clamped_onto_a_screen(make, settings):
+    settings.set("overlay/dock", "floating")
+    settings.set("overlay/geometry", "9000,9000,500,140")
+    settings.set("overlay/screen", "a monitor that was unplugged")
+    o = make()
+    avail = QGuiApplication.primaryScreen().availableGeometry()
+    assert avail.contains(o.geometry())
+
+
+def test_dock_bottom_and_top(make, settings):
+    o = make()
+    avail = QGuiApplication.primaryScreen().availableGeometry()
+    g = o.geometry()
+    assert g.center().x() == pytest.approx(avail.center().x(), abs=2)
+    assert g.bottom() < avail.bottom() and avail.bottom() - g.bottom() <= 60
+    o.set_dock("top")
+    assert o.geometry().top() - avail.top() <= 60
+    assert settings.get("overlay/dock") == "top"
+    assert parse_geometry(settings.get("overlay/geometry")) == (o.x(), o.y(), o.width(), o.height())
+    with pytest.raises(ValueError):
+        o.set_dock("left")
+
+
+def test_user_drag_is_saved_switches_to_floating_and_is_restored(make, settings, qtbot):
+    o = make()
+    start = o.pos()
+    # Offscreen has no window manager: the overlay falls back to moving itself with the mouse.
+    qtbot.mousePress(o, Qt.MouseButton.LeftButton, pos=QPoint(o.width() // 2, o.height() // 2))
+    qtbot.mouseMove(o, QPoint(o.width() // 2 + 30, o.height() // 2 - 80))
+    qtbot.mouseRelease(o, Qt.MouseButton.LeftButton, pos=QPoint(o.width() // 2 + 30, o.height() // 2 - 80))
+    qtbot.waitUntil(lambda: settings.get("overlay/dock") == "floating", timeout=3000)
+    assert o.pos() != start
+    saved = parse_geometry(settings.get("overlay/geometry"))
+    assert saved == (o.x(), o.y(), o.width(), o.height())
+    assert settings.get("overlay/screen") == o.screen().name()
+    again = CaptionOverlay(settings)
+    qtbot.addWidget(again)
+    assert (again.x(), again.y(), again.width(), again.height()) == saved
+
+
+def test_unusable_saved_geometry_falls_back_to_the_dock(make, settings):
+    settings.store.set_value("overlay/geometry", "not,a,rect")
+    settings.set("overlay/dock", "floating")
+    o = make()
+    assert QGuiApplication.primaryScreen().availableGeometry().contains(o.geometry())
+
+
+def test_hide_show_persists(make, settings):
+    o = make()
+    o.set_overlay_visible(False)
+    assert not o.isVisible() and settings.get("overlay/visible") is False
+    o.toggle_visible()
+    assert o.isVisible() and settings.get("overlay/visible") is True
