@@ -84,7 +84,7 @@ class MoonshineModel:
     partial_interval_s = 1.0      # each decode costs ~0.1 s per second of audio on one core
     min_partial_s = 0.5
 
-    def __init__(self, directory: Path, threads: int = 1, low_memory: bool = False) -> None:
+    def __init__(self, directory: Path, threads: int = 1, low_memory: bool = True) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -93,8 +93,9 @@ class MoonshineModel:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         if low_memory:
+            # Memory patterns pre-plan buffers per input shape; with every utterance a new length
+            # they only grow RSS (~630 → ~470 MB peak here) for no measurable speed gain.
             opts.enable_mem_pattern = False
-            opts.enable_cpu_mem_arena = False
         opts.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         self.directory = Path(directory)
