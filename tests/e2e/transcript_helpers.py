@@ -22,23 +22,32 @@ def headless_command(server_url: str, wav: Path, transcript_dir: Path, *extra: s
             "--transcript-dir", str(transcript_dir), "--json", *extra]
 
 
-def headless_env(api_key: str) -> dict[str, str]:
+def headless_env(api_key: str, home: Path | None = None) -> dict[str, str]:
+    """The app's environment: the key by env var (never argv); with ``home``, private XDG dirs
+    so the app reads no developer settings and writes nowhere else."""
     env = dict(os.environ)
+    if home is not None:
+        for sub, var in (("config", "XDG_CONFIG_HOME"), ("data", "XDG_DATA_HOME"),
+                         ("cache", "XDG_CACHE_HOME"), ("state", "XDG_STATE_HOME")):
+            (Path(home) / sub).mkdir(parents=True, exist_ok=True)
+            env[var] = str(Path(home) / sub)
     env["ASSEMBLYAI_API_KEY"] = api_key   # the key goes by environment, never argv
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
 
 def start_headless(server_url: str, api_key: str, wav: Path, transcript_dir: Path, *extra: str,
-                   stdout=subprocess.PIPE) -> subprocess.Popen:
+                   stdout=subprocess.PIPE, home: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(headless_command(server_url, wav, transcript_dir, *extra), cwd=ROOT,
-                            env=headless_env(api_key), stdout=stdout, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL,
+                            env=headless_env(api_key, home), stdout=stdout, stderr=subprocess.PIPE, text=True)
 
 
 def run_headless(server_url: str, api_key: str, wav: Path, transcript_dir: Path, *extra: str,
-                 timeout: float = 90.0) -> subprocess.CompletedProcess:
+                 timeout: float = 90.0, home: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(headless_command(server_url, wav, transcript_dir, *extra), cwd=ROOT,
-                          env=headless_env(api_key), capture_output=True, text=True, timeout=timeout)
+                          stdin=subprocess.DEVNULL,
+                          env=headless_env(api_key, home), capture_output=True, text=True, timeout=timeout)
 
 
 def transcript_path(transcript_dir: Path) -> Path:
