@@ -140,11 +140,17 @@ def _opt(data: dict, key: str, kind, default=None):
 
 
 def _ms(data: dict, key: str) -> int:
-    return int(round(_req(data, key, (int, float))))
+    value = _req(data, key, (int, float))
+    try:
+        return int(round(value))
+    except (OverflowError, ValueError):   # inf / nan
+        raise MalformedMessage(f"field {key!r} is not a finite number") from None
 
 
 def _words(data: dict, v3: bool) -> tuple[Word, ...]:
-    raw = data.get("words") or []
+    raw = data.get("words")
+    if raw is None:
+        return ()
     if not isinstance(raw, list):
         raise MalformedMessage("field 'words' is not a list")
     words = []
@@ -213,7 +219,11 @@ def parse_v3(text: str | bytes) -> V3Message:
         raise MalformedMessage("missing or non-string 'type'")
     if kind == "Begin":
         expires = _opt(data, "expires_at", (int, float))
-        return Begin(id=_req(data, "id", str), expires_at=int(expires) if expires is not None else None)
+        try:
+            expires = int(expires) if expires is not None else None
+        except (OverflowError, ValueError):
+            expires = None                  # informational only: a bad value is not fatal
+        return Begin(id=_req(data, "id", str), expires_at=expires)
     if kind == "Turn":
         return Turn(turn_order=_req(data, "turn_order", int),
                     transcript=_req(data, "transcript", str),
