@@ -115,7 +115,8 @@ class LoopbackServer:
                  idle_timeout_s: float = 60.0, rate_grace_s: float = 60.0,
                  max_session_s: float | None = None, port: int = 0,
                  vad_threshold_dbfs: float = -40.0, min_speech_ms: int = 40,
-                 close_timeout_s: float = 2.0, log: Callable[[str], None] | None = None) -> None:
+                 close_timeout_s: float = 2.0, log: Callable[[str], None] | None = None,
+                 tls: tuple[str, str] | None = None) -> None:
         self.api_keys = tuple(api_keys)
         if not self.api_keys:
             raise ValueError("at least one API key is needed")
@@ -144,6 +145,11 @@ class LoopbackServer:
         self._stop_event: asyncio.Event | None = None
         self._start_error: BaseException | None = None
         self._stopping = False
+        self._ssl = None
+        if tls is not None:   # (certfile, keyfile): serve https/wss instead of http/ws
+            import ssl
+            self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ssl.load_cert_chain(str(tls[0]), str(tls[1]))
 
     # ---- public API ------------------------------------------------------------------------------
     @property
@@ -188,7 +194,7 @@ class LoopbackServer:
             time.sleep(0.02)
 
     def ws_url(self, protocol: str = "v3") -> str:
-        return self.url.replace("http://", "ws://") + ("/v3/ws" if protocol == "v3" else "/v2/realtime/ws")
+        return self.url.replace("http", "ws", 1) + ("/v3/ws" if protocol == "v3" else "/v2/realtime/ws")
 
     def mint_token(self, protocol: str = "v3", expires_in_s: float = 60.0,
                    max_session_s: float | None = None) -> str:
@@ -244,10 +250,10 @@ class LoopbackServer:
         self._stop_event = asyncio.Event()
         async with serve(self._handle, "127.0.0.1", self._requested_port, process_request=self._process_request,
                          create_connection=_Connection, ping_interval=None, max_size=16 * 2**20,
-                         close_timeout=self.close_timeout_s, compression=None) as server:
+                         close_timeout=self.close_timeout_s, compression=None, ssl=self._ssl) as server:
             sock = next(iter(server.sockets))
             self.port = sock.getsockname()[1]
-            self.url = f"http://127.0.0.1:{self.port}"
+            self.url = f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
             self._ready.set()
             await self._stop_event.wait()
             server.close(close_connections=True)

@@ -54,6 +54,7 @@ class SessionRecord:
     vocabulary: list[str] = field(default_factory=list)     # word_boost / keyterms_prompt as parsed
     closed_by: str | None = None      # "server" | "client" | "drop" | "stop" (server shut down)
     auth_error: str = ""
+    sent_t: list[float] = field(default_factory=list)   # time.monotonic() each `sent` message went out
     started_at: float = field(default_factory=time.monotonic)
     ended: bool = False               # the handler has finished (close fields are final)
 
@@ -349,6 +350,7 @@ class BaseSession:
                 await self.ws.send(json.dumps(message))
             except ConnectionClosed:
                 return
+        self.record.sent_t.append(time.monotonic())
         self.record.sent.append(message)
 
     async def send_all(self, messages: list[dict]) -> None:
@@ -363,6 +365,7 @@ class BaseSession:
                 await self.ws.send(text)
             except ConnectionClosed:
                 return
+        self.record.sent_t.append(time.monotonic())
         self.record.sent.append({"_raw": text})
 
     async def fail(self, err: ProtocolError) -> None:

@@ -12,17 +12,25 @@ from .transcripts import spread_words, unformat
 
 KEYTERMS_MAX = 100
 KEYTERM_MAX_CHARS = 50
-SPEECH_MODELS = {"universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "whisper-rt",
-                 "universal-3-5-pro", "universal-3-6", "universal-3-6-pro", "u3-pro"}
+SPEECH_MODELS = {"universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "u3-rt-pro-beta-1",
+                 "whisper-rt", "universal-3-5-pro", "universal-3-6", "universal-3-6-pro", "u3-pro"}
 ENCODINGS = {"pcm_s16le", "pcm_mulaw"}
 KNOWN_PARAMS = {"sample_rate", "encoding", "speech_model", "format_turns", "keyterms_prompt",
                 "end_of_turn_confidence_threshold", "min_turn_silence", "max_turn_silence",
                 "min_end_of_turn_silence_when_confident", "vad_threshold", "inactivity_timeout",
                 "language_detection", "speaker_labels", "max_speakers", "prompt", "filter_profanity",
-                "llm_gateway", "token"}
+                "llm_gateway", "token",
+                # Newer parameters SDK 1.8.2 knows; accepted and ignored by the loopback server.
+                "acknowledge_silence", "agent_context", "interruption_delay", "language_codes",
+                "session_heartbeat", "turn_left_pad_ms", "continuous_partials", "customer_support_audio_capture",
+                "domain", "include_partial_turns", "language_code", "mode", "noise_suppression_model",
+                "noise_suppression_threshold", "redact_pii", "redact_pii_policies", "redact_pii_sub",
+                "speaker_labels_revision_interval_ms", "voice_focus", "voice_focus_threshold",
+                "webhook_auth_header_name", "webhook_auth_header_value", "webhook_url"}
 UPDATABLE = {"end_of_turn_confidence_threshold", "min_turn_silence", "max_turn_silence", "vad_threshold",
              "format_turns", "keyterms_prompt", "prompt", "filter_profanity",
-             "min_end_of_turn_silence_when_confident"}
+             "min_end_of_turn_silence_when_confident", "acknowledge_silence", "agent_context",
+             "interruption_delay", "language_codes", "session_heartbeat", "turn_left_pad_ms"}
 DEFAULT_MIN_TURN_SILENCE = 400
 DEFAULT_MAX_TURN_SILENCE = 1280
 

@@ -1,0 +1,59 @@
+"""Drive assemblyai 1.8.x's v3 streaming client (RealTimeTranscriber / StreamingClient).
+
+argv[1]: JSON {api_host, api_key, wav, rate, use_token, keyterms, format_turns, min_turn_silence,
+               actions:[{at_ms, do: "set_params"|"force", params}]}
+"""
+
+import json
+import sys
+import time
+
+import assemblyai as aai
+from assemblyai.streaming.v3 import (RealTimeEvents, RealTimeParameters, RealTimeSessionParameters,
+                                     RealTimeTranscriber, RealTimeTranscriberOptions)
+
+from common import emit, paced, run, wav_chunks
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    emit("sdk", version=getattr(aai, "__version__", "?"))
+    options = RealTimeTranscriberOptions(api_host=cfg["api_host"], api_key=cfg["api_key"])
+    if cfg.get("use_token"):
+        # The SDK mints the token itself: GET https://{api_host}/v3/token (needs the TLS server).
+        minter = RealTimeTranscriber(options)
+        token = minter.create_temporary_token(expires_in_seconds=cfg.get("expires_in", 60),
+                                              max_session_duration_seconds=cfg.get("max_session"))
+        emit("token", length=len(token))
+        options = RealTimeTranscriberOptions(api_host=cfg["api_host"], token=token)
+    client = RealTimeTranscriber(options)
+    client.on(RealTimeEvents.Begin, lambda c, e: emit("open", id=e.id, expires_at=str(e.expires_at)))
+    client.on(RealTimeEvents.Turn, lambda c, e: emit(
+        "turn", turn_order=e.turn_order, end_of_turn=e.end_of_turn, formatted=e.turn_is_formatted,
+        transcript=e.transcript, words=len(e.words),
+        start=e.words[0].start if e.words else None, end=e.words[-1].end if e.words else None))
+    client.on(RealTimeEvents.Termination, lambda c, e: emit(
+        "termination", audio_s=e.audio_duration_seconds, session_s=e.session_duration_seconds))
+    client.on(RealTimeEvents.Error, lambda c, e: emit("error", message=str(e), code=getattr(e, "code", None)))
+    client.connect(RealTimeParameters(
+        sample_rate=cfg["rate"], format_turns=cfg.get("format_turns", True),
+        keyterms_prompt=cfg.get("keyterms") or None, min_turn_silence=cfg.get("min_turn_silence"),
+        max_turn_silence=cfg.get("max_turn_silence")))
+
+    def act(action):
+        if action["do"] == "set_params":
+            client.set_params(RealTimeSessionParameters(**action["params"]))
+        elif action["do"] == "force":
+            client.force_endpoint()
+
+    rate, chunks = wav_chunks(cfg["wav"], cfg.get("chunk_ms", 100))
+    for chunk in paced(chunks, cfg.get("chunk_ms", 100), cfg.get("actions", []), act):
+        client.stream(chunk)
+    emit("closing")
+    started = time.monotonic()
+    client.disconnect(terminate=True)
+    emit("closed", seconds=round(time.monotonic() - started, 3))
+
+
+if __name__ == "__main__":
+    run(main)
