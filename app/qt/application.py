@@ -153,8 +153,10 @@ def run_gui(args) -> int:
     app.aboutToQuit.connect(gui.controller.shutdown)
     # Ctrl+C in a terminal quits cleanly (finals saved): Python needs the interpreter to run now
     # and then to see the signal while Qt's loop is waiting.
-    signal.signal(signal.SIGINT, lambda *_: gui.quit())
-    signal.signal(signal.SIGTERM, lambda *_: gui.quit())
+    # Queued, so a signal that arrives while still starting up is acted on once the loop runs
+    # (QApplication.quit() before exec() would be lost).
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, gui.quit))
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, gui.quit))
     heartbeat = QTimer(interval=200)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()

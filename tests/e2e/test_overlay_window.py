@@ -197,3 +197,38 @@ failures = hk.register({"force_end": "Ctrl+Alt+E"})
 """)
     failures = other.call("failures")
     assert "already taken" in failures["force_end"]
+
+
+def test_caption_overlay_with_no_arguments_shows_the_overlay_and_quits_cleanly(desktop, tmp_path):
+    """``caption-overlay`` (here ``python -m app``): overlay window up, captions attempted with the
+    configured source (no microphone here → a plain-words error, not a crash), SIGTERM → exit 0."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**desktop.env, "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "app"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        found = desktop.wait_for(
+            lambda: desktop.run("xdotool", "search", "--onlyvisible", "--name", "^Live captions$",
+                                check=False).split(), timeout=30)
+        assert found, (tmp_path / "app.log").read_text()
+        wid = int(found[0])
+        assert "_NET_WM_STATE_ABOVE" in desktop.wait_for(
+            lambda: (s := desktop.xprop(wid, "_NET_WM_STATE")) and "ABOVE" in s and s)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=10)
+        assert code == 0, (tmp_path / "app.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    # Its settings file lives in the per-user config dir.
+    assert (tmp_path / "cfg" / "caption-overlay" / "settings.ini").exists()
