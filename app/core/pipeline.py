@@ -82,6 +82,7 @@ class CaptionPipeline:
         self._silence_ms: int | None = None
         self._vocabulary: tuple[str, ...] | None = None
         self._finishing = False
+        self._token_rejected = False
 
     # ---- control (any thread) --------------------------------------------------------------
     def stop(self) -> None:
@@ -191,6 +192,7 @@ class CaptionPipeline:
 
     def _open_session(self) -> _Run | StreamError:
         run = _Run()
+        self._token_rejected = False
         try:
             session = self._factory(self._listener_for(run))
             if self._silence_ms is not None:
@@ -201,6 +203,7 @@ class CaptionPipeline:
             run.started_at = time.monotonic()
             session.start(self.connect_timeout_s)
         except SessionError as exc:
+            self._token_rejected = bool(getattr(run.session, "token_rejected", False))
             return exc.error
         except ValueError as exc:
             return StreamError(None, str(exc), Recovery.STOP)
@@ -210,6 +213,7 @@ class CaptionPipeline:
     def _connect(self, initial: bool, reason: str, immediate: bool = False) -> _Run | None:
         """Open a session, retrying transient failures; None if stopped or given up."""
         retries = 0
+        token_retried = False
         while not self._stop.is_set():
             if not initial or retries:
                 if immediate and not retries:
@@ -235,6 +239,11 @@ class CaptionPipeline:
                 return result
             error = result
             self._out(error)
+            if error.recovery is Recovery.STOP and self._token_rejected and not token_retried:
+                # A temporary token can expire or be used up; one fresh token settles it.
+                log.info("the server refused the temporary token; trying once with a new one")
+                token_retried = True
+                continue
             if error.recovery is Recovery.STOP:
                 self._fatal(error)
                 return None

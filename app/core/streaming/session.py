@@ -82,6 +82,15 @@ class StreamingSession(SpeechSession):
         self._first_send: float | None = None
         self.sent_ms = 0.0                      # audio sent on the wire, padding included
         self.session_id: str | None = None
+        self._ws_stage = False                  # credentials obtained; now talking to the socket
+
+    @property
+    def token_rejected(self) -> bool:
+        """The WebSocket refused a temporary token (expired or already used): a fresh token may
+        work where retrying the same key would not. Only meaningful after ``start()`` failed."""
+        error = self._start_error
+        return (self._ws_stage and self._auth.mode in ("token", "broker") and error is not None
+                and close_codes.category(error) == close_codes.AUTH)
 
     # ---- public API ------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -92,6 +101,7 @@ class StreamingSession(SpeechSession):
         deadline = self._clock() + timeout
         try:
             creds = self._auth.credentials(self.config, timeout)
+            self._ws_stage = True
             url = self._build_url(creds.token)
             transport = self._transport_factory()
             log.info("connecting (%s, %s auth) to %s", self.protocol, self._auth.mode,

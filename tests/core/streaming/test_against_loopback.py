@@ -46,7 +46,8 @@ SCENARIOS = [
     Scenario("v3 junk", "v3", {"malformed_after_ms": 800, "unknown_message_after_ms": 1200}),
     Scenario("v2 junk", "v2", {"malformed_after_ms": 800, "unknown_message_after_ms": 1200}),
     Scenario("v3 auth rejected", "v3", {"reject_auth": True}),
-    Scenario("v2 auth rejected", "v2", {"reject_auth": True}, auth="token"),
+    Scenario("v2 token rejected twice", "v2", {"reject_auth": True, "repeat": 2}, auth="token"),
+    Scenario("v3 token rejected once", "v3", {"reject_auth": True}, auth="token"),
 ]
 
 
@@ -75,9 +76,14 @@ def test_faults_reconnect_and_every_final_arrives_once_in_order(loopback_factory
         finals = [e.text for e in sc.events if isinstance(e, Final)]
         sent = [text for record in server.sessions for text in record.finals]
         assert all(not r.violations for r in server.sessions), (sc.name, [r.violations for r in server.sessions])
+        if sc.name == "v3 token rejected once":      # an expired/used token: one fresh token fixes it
+            assert pipeline.fatal_error is None and finals == TEXTS, sc.name
+            assert len(server.sessions) == 2 and server.sessions[1].auth == "token"
+            continue
         if sc.faults.get("reject_auth"):
             assert pipeline.fatal_error is not None and pipeline.fatal_error.recovery is Recovery.STOP, sc.name
-            assert len(server.sessions) == 1 and not any(isinstance(e, Reconnecting) for e in sc.events), sc.name
+            assert len(server.sessions) == (2 if sc.auth == "token" else 1), sc.name
+            assert not any(isinstance(e, Reconnecting) for e in sc.events), sc.name
             continue
         assert pipeline.fatal_error is None, (sc.name, pipeline.fatal_error)
         assert finals == sent, sc.name                   # exactly once, in order
