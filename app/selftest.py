@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,6 @@ from app import APP_ID, __version__
 
 EXIT_FAILED = 1
 SELFTEST_WAV = "selftest-speech.wav"
-SESSION_TIMEOUT_S = 45.0
 
 # The keyring module that must be inside the bundle for each OS (the packaged app's own keyring).
 NATIVE_KEYRING = {
@@ -208,65 +206,32 @@ def check_offline_engine() -> str:
 
 
 def check_session(args) -> str:
-    """Caption the bundled spoken sentence through the server at ``args.server``."""
-    from app.core.audio.source import WavFileSource
-    from app.core.credentials import KeyringUnavailable, load_api_key
-    from app.core.events import Final, StreamError
-    from app.core.pipeline import CaptionPipeline
-    from app.core.session_config import SessionConfig
-    from app.core.session_factory import create_session
+    """Caption the bundled spoken sentence through the server at ``args.server``, exactly as
+    ``--headless`` would (same settings, retries and exit codes), and expect a caption back."""
+    import io
+
+    from app.cli import build_parser
+    from app.headless import run_headless
 
     wav = resources_dir() / SELFTEST_WAV
     if not wav.is_file():
         raise CheckFailed(f"the test recording {wav} is missing")
-    auth_mode = getattr(args, "auth_mode", None) or "key"
-    token_url = getattr(args, "token_url", None)
-    try:
-        key = load_api_key()
-    except KeyringUnavailable:
-        key = None
-    if key is None and auth_mode != "broker":
-        raise CheckFailed("no API key: set ASSEMBLYAI_API_KEY (or save a key in the app)")
-    config = SessionConfig(
-        engine="assemblyai",
-        protocol=getattr(args, "protocol", None) or "v3",
-        region=getattr(args, "region", None) or "us",
-        server_url=args.server,
-        auth_mode=auth_mode,
-        token_url=token_url,
-    )
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise CheckFailed(str(exc)) from None
-
-    finals: list[str] = []
-    errors: list[StreamError] = []
-
-    def listener(event) -> None:
-        if isinstance(event, Final) and event.text.strip():
-            finals.append(event.text.strip())
-        elif isinstance(event, StreamError):
-            errors.append(event)
-
-    source = WavFileSource(wav, config.sample_rate, config.chunk_ms)
-    pipeline = CaptionPipeline(
-        source, lambda relay: create_session(config, relay, api_key=key, token_url=token_url),
-        listener, label="self-test")
-    worker = threading.Thread(target=pipeline.run, name="self-test-session", daemon=True)
-    worker.start()
-    worker.join(SESSION_TIMEOUT_S)
-    if worker.is_alive():
-        pipeline.stop()
-        worker.join(10.0)
-        raise CheckFailed(f"no end of session within {SESSION_TIMEOUT_S:.0f} s"
-                          + (f" (last error: {errors[-1].message})" if errors else ""))
-    if pipeline.fatal_error is not None:
-        raise CheckFailed(pipeline.fatal_error.message)
-    if not finals:
-        detail = f" (errors: {'; '.join(e.message for e in errors)})" if errors else ""
-        raise CheckFailed(f"the server returned no caption for the test recording{detail}")
-    return f"{config.protocol} via {args.server}: \"{' '.join(finals)}\""
+    argv = ["--headless", "--engine", "assemblyai", "--server", args.server, "--source", f"file:{wav}"]
+    for flag, name in (("--protocol", "protocol"), ("--auth", "auth_mode"), ("--token-url", "token_url"),
+                       ("--region", "region")):
+        value = getattr(args, name, None)
+        if value:
+            argv += [flag, value]
+    out, err = io.StringIO(), io.StringIO()
+    code = run_headless(build_parser().parse_args(argv), stdout=out, stderr=err)
+    captions = [line.strip() for line in out.getvalue().splitlines() if line.strip()]
+    notices = " ".join(line.strip() for line in err.getvalue().splitlines() if line.strip())
+    if code != 0:
+        raise CheckFailed(f"headless session exited with {code}: {notices or 'no message'}")
+    if not captions:
+        raise CheckFailed(f"the server returned no caption for the test recording {notices}".strip())
+    protocol = getattr(args, "protocol", None)
+    return f"{protocol + ' ' if protocol else ''}via {args.server}: \"{' '.join(captions)}\""
 
 
 # --- runner ------------------------------------------------------------------------------------
