@@ -232,3 +232,57 @@ def test_caption_overlay_with_no_arguments_shows_the_overlay_and_quits_cleanly(d
         log.close()
     # Its settings file lives in the per-user config dir.
     assert (tmp_path / "cfg" / "caption-overlay" / "settings.ini").exists()
+
+
+SENTENCES = ("The quarterly budget review starts at nine tomorrow morning.",
+             "Please send the updated slides to everyone before the meeting.")
+
+LIVE_APP = BACKDROP + """
+import json
+from app.cli import build_parser
+from app.core.settings import Settings
+from app.qt.settings_store import QSettingsStore
+from app.qt.application import GuiApp
+
+settings = Settings(QSettingsStore(SETTINGS_PATH))
+settings.set("captions/lines", 4)
+settings.set("captions/clear_after_s", 0)
+settings.set("appearance/font_size", 30)
+backdrop = make_backdrop("#3b6ea5", (0, 300, 1280, 500))
+args = build_parser().parse_args(["--source", "file:" + WAV, "--server", SERVER, "--engine", "assemblyai",
+                                  "--protocol", PROTOCOL, "--transcript-dir", TRANSCRIPTS])
+gui = GuiApp(settings, args)
+partials, finals, states = [], [], []
+gui.controller.partial.connect(lambda label, p: partials.append(p.text))
+gui.controller.final.connect(lambda label, f: finals.append(f.text))
+gui.controller.status_changed.connect(lambda s: states.append(s.state.value))
+gui.start()
+"""
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("protocol", ["v3", "v2"])
+def test_captions_from_a_loopback_session_appear_on_screen(desktop, loopback_server, speech_wav,
+                                                           tmp_path, artifacts_dir, protocol):
+    loopback_server.set_script(SENTENCES)
+    wav = speech_wav(list(SENTENCES))
+    setup = (LIVE_APP.replace("SETTINGS_PATH", repr(str(tmp_path / "settings.ini")))
+             .replace("WAV", repr(str(wav))).replace("SERVER", repr(loopback_server.url))
+             .replace("PROTOCOL", repr(protocol)).replace("TRANSCRIPTS", repr(str(tmp_path / "t"))))
+    proc = desktop.spawn_qt(setup, env={"ASSEMBLYAI_API_KEY": loopback_server.api_key})
+    proc.wait_for("gui.overlay.isVisible() and gui.overlay.windowHandle().isExposed()")
+    # The first sentence's final, on the overlay, while the session is still live.
+    proc.wait_for("'nine tomorrow morning' in gui.overlay.caption_text()", timeout=60)
+    assert proc.call("'live' in states")
+    desktop.screenshot(artifacts_dir / f"overlay-loopback-{protocol}.png")
+    # The file ends: every final delivered, nothing shown twice.
+    proc.wait_for("len(finals) == 2 and not gui.controller.running", timeout=90)
+    assert proc.call("finals") == list(SENTENCES)
+    assert proc.call("len(partials)") > 0, "no partial was ever shown"
+    assert proc.call("gui.overlay.caption_text().replace(chr(10), ' ')") == " ".join(SENTENCES)
+    assert proc.call("gui.controller.status.state.value") == "stopped"
+    desktop.screenshot(artifacts_dir / f"overlay-loopback-{protocol}-end.png")
+    transcript = proc.call("str(gui.controller.transcript_dir)")
+    assert any(SENTENCES[1] in p.read_text() for p in (tmp_path / "t").glob("*.jsonl")), transcript
+    assert loopback_server.all_violations() == []
+    assert loopback_server.sessions[0].protocol == protocol
