@@ -193,7 +193,7 @@ gaps_st = st.builds(gap, times, st.integers(0, 10_000_000), texts)
 entries_st = st.lists(finals_st | gaps_st, max_size=25)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entries_st, st.sampled_from([None, True, False]))
 def test_srt_is_always_valid_and_monotonic(entries, labels):
     cues = parse_srt(ex.to_srt(entries, labels=labels))
@@ -209,7 +209,7 @@ def test_srt_is_always_valid_and_monotonic(entries, labels):
         assert got == want
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entries_st, st.sampled_from([None, True, False]))
 def test_vtt_is_always_valid_monotonic_and_text_survives_escaping(entries, labels):
     cues, notes = parse_vtt(ex.to_vtt(entries, labels=labels))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from app.core.settings import PREFS, DictStore, Settings
 from app.core.streaming import messages as m
 
-PROPS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Numbers a JSON decoder accepts but arithmetic chokes on (Python's json reads NaN/Infinity).
 nasty_numbers = st.sampled_from([math.inf, -math.inf, math.nan, 1e308, -1e308, 10**400, -(10**400),
