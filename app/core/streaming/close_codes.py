@@ -163,12 +163,11 @@ def from_error_text(text: str, protocol: str) -> StreamError:
                        RECONNECT)
 
 
-def from_http_status(status: int, what: str, detail: str | None = None) -> StreamError:
+def from_http_status(status: int, what: str, detail: str | None = None,
+                     hint: str = "Check the API key in Settings.") -> StreamError:
     """An HTTP failure of the WebSocket handshake or a token request. ``what`` names the server."""
     if status in (401, 403):
-        msg = (f"{what} refused the credentials (HTTP {status}). Check the API key in Settings "
-               "(or the token broker).")
-        return StreamError(status, msg, STOP)
+        return StreamError(status, f"{what} refused the credentials (HTTP {status}). {hint}", STOP)
     if status == 402:
         return StreamError(status, f"{what} says the account needs payment (HTTP 402).", STOP)
     if status == 429:

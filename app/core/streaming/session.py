@@ -279,7 +279,7 @@ class StreamingSession(SpeechSession):
         with self._lock:
             if self._pending_error is None:
                 self._pending_error = (error, text, self._clock() + self.error_close_wait_s)
-        log.warning("server error message: %s", text[:200])
+        log.info("server error message: %s", text[:200])
 
     def _control(self, text: str, what: str) -> None:
         if self._ended.is_set() or self._stop_requested:

@@ -33,7 +33,8 @@ def _where(url: str) -> str:
     return f"{p.scheme}://{p.netloc}{p.path}"
 
 
-def _request(req: urllib.request.Request, what: str, timeout: float) -> dict:
+def _request(req: urllib.request.Request, what: str, timeout: float,
+             hint: str = "Check the API key in Settings.") -> dict:
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http/https only)
             body = resp.read(65536)
@@ -45,7 +46,7 @@ def _request(req: urllib.request.Request, what: str, timeout: float) -> dict:
                 detail = str(payload.get("error") or payload.get("message") or "") or None
         except (ValueError, OSError):
             pass
-        raise SessionError(close_codes.from_http_status(exc.code, what, detail)) from None
+        raise SessionError(close_codes.from_http_status(exc.code, what, detail, hint)) from None
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SessionError(StreamError(None, f"Could not reach {what} ({_plain_os_error(reason)}); "
@@ -100,14 +101,15 @@ def mint_v3_token(base_url: str, api_key: Secret, *, expires_in: int = V3_EXPIRE
 def fetch_broker_token(broker_url: str, *, timeout: float = 10.0) -> str:
     """An organisation's broker: GET returning ``{"token": ...}``; falls back to POST on 405."""
     what = f"The token broker at {_where(broker_url)}"
+    hint = "Ask your administrator whether this computer may use the token broker."
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     try:
         return _request(urllib.request.Request(broker_url, method="GET", headers=headers),
-                        what, timeout)["token"]
+                        what, timeout, hint)["token"]
     except SessionError as exc:
         if exc.error.code != 405:
             raise
     log.debug("token broker refused GET; trying POST")
     req = urllib.request.Request(broker_url, data=b"{}", method="POST",
                                  headers={**headers, "Content-Type": "application/json"})
-    return _request(req, what, timeout)["token"]
+    return _request(req, what, timeout, hint)["token"]
