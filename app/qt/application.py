@@ -75,7 +75,7 @@ class GuiApp:
 
     def quit(self) -> None:
         self.controller.shutdown()
-        self.overlay.save_geometry()
+        self.overlay.flush_geometry()
         self.hotkeys.close()
         self.tray.hide()
         QApplication.quit()

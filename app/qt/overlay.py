@@ -184,8 +184,8 @@ class CaptionOverlay(QWidget):
             raise ValueError(f"Unknown dock position {dock!r}; choose bottom, top or floating.")
         self.settings.set("overlay/dock", dock)
         if dock != "floating":
-            self._place(self._target_screen(), (self.width(), self.height()), dock)
-            self.save_geometry()
+            placed = self._place(self._target_screen(), (self.width(), self.height()), dock)
+            self.save_geometry(placed)
         self.dock_changed.emit(dock)
 
     def set_status_note(self, note: str) -> None:
@@ -269,8 +269,19 @@ class CaptionOverlay(QWidget):
         else:
             self._place(screen, size, dock if dock != "floating" else "bottom")
 
-    def save_geometry(self) -> None:
+    def flush_geometry(self) -> None:
+        """Save a pending user move/resize now (at quit). Nothing else is saved: right after
+        mapping, Qt can briefly hold a frame-relative position the window manager has not fixed."""
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self.save_geometry()
+
+    def save_geometry(self, rect: tuple[int, int, int, int] | None = None) -> None:
         if self._placing:
+            return
+        if rect is not None:
+            self.settings.set("overlay/geometry", format_geometry(rect))
+            self._save_screen()
             return
         geo = self.geometry()
         if self._user_moved and self._press_geometry is not None and geo != self._press_geometry:
@@ -279,6 +290,9 @@ class CaptionOverlay(QWidget):
                 self.dock_changed.emit("floating")
             self._user_moved = False
         self.settings.set("overlay/geometry", format_geometry(_rect_tuple(geo)))
+        self._save_screen()
+
+    def _save_screen(self) -> None:
         screen = self.screen()
         if screen is not None:
             self.settings.set("overlay/screen", screen.name())
@@ -313,13 +327,13 @@ class CaptionOverlay(QWidget):
     def _target_screen(self):
         return self.screen() or QGuiApplication.primaryScreen()
 
-    def _place(self, screen, size, dock: str) -> None:
+    def _place(self, screen, size, dock: str) -> tuple[int, int, int, int]:
         area = _rect_tuple(screen.availableGeometry()) if screen else (0, 0, 1280, 800)
         w, h = clamp_rect((0, 0, *size), area)[2:]
         x, y = dock_position((w, h), area, dock)
-        self._set_geometry_clamped((x, y, w, h), screen)
+        return self._set_geometry_clamped((x, y, w, h), screen)
 
-    def _set_geometry_clamped(self, rect, screen) -> None:
+    def _set_geometry_clamped(self, rect, screen) -> tuple[int, int, int, int]:
         area = _rect_tuple(screen.availableGeometry()) if screen else rect
         x, y, w, h = clamp_rect(rect, area)
         self._placing = True
@@ -328,6 +342,7 @@ class CaptionOverlay(QWidget):
         finally:
             self._placing = False
         self._relayout()
+        return x, y, w, h
 
     # ---- Qt events ----------------------------------------------------------------------------
     def showEvent(self, event) -> None:

@@ -286,3 +286,17 @@ def test_captions_from_a_loopback_session_appear_on_screen(desktop, loopback_ser
     assert any(SENTENCES[1] in p.read_text() for p in (tmp_path / "t").glob("*.jsonl")), transcript
     assert loopback_server.all_violations() == []
     assert loopback_server.sessions[0].protocol == protocol
+
+
+def test_hidpi_geometry_is_logical_and_scaled_by_the_device_pixel_ratio(desktop):
+    """At 200 % the logical geometry maps to twice the device pixels, is clamped onto the (logical
+    640x400) screen, and what is saved stays logical (no creeping growth across restarts)."""
+    proc = desktop.spawn_qt(OVERLAY.replace("OPACITY", "75"), env={"QT_SCALE_FACTOR": "2"})
+    proc.wait_for("overlay.windowHandle().isExposed()")
+    assert proc.call("overlay.devicePixelRatioF()") == 2.0
+    wid = proc.call("wid()")
+    # Saved 240,520 800x160 does not fit 640x400 logical: clamped to 0,240 640x160 → device ×2.
+    assert desktop.wait_for(lambda: desktop.geometry(wid) == (0, 480, 1280, 320)), desktop.geometry(wid)
+    proc.call("overlay.set_dock('top')")
+    assert proc.call("settings.get('overlay/geometry')") == "0,48,640,160"
+    assert desktop.wait_for(lambda: desktop.geometry(wid) == (0, 96, 1280, 320)), desktop.geometry(wid)
