@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
@@ -75,7 +75,7 @@ class HistoryWindow(QWidget):
         self.search.textChanged.connect(self._rebuild)
         self.copy_button.clicked.connect(self.copy_selected)
         self.export_button.clicked.connect(self.export_dialog)
-        QShortcut(QKeySequence.Copy, self.list, self.copy_selected)
+        self.list.installEventFilter(self)   # Ctrl+C copies our formatted rows, not one cell
         QShortcut(QKeySequence.Find, self, self.search.setFocus)
         controller.final.connect(self._on_final)
         if hasattr(controller, "running_changed"):
@@ -83,6 +83,12 @@ class HistoryWindow(QWidget):
 
         self.refresh_sessions()
         self._rebuild()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.list and event.type() == QEvent.KeyPress and event.matches(QKeySequence.Copy):
+            self.copy_selected()
+            return True
+        return super().eventFilter(watched, event)
 
     # -- live updates ------------------------------------------------------------------------
 

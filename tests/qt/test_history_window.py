@@ -175,3 +175,20 @@ def test_export_failure_to_a_missing_folder_is_reported(qtbot, saved, tmp_path):
     assert "Export failed" in win.status.text() and "try again" in win.status.text()
     assert not win.export_to(tmp_path / "x.docx")
     assert "txt, srt or vtt" in win.status.text()
+
+
+def test_ctrl_c_copies_the_selection(qtbot, saved):
+    d, _ = saved
+    c = FakeController()
+    win = HistoryWindow(c, d)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    c.final.emit("mic", Final("copy me", 0, 800))
+    c.final.emit("mic", Final("not me", 900, 1500))
+    win.list.item(0).setSelected(True)
+    win.activateWindow()
+    win.list.setFocus()
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(win.list, Qt.Key_C, Qt.ControlModifier)
+    assert qtbot.waitUntil(lambda: QGuiApplication.clipboard().text().endswith("copy me"), timeout=5000) is None
