@@ -35,7 +35,7 @@ from app.core.session_config import SessionConfig
 
 log = logging.getLogger(__name__)
 
-BEHIND_S = 2.0            # audio still queued after a batch: skip partials, report "behind"
+BEHIND_S = 2.0            # audio waiting beyond this: skip partials, report "behind"
 MAX_BACKLOG_S = 120.0     # queued audio beyond this is dropped (oldest first) and reported
 QUIET_SKIP_MS = 150       # no partial decode once the speaker has paused this long
 NOTICE_EVERY_S = 30.0     # at most one "behind" notice per this many seconds
@@ -244,39 +244,24 @@ class LocalSession(SpeechSession):
         seg.set_silence_ms(self._silence_ms)
         self._drop_pending = False
         while True:
+            # One capture chunk at a time, so the queue length is always the true backlog and
+            # partials keep flowing between chunks whenever the engine is caught up.
             with self._cv:
                 while not self._items:
                     self._cv.wait()
-                batch = list(self._items)
-                self._items.clear()
-                self._queued_samples = 0
-                drop_notice = self._drop_pending
-                self._drop_pending = False
+                item = self._items.popleft()
+                if item[0] == "audio":
+                    self._queued_samples -= len(item[1]) // 2
+                drop_notice, self._drop_pending = self._drop_pending, False
             if drop_notice:
                 self._notify_behind(dropped=True)
-            stopping = False
-            audio_parts: list[bytes] = []
-            for item in batch:
-                if item[0] == "audio":
-                    audio_parts.append(item[1])
-                    continue
-                self._feed(audio_parts)
-                audio_parts = []
-                if item[0] == "force":
-                    utt = seg.force_end()
-                    if utt is not None:
-                        self._final(utt)
-                elif item[0] == "stop":
-                    stopping = True
-            self._feed(audio_parts)
-            with self._cv:
-                # Audio that arrived while we worked: the measure of being behind real time.
-                was_behind = self._behind
-                self._behind = self._queued_samples / self._rate > BEHIND_S
-                entered_behind = self._behind and not was_behind
-            if entered_behind and not stopping:
-                self._notify_behind(dropped=False)
-            if stopping:
+            if item[0] == "audio":
+                self._feed([item[1]])
+            elif item[0] == "force":
+                utt = seg.force_end()
+                if utt is not None:
+                    self._final(utt)
+            elif item[0] == "stop":
                 if self._resampler is not None:
                     tail = self._resampler.flush()
                     if len(tail):
@@ -285,7 +270,15 @@ class LocalSession(SpeechSession):
                 if utt is not None:
                     self._final(utt)
                 return
-            self._maybe_partial()
+            with self._cv:
+                was_behind = self._behind
+                self._behind = self._queued_samples / self._rate > BEHIND_S
+                entered_behind = self._behind and not was_behind
+                stopping = self._state != "running"
+            if entered_behind and not stopping:
+                self._notify_behind(dropped=False)
+            if not stopping:
+                self._maybe_partial()
 
     def _feed(self, parts: list[bytes]) -> None:
         if not parts:
