@@ -267,6 +267,12 @@ class TranscriptWriter:
     # -- events ------------------------------------------------------------------------------
 
     def on_event(self, event: Event, source: str | None = None) -> None:
+        try:
+            self._record(event, source)
+        except (TypeError, ValueError) as exc:   # a malformed event must not break the caller
+            log.error("transcript: could not record %r: %s", event, exc)
+
+    def _record(self, event: Event, source: str | None) -> None:
         label = self.source if source is None else source
         record: dict[str, Any] | None = None
         if isinstance(event, Final):
@@ -291,8 +297,6 @@ class TranscriptWriter:
         record["source"] = label
         record["wall"] = round(self._clock(), 3)
         self._append(record)
-        if record["type"] == "final":
-            self.finals_written += 1
 
     # The pipeline's listener signature: ``pipeline = CaptionPipeline(..., listener=writer)``.
     __call__ = on_event
@@ -334,6 +338,8 @@ class TranscriptWriter:
                 log.warning("transcript already closed; %s record dropped", record.get("type"))
                 return
             self._pending.append(line)
+            if record.get("type") == "final":
+                self.finals_written += 1     # counted once accepted (written now or retried later)
             try:
                 while self._pending:
                     # One write call per whole line: a kill tears at most the last line.

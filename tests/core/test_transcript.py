@@ -286,3 +286,12 @@ def test_sigkill_mid_write_leaves_a_readable_file(tmp_path):
     texts = [e.text for e in tr.finals(read_transcript(path))]
     assert len(texts) >= acknowledged + 1
     assert texts == [f"final number {i} " + "padding " * 40 for i in range(len(texts))]
+
+
+def test_a_malformed_event_is_logged_not_raised(tmp_path, caplog):
+    w = TranscriptWriter(tmp_path, protocol="v3")
+    w.on_event(Final("bad offsets", "soon", None))
+    w.on_event(Final("good", 0, 1))
+    w.close()
+    assert [e.text for e in tr.finals(read_transcript(w.path))] == ["good"]
+    assert "could not record" in caplog.text
