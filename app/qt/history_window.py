@@ -78,6 +78,8 @@ class HistoryWindow(QWidget):
         self.list.installEventFilter(self)   # Ctrl+C copies our formatted rows, not one cell
         QShortcut(QKeySequence.Find, self, self.search.setFocus)
         controller.final.connect(self._on_final)
+        if hasattr(controller, "gap"):   # optional relay of Gap events: outages shown live too
+            controller.gap.connect(self._on_final)
         if hasattr(controller, "running_changed"):
             controller.running_changed.connect(self._on_running_changed)
 
@@ -93,8 +95,9 @@ class HistoryWindow(QWidget):
     # -- live updates ------------------------------------------------------------------------
 
     @Slot(str, object)
-    def _on_final(self, label: str, final) -> None:
-        row = self.model.add_live(final, label)
+    def _on_final(self, label: str, event) -> None:
+        """A live Final (or Gap) from the controller."""
+        row = self.model.add_live(event, label)
         if row is None or not self.model.is_live:
             return
         words = self.search.text().casefold().split()

@@ -295,3 +295,20 @@ def test_a_malformed_event_is_logged_not_raised(tmp_path, caplog):
     w.close()
     assert [e.text for e in tr.finals(read_transcript(w.path))] == ["good"]
     assert "could not record" in caplog.text
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(), st.integers(0, 10**9), st.integers(0, 10**9),
+                          st.sampled_from(["mic", "system", "", "ünï\n<label>"])), max_size=15))
+def test_any_finals_round_trip_exactly(tmp_path_factory, finals_in):
+    d = tmp_path_factory.mktemp("rt")
+    w = TranscriptWriter(d, protocol="v3")
+    for text, a, b, src in finals_in:
+        w.on_event(Final(text, a, b), src)
+    w.close()
+    expected = [(t, a, b, s) for t, a, b, s in finals_in if t.strip()]
+    got = [(e.text, e.audio_start, e.audio_end, e.source) for e in tr.finals(read_transcript(w.path))]
+    assert got == expected

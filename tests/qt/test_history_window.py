@@ -192,3 +192,18 @@ def test_ctrl_c_copies_the_selection(qtbot, saved):
     QGuiApplication.clipboard().clear()
     qtbot.keyClick(win.list, Qt.Key_C, Qt.ControlModifier)
     assert qtbot.waitUntil(lambda: QGuiApplication.clipboard().text().endswith("copy me"), timeout=5000) is None
+
+
+def test_gaps_relayed_by_the_controller_show_live(qtbot, saved):
+    class GapController(FakeController):
+        gap = Signal(str, object)
+
+    d, _ = saved
+    c = GapController()
+    win = HistoryWindow(c, d)
+    qtbot.addWidget(win)
+    c.final.emit("mic", Final("before", 0, 800))
+    c.gap.emit("mic", Gap(800, 1500, "connection lost"))
+    c.final.emit("mic", Final("after", 2300, 2900))
+    shown = texts(win)
+    assert "before" in shown[0] and "no captions for 1.5 s (connection lost)" in shown[1] and "after" in shown[2]
