@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response, parse_headers, parse_line
 from websockets.protocol import CONNECTING, Protocol
 from websockets.server import ServerProtocol
@@ -63,6 +64,13 @@ def _read_request(reader):
 
 
 class _HttpAwareProtocol(ServerProtocol):
+    stalled = False     # set by the stall fault: a hung server answers nothing, not even pings
+
+    def send_frame(self, frame: Frame) -> None:
+        if self.stalled and frame.opcode is Opcode.PONG:
+            return
+        super().send_frame(frame)
+
     def parse(self):
         if self.state is CONNECTING:
             try:

@@ -450,4 +450,7 @@ class BaseSession:
         await self.close_with(code, reason, send_error=send_error)
 
     async def _fault_stall(self) -> None:
+        # No more messages, no pongs, no timeouts; the socket stays open and the client's frames
+        # are read and dropped (a client close is still honoured).
         self.stalled = True
+        self.ws.protocol.stalled = True

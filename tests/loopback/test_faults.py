@@ -108,3 +108,15 @@ def test_unknown_fault_is_an_error(srv):
         srv.inject(explode_after_ms=5)
     with pytest.raises(ValueError):
         srv.inject(drop_after_ms=5, repeat=0)
+
+
+def test_stalled_server_does_not_answer_pings(srv, connect):
+    srv.inject(stall_after_ms=400)
+    c = connect("v3")
+    c.ws.ping(b"before")
+    assert c.wait(lambda c: c.pongs == [b"before"], 5)
+    time.sleep(0.6)                                   # the stall has begun
+    c.ws.ping(b"after")
+    assert not c.wait(lambda c: len(c.pongs) > 1, 1.0)
+    c.close()
+    assert srv.wait_for(lambda: srv.sessions[0].ended)

@@ -33,6 +33,7 @@ class RawClient:
             headers.append(f"Authorization: {key}")
         self.messages: list[dict] = []
         self.raw: list[str] = []
+        self.pongs: list[bytes] = []
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.closed = threading.Event()
@@ -56,6 +57,8 @@ class RawClient:
                     except Exception:
                         pass
                     break
+                if opcode == websocket.ABNF.OPCODE_PONG:
+                    self.pongs.append(bytes(data))
                 if opcode == websocket.ABNF.OPCODE_TEXT:
                     text = data.decode("utf-8")
                     self.raw.append(text)
