@@ -13,11 +13,13 @@ that too is counted and reported.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -39,6 +41,17 @@ BEHIND_S = 2.0            # audio waiting beyond this: skip partials, report "be
 MAX_BACKLOG_S = 120.0     # queued audio beyond this is dropped (oldest first) and reported
 QUIET_SKIP_MS = 150       # no partial decode once the speaker has paused this long
 NOTICE_EVERY_S = 30.0     # at most one "behind" notice per this many seconds
+
+
+_live_sessions: "weakref.WeakSet[LocalSession]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_sessions() -> None:
+    """A worker still inside onnxruntime when the interpreter exits aborts the process
+    ("terminate called without an active exception"): end any session nobody stopped."""
+    for session in list(_live_sessions):
+        session.stop(timeout=1.0)
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,7 @@ class LocalSession(SpeechSession):
             self._run_options = None
         self._resampler = None if self._rate == SAMPLE_RATE else Resampler(self._rate, SAMPLE_RATE)
         self._state = "running"
+        _live_sessions.add(self)
         self._thread = threading.Thread(target=self._run, name="local-engine", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout):
