@@ -65,6 +65,7 @@ class StreamingSession(SpeechSession):
         self._vocabulary = urls.clean_terms(config.vocabulary)
         self._silence_ms = config.silence_ms
         self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding)
+        self._framer_lock = threading.Lock()     # send_audio and stop may race on the tail
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.RLock()
         self._state = "new"                      # new → connecting → open → ended
@@ -140,10 +141,11 @@ class StreamingSession(SpeechSession):
         raise SessionError(error)
 
     def send_audio(self, pcm16: bytes) -> None:
-        if self._ended.is_set() or self._stop_requested:
-            return
-        for frame in self._framer.push(pcm16):
-            self._queue.put(frame)
+        with self._framer_lock:
+            if self._ended.is_set() or self._stop_requested:
+                return
+            for frame in self._framer.push(pcm16):
+                self._queue.put(frame)
 
     def force_end(self) -> None:
         self._control(self._force_end_message(), "force end")
@@ -173,12 +175,13 @@ class StreamingSession(SpeechSession):
                 self._state = "ended"
                 self._ended.set()
                 return
+        with self._framer_lock:
             first = not self._stop_requested
             self._stop_requested = True
-        if first and not self._ended.is_set():
-            for frame in self._framer.flush():
-                self._queue.put(frame)
-            self._queue.put(_TERMINATE)
+            if first and not self._ended.is_set():
+                for frame in self._framer.flush():
+                    self._queue.put(frame)
+                self._queue.put(_TERMINATE)
         if not self._ended.wait(timeout):
             log.warning("the server did not end the session within %.1f s; closing anyway", timeout)
             self._finish(SessionEnded(None))

@@ -1,0 +1,141 @@
+"""The headless CLI's pieces in-process: vocabulary parsing, output formats, commands, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, build_parser
+from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, SessionEnded,
+                             SessionStarted, StreamError)
+from app.core.settings import DictStore, Settings
+from app.headless import (Output, UsageError, _exit_code, build_plan, event_json, handle_command,
+                          parse_vocabulary)
+
+
+@pytest.mark.parametrize("text,terms", [
+    ("Kubernetes, Añejo", ("Kubernetes", "Añejo")),
+    ('"Smith, John", O\'Brien', ("Smith, John", "O'Brien")),
+    ('5" screen,  naïve café ,', ('5" screen', "naïve café")),
+    ("", ()), ("  ", ()), (None, ()),
+])
+def test_parse_vocabulary(text, terms):
+    assert parse_vocabulary(text) == terms
+
+
+def plan(*argv, store=None):
+    args = build_parser().parse_args(["--headless", *argv])
+    return build_plan(args, Settings(DictStore(store or {})))
+
+
+def test_flags_override_settings_and_defaults_fill_in():
+    p = plan("--source", "file:x.wav", "--protocol", "v2", "--silence-ms", "300",
+             store={"connection/encoding": "pcm_mulaw", "recognition/vocabulary": ["Saved"]})
+    c = p.config
+    assert (c.protocol, c.silence_ms, c.encoding, c.vocabulary) == ("v2", 300, "pcm_mulaw", ("Saved",))
+    assert p.source_spec == "file:x.wav" and p.requested_engine is None
+    assert plan("--vocabulary", "A, B", store={"recognition/vocabulary": ["Saved"]}).config.vocabulary == ("A", "B")
+
+
+def test_saved_chunk_is_clamped_but_a_flag_is_checked():
+    assert plan("--protocol", "v2", store={"connection/chunk_ms": 50}).config.chunk_ms == 100
+    with pytest.raises(UsageError, match="outside the v2 limits"):
+        plan("--protocol", "v2", "--chunk-ms", "50")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--protocol", "v2", "--region", "eu"], "US region"),
+    (["--server", "ftp://x"], "http://HOST:PORT"),
+    (["--silence-ms", "20001"], "0-20000"),
+    (["--vocabulary", "x" * 51], "50 characters"),
+    (["--auth", "broker"], "token URL"),
+    (["--sample-rate", "4000"], "8000-48000"),
+])
+def test_configuration_errors(argv, match):
+    with pytest.raises(UsageError, match=match):
+        plan(*argv)
+
+
+def test_json_events():
+    assert event_json(Final("Hi.", 10, 900)) == {"event": "final", "text": "Hi.", "audio_start": 10, "audio_end": 900}
+    assert event_json(Partial("hi", 10, 500))["event"] == "partial"
+    assert event_json(SessionStarted("id", "v3", 5.0)) == {"event": "session_started", "session_id": "id",
+                                                           "protocol": "v3", "expires_at": 5.0}
+    assert event_json(SessionEnded(2.5)) == {"event": "session_ended", "audio_duration_s": 2.5}
+    assert event_json(StreamError(4001, "Not authorized.", Recovery.STOP)) == {
+        "event": "error", "code": 4001, "message": "Not authorized.", "recovery": "stop", "retryable": False}
+    assert event_json(Reconnecting(2, 1.5, "lost"))["event"] == "reconnecting"
+    assert event_json(Gap(100, 2000, "outage")) == {"event": "gap", "start_ms": 100, "duration_ms": 2000,
+                                                    "reason": "outage"}
+
+
+def test_plain_output_finals_only_and_notices_on_stderr():
+    out, err = io.StringIO(), io.StringIO()
+    o = Output(False, out, err)
+    for e in (SessionStarted("s", "v3"), Partial("he", 0, 1), Final("Hello.", 0, 900), Final("  ", 0, 1),
+              StreamError(None, "The connection to the server was lost; reconnecting.", Recovery.RECONNECT),
+              Reconnecting(1, 0.4, "lost"), Gap(900, 1500, "outage"), SessionEnded(None)):
+        o.event("file", e)
+    assert out.getvalue() == "Hello.\n"
+    assert "reconnecting in 0.4 s" in err.getvalue() and "1.5 s of audio" in err.getvalue()
+    labelled = io.StringIO()
+    Output(False, labelled, err, labelled=True).event("mic", Final("Hi.", 0, 1))
+    assert labelled.getvalue() == "[mic] Hi.\n"
+
+
+def test_json_output_is_utf8_one_object_per_line():
+    out = io.StringIO()
+    o = Output(True, out, io.StringIO())
+    o.event("file", Final("Añejo ✓", 0, 1))
+    o.event("file", Partial("x", 0, 1))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "Añejo ✓" in lines[0]
+    assert json.loads(lines[0])["source"] == "file"
+
+
+class FakePipeline:
+    def __init__(self):
+        self.calls = []
+        self.fatal_error = None
+        self.fatal_source_error = None
+
+    def force_end(self):
+        self.calls.append("force_end")
+
+    def set_silence_threshold(self, ms):
+        self.calls.append(("silence", ms))
+
+    def set_vocabulary(self, terms):
+        self.calls.append(("vocab", terms))
+
+    def stop(self):
+        self.calls.append("stop")
+
+
+def test_stdin_commands():
+    p, err = FakePipeline(), io.StringIO()
+    out = Output(False, io.StringIO(), err)
+    for line in ("force-end", "silence 300", 'vocabulary "a, b", c', "silence abc", "silence 30000",
+                 "dance", "", "stop"):
+        handle_command(line, [p], out)
+    assert p.calls == ["force_end", ("silence", 300), ("vocab", ("a, b", "c")), "stop"]
+    assert "unknown command 'dance'" in err.getvalue() and "0-20000" in err.getvalue()
+
+
+@pytest.mark.parametrize("error,source_error,code", [
+    (None, None, EXIT_OK),
+    (StreamError(401, "x", Recovery.STOP), None, EXIT_AUTH),
+    (StreamError(4002, "x", Recovery.STOP), None, EXIT_AUTH),
+    (StreamError(3009, "x", Recovery.STOP), None, EXIT_AUTH),
+    (StreamError(4000, "x", Recovery.STOP), None, EXIT_USAGE),
+    (StreamError(404, "x", Recovery.STOP), None, EXIT_USAGE),
+    (StreamError(None, "refused; retrying.", Recovery.RECONNECT), None, EXIT_CONNECTION),
+    (StreamError(3007, "x", Recovery.BUG), None, EXIT_CONNECTION),
+    (StreamError(None, "gone", Recovery.STOP), OSError("gone"), EXIT_AUDIO),
+])
+def test_exit_codes(error, source_error, code):
+    p = FakePipeline()
+    p.fatal_error, p.fatal_source_error = error, source_error
+    assert _exit_code([p])[0] == code
