@@ -153,8 +153,29 @@ def finals(entries: Iterable[Entry]) -> list[Entry]:
     return [e for e in entries if e.kind == "final"]
 
 
+# Summaries by (path, mtime, size): reopening the history lists old sessions without re-reading them.
+_INFO_CACHE: dict[tuple[str, int, int], SessionInfo | None] = {}
+_INFO_CACHE_MAX = 2000
+
+
 def session_info(path: Path) -> SessionInfo | None:
-    """Summary of one transcript file, or None when it cannot be read."""
+    """Summary of one transcript file, or None when it cannot be read or is not a transcript."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key in _INFO_CACHE:
+        return _INFO_CACHE[key]
+    info = _summarise(path)
+    if len(_INFO_CACHE) >= _INFO_CACHE_MAX:
+        _INFO_CACHE.clear()
+    _INFO_CACHE[key] = info
+    return info
+
+
+def _summarise(path: Path) -> SessionInfo | None:
     try:
         entries = read_transcript(path)
     except OSError as exc:

@@ -312,3 +312,14 @@ def test_any_finals_round_trip_exactly(tmp_path_factory, finals_in):
     expected = [(t, a, b, s) for t, a, b, s in finals_in if t.strip()]
     got = [(e.text, e.audio_start, e.audio_end, e.source) for e in tr.finals(read_transcript(w.path))]
     assert got == expected
+
+
+def test_session_summaries_follow_file_changes(tmp_path):
+    w = TranscriptWriter(tmp_path, protocol="v3")
+    w.on_event(Final("one", 0, 1))
+    assert tr.session_info(w.path).finals == 1
+    w.on_event(Final("two", 1, 2))          # the file grew: the summary is recomputed
+    assert tr.session_info(w.path).finals == 2
+    w.close()
+    w.path.unlink()
+    assert tr.session_info(w.path) is None
