@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from urllib.parse import urlencode, urlsplit
@@ -19,6 +20,7 @@ from app.core.credentials import Secret
 from app.core.engine import SessionError
 from app.core.events import Recovery, StreamError
 from app.core.streaming import close_codes
+from app.core.streaming.transport import ca_bundle
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,15 @@ def _where(url: str) -> str:
 
 def _request(req: urllib.request.Request, what: str, timeout: float,
              hint: str = "Check the API key in Settings.") -> dict:
+    if urlsplit(req.full_url).scheme not in ("http", "https"):
+        raise SessionError(StreamError(None, f"{what}: only http:// and https:// URLs are supported.",
+                                       Recovery.STOP))
+    context = None
+    if req.full_url.startswith("https:"):
+        ca_file = ca_bundle()
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http/https only)
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             body = resp.read(65536)
     except urllib.error.HTTPError as exc:
         detail = None

@@ -67,6 +67,16 @@ class Transport(abc.ABC):
         """Drop the connection at once; unblocks ``recv``."""
 
 
+def ca_bundle() -> str | None:
+    """certifi's CA file when installed (frozen macOS builds have no usable system store for
+    OpenSSL); otherwise None and the system's certificates are used."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return certifi.where()
+
+
 def _plain(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
@@ -90,8 +100,12 @@ class WebSocketTransport(Transport):
     def connect(self, url, headers, timeout):
         ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
         header = [f"{k}: {v}" for k, v in headers.items()]
+        options = {}
+        ca_file = ca_bundle()
+        if ca_file:
+            options["sslopt"] = {"ca_certs": ca_file}
         try:
-            ws.connect(url, header=header, timeout=timeout, suppress_origin=True)
+            ws.connect(url, header=header, timeout=timeout, suppress_origin=True, **options)
         except websocket.WebSocketBadStatusException as exc:
             body = exc.resp_body.decode("utf-8", "replace")[:300] if exc.resp_body else ""
             raise HandshakeRejected(exc.status_code, body) from None

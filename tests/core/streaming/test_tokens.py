@@ -146,3 +146,11 @@ def test_auth_providers(http):
     with pytest.raises(SessionError) as info:
         KeyAuth(None).credentials(v3, 5)
     assert info.value.error.recovery is Recovery.STOP and "API key" in info.value.error.message
+
+
+def test_only_http_urls_are_fetched(tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"token": "read-from-disk"}')
+    with pytest.raises(SessionError) as info:
+        tokens.fetch_broker_token(secret.as_uri())
+    assert info.value.error.recovery is Recovery.STOP and "http" in info.value.error.message
