@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 class _Run:
     """One session inside the pipeline, with where it sits in stream time."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: float) -> None:
         self.session: SpeechSession | None = None
         self.offset_ms: float | None = None      # stream position of its first audio sample
-        self.started_at = time.monotonic()
+        self.started_at = now
         self.stopping = False
         self.finals = 0
 
@@ -47,7 +47,7 @@ class CaptionPipeline:
                  base_backoff_s: float = 0.5, max_retries: int | None = None,
                  max_outage_s: float | None = None, connect_timeout_s: float = 10.0,
                  stop_timeout_s: float = 5.0, stable_after_s: float = 10.0,
-                 max_bug_errors: int = 3) -> None:
+                 max_bug_errors: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self.label = label
         self._factory = session_factory
@@ -62,6 +62,7 @@ class CaptionPipeline:
         self.stable_after_s = stable_after_s
         self.max_bug_errors = max_bug_errors
         self._rng = rng or random.Random()
+        self._clock = clock                         # outage and session-age measurements
         self.fatal_error: StreamError | None = None
         self.fatal_source_error: AudioSourceError | None = None
         self.stream_time_origin: float | None = None
@@ -152,13 +153,13 @@ class CaptionPipeline:
         with self._lock:
             if self._current is run:
                 self._current = None
-            lived = time.monotonic() - run.started_at
+            lived = self._clock() - run.started_at
             if lived >= self.stable_after_s or run.finals:
                 self._failures = 0
             if lived >= self.stable_after_s:
                 self._bug_errors = 0
             if self._outage_since is None:
-                self._outage_since = time.monotonic()
+                self._outage_since = self._clock()
             self._gap_reason = error.message
         if error.recovery is Recovery.STOP:
             self._fatal(error)
@@ -191,7 +192,7 @@ class CaptionPipeline:
         return base * (0.5 + 0.5 * self._rng.random())
 
     def _open_session(self) -> _Run | StreamError:
-        run = _Run()
+        run = _Run(self._clock())
         self._token_rejected = False
         try:
             session = self._factory(self._listener_for(run))
@@ -200,14 +201,13 @@ class CaptionPipeline:
             if self._vocabulary is not None:
                 session.set_vocabulary(self._vocabulary)
             run.session = session
-            run.started_at = time.monotonic()
             session.start(self.connect_timeout_s)
         except SessionError as exc:
             self._token_rejected = bool(getattr(run.session, "token_rejected", False))
             return exc.error
         except ValueError as exc:
             return StreamError(None, str(exc), Recovery.STOP)
-        run.started_at = time.monotonic()
+        run.started_at = self._clock()
         return run
 
     def _connect(self, initial: bool, reason: str, immediate: bool = False) -> _Run | None:
@@ -256,8 +256,8 @@ class CaptionPipeline:
             with self._lock:
                 since = self._outage_since
             if (self.connected_once and self.max_outage_s is not None and since is not None
-                    and time.monotonic() - since > self.max_outage_s):
-                log.info("giving up after an outage of %.0f s", time.monotonic() - since)
+                    and self._clock() - since > self.max_outage_s):
+                log.info("giving up after an outage of %.0f s", self._clock() - since)
                 self._fatal(error)
                 return None
         return None
@@ -353,7 +353,7 @@ class CaptionPipeline:
             self._out(Gap(int(round(start)), duration, reason or self._gap_reason or "outage"))
 
     def _device_lost(self, exc: DeviceLost) -> None:
-        lost_at = time.monotonic()
+        lost_at = self._clock()
         with self._lock:
             run, self._current = self._current, None
         if run is not None:
@@ -374,7 +374,7 @@ class CaptionPipeline:
                 break
             except AudioSourceError as again:
                 log.info("audio device still unavailable: %s", again)
-        self._position_ms += (time.monotonic() - lost_at) * 1000.0
+        self._position_ms += (self._clock() - lost_at) * 1000.0
         if self._stop.is_set():
             return
         log.info("audio device is back; starting a new session")

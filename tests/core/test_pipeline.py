@@ -90,7 +90,8 @@ class FakeSession(SpeechSession):
             return
         k = self.chunks
         self.chunks += 1
-        self._emit(Final(f"chunk {k}", k * CHUNK_MS, (k + 1) * CHUNK_MS))
+        if not self.plan.get("silent"):
+            self._emit(Final(f"chunk {k}", k * CHUNK_MS, (k + 1) * CHUNK_MS))
         if self.plan.get("fail_after") == self.chunks:
             err = self.plan.get("error", StreamError(None, "The connection to the server was lost; reconnecting.", Recovery.RECONNECT))
             threading.Thread(target=self._emit, args=(err,)).start()
@@ -317,3 +318,39 @@ def test_outage_at_end_of_stream_is_reported_as_gap():
                              max_backoff_s=0.05)
     gap = events.of(Gap)[-1]
     assert gap.start_ms == 300 and gap.start_ms + gap.duration_ms == 1500
+
+
+class FakeClock:
+    """Advances a fixed step every time it is read: time flies while the test runs fast."""
+
+    def __init__(self, step=0.0):
+        self.now = 1000.0
+        self.step = step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def test_outage_longer_than_the_budget_gives_up_after_a_session_ran():
+    down = StreamError(None, "Could not connect (connection refused); retrying.", Recovery.RECONNECT)
+    factory = Factory({"fail_after": 2}, *[{"start_error": down}] * 50)
+    clock = FakeClock(step=1.0)               # every measurement is one "second" later
+    p, events = run_pipeline(FakeSource(n=500, pace=0.005), factory, clock=clock,
+                             max_retries=0, max_outage_s=5.0, base_backoff_s=0.001)
+    assert p.fatal_error == down and p.connected_once
+    assert 2 <= len(factory.sessions) <= 6     # gave up by outage time, not by the retry count
+
+
+def test_backoff_restarts_after_a_stable_session_but_grows_for_flapping_ones():
+    flap = {"fail_after": 1, "silent": True}     # dies before any caption
+    rng = FixedRng(1.0)
+    # flapping: every session dies at once → delays keep doubling
+    p, events = run_pipeline(FakeSource(n=60, pace=0.005), Factory(flap, flap, flap, flap, {}),
+                             rng=rng, base_backoff_s=0.01, max_backoff_s=1.0, clock=FakeClock(0.0))
+    assert [r.delay_s for r in events.of(Reconnecting)] == [0.01, 0.02, 0.04, 0.08]
+    # stable: each session lived past stable_after_s on the injected clock → back to the base delay
+    p, events = run_pipeline(FakeSource(n=60, pace=0.005), Factory(flap, flap, flap, {}),
+                             rng=rng, base_backoff_s=0.01, max_backoff_s=1.0, clock=FakeClock(20.0),
+                             stable_after_s=10.0)
+    assert [r.delay_s for r in events.of(Reconnecting)] == [0.01, 0.01, 0.01]
