@@ -322,14 +322,16 @@ class Controller(QObject):
             runner = self._runner
             latency = runner.latency_ms(label, event) if runner is not None else None
             if latency is not None:
-                self.status_model.set_latency(latency)
+                self._publish(self.status_model.set_latency(latency))
         elif isinstance(event, StreamError) and event.recovery in (Recovery.STOP, Recovery.BUG):
             self.error.emit(event.message)
         self._publish(self.status_model.on_event(label, event))
 
     def _on_finished(self) -> None:
-        if self._runner is not None:
-            self._finish()
+        if self._runner is None or self._stopping:
+            return  # stop() finishes up itself, after the last queued finals were delivered
+        QCoreApplication.sendPostedEvents()  # events queued before "finished" come first
+        self._finish()
 
     def _finish(self) -> None:
         runner, self._runner = self._runner, None

@@ -272,8 +272,10 @@ def test_captions_from_a_loopback_session_appear_on_screen(desktop, loopback_ser
     proc = desktop.spawn_qt(setup, env={"ASSEMBLYAI_API_KEY": loopback_server.api_key})
     proc.wait_for("gui.overlay.isVisible() and gui.overlay.windowHandle().isExposed()")
     # The first sentence's final, on the overlay, while the session is still live.
-    proc.wait_for("'nine tomorrow morning' in gui.overlay.caption_text()", timeout=60)
+    proc.wait_for("'nine tomorrow morning.' in gui.overlay.caption_text().replace(chr(10), ' ')", timeout=60)
     assert proc.call("'live' in states")
+    # The latency of that final is on the overlay's status line.
+    proc.wait_for("'latency' in gui.overlay._status.summary()")
     desktop.screenshot(artifacts_dir / f"overlay-loopback-{protocol}.png")
     # The file ends: every final delivered, nothing shown twice.
     proc.wait_for("len(finals) == 2 and not gui.controller.running", timeout=90)
@@ -284,7 +286,7 @@ def test_captions_from_a_loopback_session_appear_on_screen(desktop, loopback_ser
     desktop.screenshot(artifacts_dir / f"overlay-loopback-{protocol}-end.png")
     transcript = proc.call("str(gui.controller.transcript_dir)")
     assert any(SENTENCES[1] in p.read_text() for p in (tmp_path / "t").glob("*.jsonl")), transcript
-    assert loopback_server.all_violations() == []
+    assert loopback_server.all_violations == []
     assert loopback_server.sessions[0].protocol == protocol
 
 

@@ -175,6 +175,7 @@ def test_events_are_relayed_and_status_follows(h):
     assert finals == [("mic", "Hello world.")]
     assert h.controller.status.latency_ms == 250.0
     assert "latency 250 ms" in h.controller.status.summary()
+    assert h.statuses[-1].latency_ms == 250.0  # the overlay was told, too
 
 
 def test_transcript_gets_every_final_and_is_closed_on_stop(h, tmp_path):
