@@ -10,7 +10,7 @@ import argparse
 import json
 
 import pytest
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.core.audio.errors import DeviceNotFound
 from app.core.credentials import KeyringUnavailable, Secret, save_api_key
@@ -28,10 +28,13 @@ class FakeSource:
 class FakeRunner(QObject):
     event = Signal(str, object)
     finished = Signal()
+    _queued = Signal(str, object)
     instances: list["FakeRunner"] = []
 
     def __init__(self, sources, session_factory, parent=None):
         super().__init__(parent)
+        self._queued.connect(self.event.emit, Qt.ConnectionType.QueuedConnection)
+        self.flush_on_stop: list = []   # finals the "worker" emits while stopping (queued)
         self.sources = sources
         self.session_factory = session_factory
         self.calls: list[tuple] = []
@@ -44,6 +47,8 @@ class FakeRunner(QObject):
 
     def stop(self):
         self.calls.append(("stop",))
+        for label, event in self.flush_on_stop:   # like worker threads: queued to the GUI thread
+            self._queued.emit(label, event)
         self.finished.emit()
 
     def force_end(self):
@@ -192,6 +197,17 @@ def test_transcript_gets_every_final_and_is_closed_on_stop(h, tmp_path):
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["text"] for r in records if r["type"] == "final"] == ["First.", "Second."]
     assert records[-1]["type"] == "end"
+
+
+def test_finals_flushed_at_stop_reach_overlay_and_transcript(h):
+    finals = []
+    h.controller.final.connect(lambda label, ev: finals.append(ev.text))
+    h.controller.start()
+    h.runner.flush_on_stop = [("mic", Final("Said just before Stop.", 0, 900))]
+    path = h.controller.transcript_path
+    h.controller.stop()
+    assert finals == ["Said just before Stop."]
+    assert "Said just before Stop." in path.read_text()
 
 
 def test_transcript_disabled(h):
