@@ -179,11 +179,14 @@ class LoopbackServer:
         unknown_message_after_ms=N, stall_after_ms=N (N = ms after the session began), reject_auth=True.
         token_error=(status, message) instead makes the next `repeat` token requests fail.
         """
+        faults = dict(faults)
         if "token_error" in faults:
             status, message = faults.pop("token_error")
-            repeat = int(faults.pop("repeat", 1)) if not faults or set(faults) == {"repeat"} else 1
+            repeat = int(faults.get("repeat", 1))
+            if repeat < 1:
+                raise ValueError("repeat must be at least 1")
             self._token_faults.extend([(int(status), str(message))] * repeat)
-            if not faults or set(faults) == {"repeat"}:
+            if set(faults) <= {"repeat"}:
                 return
         plan, repeat = FaultPlan.from_kwargs(dict(faults))
         self.faults.add(plan, repeat)
