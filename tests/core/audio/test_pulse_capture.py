@@ -203,3 +203,22 @@ def test_unloading_the_sink_mid_capture_raises_device_lost_then_resumes(pulse_au
     cap, captured = _capture_while_playing(pulse_audio, src, wav)
     assert cap.error is None
     assert best_correlation(wav_samples(wav), captured)[0] >= 0.99
+
+
+def test_mic_follows_the_default_microphone(pulse_audio, speech_wav):
+    wav = speech_wav("Now the headset microphone.", rate=16000, **SHORT)
+    pulse_audio.add_null_sink("othersink")
+    pulse_audio.pactl("load-module", "module-remap-source", "source_name=othermic",
+                      "master=othersink.monitor")
+    [src] = devices.open_sources("mic", 16000, 100)
+    cap = Capture(src).start()
+    try:
+        pulse_audio.pactl("set-default-source", "othermic")   # the sound server moves the stream
+        cap.wait_seconds(0.5)
+        start = len(cap.chunks)
+        pulse_audio.play(wav, device="othersink")
+        cap.wait_seconds(0.5)
+    finally:
+        captured = cap.stop()
+    assert cap.error is None
+    assert best_correlation(wav_samples(wav), captured[start * 1600:])[0] >= 0.99
