@@ -316,9 +316,11 @@ class BaseSession:
     async def _utterance_ended(self, end: UtteranceEnd) -> None:
         text = self.utt_text
         self.utt_text = None
+        transcriber = self.server.text.transcriber
+        if text is None and transcriber is None:      # the transcriber was removed mid-utterance
+            text = self.server.text.fallback()
         if text is None:
             pcm = self._utterance_pcm(end.start_ms, end.end_ms)
-            transcriber = self.server.text.transcriber
             try:
                 text = await asyncio.get_running_loop().run_in_executor(None, transcriber, pcm, self.sample_rate)
             except Exception as exc:
