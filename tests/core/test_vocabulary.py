@@ -85,3 +85,23 @@ def test_unknown_protocol_is_a_clear_error():
 def test_format_round_trip():
     terms = ["foo", "bar baz", "Zoë"]
     assert v.parse_text(v.format_terms(terms)) == terms
+
+
+@pytest.mark.parametrize("protocol, terms", [
+    ("v2", [f"t{i:03d}" + "x" * 45 for i in range(50)] + ["y" * 50]),     # exactly 2500
+    ("v2", [f"t{i:03d}" + "x" * 45 for i in range(50)] + ["y" * 51]),     # 2501
+    ("v2", ["Zoë", "naïve café", "日本語"]),
+    ("v3", [f"term {i}" for i in range(100)]),
+    ("v3", [f"term {i}" for i in range(101)]),
+    ("v3", ["a" * 50, "b" * 51]),
+])
+def test_session_client_agrees_with_the_editor_limits(protocol, terms):
+    """What the settings dialog accepts, the streaming client must send (and vice versa)."""
+    urls = pytest.importorskip("app.core.streaming.urls")
+    editor_ok = v.check(v.clean_terms(terms), protocol).ok
+    try:
+        urls.check_vocabulary(protocol, v.clean_terms(terms))
+        client_ok = True
+    except ValueError:
+        client_ok = False
+    assert client_ok == editor_ok
