@@ -127,6 +127,10 @@ def test_connection_check_runs_off_the_gui_thread(dialog, qtbot, monkeypatch, _m
 
     monkeypatch.setattr(api_key_page, "run_check", fake_check)
     credentials.save_api_key(Secret(KEY))
+    shown_on = []
+    original = dialog.api_key._show_test
+    monkeypatch.setattr(dialog.api_key, "_show_test", lambda text, ok: (
+        shown_on.append(threading.current_thread()), original(text, ok=ok)))
     dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
     dialog.connection.server_url.setText("http://127.0.0.1:1")
     dialog.api_key.test_button.click()
@@ -135,6 +139,7 @@ def test_connection_check_runs_off_the_gui_thread(dialog, qtbot, monkeypatch, _m
     assert seen["key"] == Secret(KEY)
     assert seen["config"].protocol == "v2" and seen["config"].server_url == "http://127.0.0.1:1"
     assert "Connected" in dialog.api_key.test_result.text()
+    assert shown_on and all(t is threading.main_thread() for t in shown_on)   # result on GUI thread
 
 
 def test_connection_check_reports_the_mapped_error(dialog, qtbot, monkeypatch):
