@@ -51,7 +51,7 @@ class GuiApp:
         self.tray.settings_requested.connect(self.open_settings)
         self.tray.history_requested.connect(self.open_history)
         self.tray.quit_requested.connect(self.quit)
-        self.tray.xwayland_requested.connect(plat.restart_under_xwayland)
+        self.tray.xwayland_requested.connect(self.restart_under_xwayland)
         self.hotkeys.activated.connect(self._on_hotkey)
         o.set_status(c.status)
         if self.info.notes:
@@ -79,6 +79,15 @@ class GuiApp:
         self.hotkeys.close()
         self.tray.hide()
         QApplication.quit()
+
+    def restart_under_xwayland(self) -> None:
+        """Stop cleanly (finals saved, geometry kept), then replace this process under XWayland."""
+        from app.qt import platform as plat
+        self.controller.shutdown()
+        self.overlay.flush_geometry()
+        self.hotkeys.close()
+        self.tray.hide()
+        plat.restart_under_xwayland()
 
     # ---- windows owned by other modules (imported lazily) ---------------------------------------
     def open_settings(self) -> None:

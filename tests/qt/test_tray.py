@@ -181,3 +181,13 @@ def test_settings_and_history_windows_open(gui):
     assert app._settings_dialog is not None and app._settings_dialog.isVisible()
     app.open_history()
     assert app._history is not None and app._history.isVisible()
+
+
+def test_xwayland_restart_stops_captions_first(gui, monkeypatch):
+    from app.qt import platform as plat
+    h, app = gui
+    app.start()
+    calls = []
+    monkeypatch.setattr(plat, "restart_under_xwayland", lambda: calls.append(h.controller.running))
+    app.tray.xwayland_requested.emit()
+    assert calls == [False]  # the session was stopped (finals saved) before the process is replaced
