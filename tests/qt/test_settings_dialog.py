@@ -294,3 +294,13 @@ def test_problem_text_follows_the_current_reason(dialog):
     assert "1 characters over" in dialog.problem.text()
     dialog.vocabulary.editor.edit.insertPlainText("zz")
     assert "3 characters over" in dialog.problem.text()
+
+
+def test_v2_is_refused_in_the_eu_region_unless_a_custom_server(dialog):
+    page = dialog.connection
+    page.region.setCurrentIndex(page.region.findData("eu"))
+    assert dialog.ok_button.isEnabled()                        # v3 serves the EU
+    page.protocol.setCurrentIndex(page.protocol.findData("v2"))
+    assert not dialog.ok_button.isEnabled() and "US region" in dialog.problem.text()
+    page.server_url.setText("http://127.0.0.1:8765")
+    assert dialog.ok_button.isEnabled() and not page.region.isEnabled()

@@ -110,6 +110,7 @@ class ConnectionPage(SettingsPage):
         for edit in (self.server_url, self.token_url):
             edit.textChanged.connect(self._on_edit)
         self.auth_mode.currentIndexChanged.connect(self._on_edit)
+        self.region.currentIndexChanged.connect(self._on_edit)
         self.speech_model.editTextChanged.connect(self._on_edit)
         self._apply_protocol_limits()
         self._update_enabled()
@@ -155,6 +156,10 @@ class ConnectionPage(SettingsPage):
                     url_problem(self.token_url.text(), "token-broker URL", ("http", "https"))]
         if self.auth_mode.currentData() == "broker" and not self.token_url.text().strip():
             problems.append("Token-broker authentication needs the broker's URL.")
+        if (self.protocol.currentData() == "v2" and self.region.currentData() == "eu"
+                and not self.server_url.text().strip()):
+            problems.append("The legacy v2 protocol is only available in the US region; choose "
+                            "Universal-Streaming (v3) for the EU region.")
         if self.protocol.currentData() == "v3" and not self.speech_model.currentText().strip():
             problems.append("Choose a speech model for Universal-Streaming.")
         return " ".join(p for p in problems if p)
@@ -179,8 +184,12 @@ class ConnectionPage(SettingsPage):
     def _update_enabled(self) -> None:
         self.token_url.setEnabled(self.auth_mode.currentData() == "broker")
         self.speech_model.setEnabled(self.current_protocol() == "v3")
+        custom_server = bool(self.server_url.text().strip())
+        self.region.setEnabled(not custom_server)   # a custom server replaces the region's hosts
+        self.region.setToolTip("Not used with a custom server URL" if custom_server else "")
 
     def _on_edit(self) -> None:
+        self._update_enabled()
         self.problem_label.setText(self.problem())
         self.refresh_validity()
 
