@@ -139,6 +139,9 @@ class BaseSession:
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def run(self) -> None:
+        # The session clock (real-time rate, idle, max duration, fault delays) starts when the
+        # handshake completes: a client may start streaming before SessionBegins/Begin arrives.
+        self.begun_at = self.last_audio_at = time.monotonic()
         tasks: list[asyncio.Task] = []
         try:
             if self.plan.reject_auth or not self.authenticate():
@@ -158,7 +161,6 @@ class BaseSession:
                                          min_speech_ms=self.server.min_speech_ms)
             self.apply_initial_silence()
             await self.send(self.begin_message())
-            self.begun_at = self.last_audio_at = time.monotonic()
             tasks = self._start_faults()
             await self._loop()
         finally:

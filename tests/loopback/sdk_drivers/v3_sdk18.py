@@ -18,14 +18,15 @@ from common import emit, paced, run, wav_chunks
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     emit("sdk", version=getattr(aai, "__version__", "?"))
-    options = RealTimeTranscriberOptions(api_host=cfg["api_host"], api_key=cfg["api_key"])
+    # A generous handshake timeout: the test machine may be loaded (the default is 1 s).
+    options = RealTimeTranscriberOptions(api_host=cfg["api_host"], api_key=cfg["api_key"], connect_timeout=10)
     if cfg.get("use_token"):
         # The SDK mints the token itself: GET https://{api_host}/v3/token (needs the TLS server).
         minter = RealTimeTranscriber(options)
         token = minter.create_temporary_token(expires_in_seconds=cfg.get("expires_in", 60),
                                               max_session_duration_seconds=cfg.get("max_session"))
         emit("token", length=len(token))
-        options = RealTimeTranscriberOptions(api_host=cfg["api_host"], token=token)
+        options = RealTimeTranscriberOptions(api_host=cfg["api_host"], token=token, connect_timeout=10)
     client = RealTimeTranscriber(options)
     client.on(RealTimeEvents.Begin, lambda c, e: emit("open", id=e.id, expires_at=str(e.expires_at)))
     client.on(RealTimeEvents.Turn, lambda c, e: emit(
