@@ -113,6 +113,7 @@ class CaptionOverlay(QWidget):
         self.model = CaptionModel(self._caption_config(), measure=self._measure, width=400)
         self._status = Status()
         self._level_db: float | None = None
+        self._silence_hint = ""
         self._status_note = ""            # platform note (Wayland / no compositor)
         self._click_through = False
         self._context_menu: QMenu | None = None
@@ -241,8 +242,12 @@ class CaptionOverlay(QWidget):
     def set_levels(self, levels: dict) -> None:
         peaks = [lv.rms_dbfs for lv in levels.values()] if levels else []
         level = max(peaks) if peaks else None
-        if level != self._level_db:
+        # A device that delivers only digital silence is usually the wrong one, or muted.
+        silent = [label for label, lv in (levels or {}).items() if getattr(lv, "silent", False)]
+        hint = f"no sound from {', '.join(silent)}: check the device" if silent else ""
+        if level != self._level_db or hint != self._silence_hint:
             self._level_db = level
+            self._silence_hint = hint
             self.update(self._status_rect().toAlignedRect())
 
     def set_source_labels(self, labels) -> None:
@@ -490,6 +495,8 @@ class CaptionOverlay(QWidget):
             p.setBrush(QColor("#3ddc84") if frac < 0.9 else QColor("#ff5252"))
             p.drawRoundedRect(QRectF(meter.left(), meter.top(), meter.width() * frac, meter.height()), 2, 2)
         text = self._status.summary()
+        if self._silence_hint:
+            text = f"{text} · {self._silence_hint}"
         if self._status_note:
             text = f"{text} · {self._status_note}"
         if not self._click_through:

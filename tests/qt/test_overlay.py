@@ -208,6 +208,15 @@ def test_status_strip_and_levels_paint(make):
     assert "#3ddc84" in colours_in(o)  # the green "live" dot / meter
 
 
+def test_silent_input_hint(make):
+    from app.core.audio.level import Level
+    o = make()
+    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=12.0)})
+    assert o._silence_hint == "no sound from mic: check the device"
+    o.set_levels({"mic": Level(rms_dbfs=-20.0)})
+    assert o._silence_hint == ""
+
+
 # ---- geometry -------------------------------------------------------------------------------
 def test_geometry_helpers():
     assert parse_geometry("10,20,300,100") == (10, 20, 300, 100)
