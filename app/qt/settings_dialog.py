@@ -165,11 +165,7 @@ class SettingsDialog(QDialog):
                 self.problem.setText(f"{page.title}: {page.save_error}")
                 return False
         sync = getattr(self.settings.store, "sync", None)
-        if sync is not None:
-            error = sync()
-            if error:
-                self.problem.setText(error)
-                return False
+        disk_error = sync() if sync is not None else None
         for page in self.pages:
             page.committed()
         if "recognition/vocabulary" in changed:
@@ -178,6 +174,10 @@ class SettingsDialog(QDialog):
             log.info("settings changed: %s", ", ".join(sorted(changed)))
             self.controller.apply_settings(changed)
         self.controller.preview_style(None)   # the saved style is now the previewed one
+        if disk_error:
+            # In effect for this run, but not on disk: keep the dialog open so the user sees it.
+            self.problem.setText(f"{disk_error} The changes apply until the app quits.")
+            return False
         self.problem.setText("")
         return True
 

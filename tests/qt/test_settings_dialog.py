@@ -304,3 +304,23 @@ def test_v2_is_refused_in_the_eu_region_unless_a_custom_server(dialog):
     assert not dialog.ok_button.isEnabled() and "US region" in dialog.problem.text()
     page.server_url.setText("http://127.0.0.1:8765")
     assert dialog.ok_button.isEnabled() and not page.region.isEnabled()
+
+
+def test_unwritable_settings_file_is_reported_and_changes_still_apply(qtbot, controller, tmp_path,
+                                                                      monkeypatch):
+    from app.qt.settings_store import QSettingsStore
+    monkeypatch.setattr("app.qt.settings_pages.audio.list_device_names", lambda: ([], [], ""))
+    path = tmp_path / "settings.ini"
+    settings = Settings(QSettingsStore(str(path)))
+    dlg = SettingsDialog(settings, controller)
+    qtbot.addWidget(dlg)
+    path.mkdir()                                   # the file cannot be written any more
+    dlg.silence.box.setValue(1500)
+    dlg.accept()
+    assert dlg.result() == 0                       # stays open to show the problem
+    assert "could not be written" in dlg.problem.text()
+    assert controller.named("apply_settings") == [({"recognition/silence_ms"},)]
+    assert settings.get("recognition/silence_ms") == 1500
+    n = len(controller.named("set_silence_threshold"))
+    dlg.reject()                                   # closing now reverts nothing: it is applied
+    assert len(controller.named("set_silence_threshold")) == n
