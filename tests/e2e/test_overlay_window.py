@@ -216,6 +216,12 @@ def test_caption_overlay_with_no_arguments_shows_the_overlay_and_quits_cleanly(d
         wid = int(found[0])
         assert "_NET_WM_STATE_ABOVE" in desktop.wait_for(
             lambda: (s := desktop.xprop(wid, "_NET_WM_STATE")) and "ABOVE" in s and s)
+        # The app's own global hotkey hides and shows it again.
+        viewable = lambda: "IsViewable" in desktop.xwininfo(wid)  # noqa: E731
+        desktop.xdotool("key", "ctrl+alt+h")
+        assert desktop.wait_for(lambda: not viewable()), "Ctrl+Alt+H did not hide the overlay"
+        desktop.xdotool("key", "ctrl+alt+h")
+        assert desktop.wait_for(viewable), "Ctrl+Alt+H did not show the overlay again"
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)
