@@ -1,0 +1,155 @@
+"""Build the Windows installer: PyInstaller bundle → (sign the .exe files) → Inno Setup → (sign setup).
+
+    py -3.11 -m venv .venv && .venv\\Scripts\\pip install -e ".[offline,package]"
+    .venv\\Scripts\\python packaging\\windows\\build.py            # → dist\\windows\\CaptionOverlay-<ver>-setup.exe
+
+Needs Inno Setup 6 (ISCC.exe on PATH or in its default folder; ``winget install JRSoftware.InnoSetup``).
+Signing runs only when credentials are in the environment, never otherwise:
+
+    WINDOWS_SIGN_PFX            path to a .pfx code-signing certificate, with
+    WINDOWS_SIGN_PFX_PASSWORD   its password;  or instead
+    WINDOWS_SIGN_THUMBPRINT     SHA-1 thumbprint of a certificate in the user's store (e.g. a token)
+    WINDOWS_SIGN_TIMESTAMP_URL  RFC 3161 timestamp server (default below)
+    SIGNTOOL                    path to signtool.exe (default: found on PATH / in the Windows SDK)
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from identity import read_identity  # noqa: E402
+
+DEFAULT_TIMESTAMP_URL = "http://timestamp.digicert.com"
+ISCC_FOLDERS = (r"C:\Program Files (x86)\Inno Setup 6", r"C:\Program Files\Inno Setup 6")
+
+
+class BuildError(Exception):
+    pass
+
+
+def signing_command(env: dict[str, str] | None = None) -> list[str] | None:
+    """signtool arguments (without the file) when signing credentials are present, else None."""
+    env = os.environ if env is None else env
+    pfx, thumbprint = env.get("WINDOWS_SIGN_PFX"), env.get("WINDOWS_SIGN_THUMBPRINT")
+    if not pfx and not thumbprint:
+        return None
+    signtool = env.get("SIGNTOOL") or shutil.which("signtool") or _sdk_signtool()
+    if not signtool:
+        raise BuildError("signing credentials are set but signtool.exe was not found (set SIGNTOOL)")
+    cmd = [signtool, "sign", "/fd", "sha256", "/td", "sha256",
+           "/tr", env.get("WINDOWS_SIGN_TIMESTAMP_URL", DEFAULT_TIMESTAMP_URL)]
+    if pfx:
+        if not Path(pfx).is_file():
+            raise BuildError(f"WINDOWS_SIGN_PFX points to {pfx}, which does not exist")
+        cmd += ["/f", pfx]
+        if env.get("WINDOWS_SIGN_PFX_PASSWORD"):
+            cmd += ["/p", env["WINDOWS_SIGN_PFX_PASSWORD"]]
+    else:
+        cmd += ["/sha1", thumbprint]
+    return cmd
+
+
+def _sdk_signtool() -> str | None:
+    found = sorted(glob.glob(r"C:\Program Files (x86)\Windows Kits\10\bin\*\x64\signtool.exe"))
+    return found[-1] if found else None
+
+
+def _redacted(cmd: list[str]) -> str:
+    out, hide = [], False
+    for part in cmd:
+        out.append("***" if hide else part)
+        hide = part == "/p"
+    return " ".join(f'"{p}"' if " " in p else p for p in out)
+
+
+def sign(files: list[Path], cmd: list[str] | None) -> None:
+    if cmd is None:
+        print("signing skipped: no WINDOWS_SIGN_PFX or WINDOWS_SIGN_THUMBPRINT in the environment")
+        return
+    for path in files:
+        print("+ " + _redacted([*cmd, str(path)]))
+        subprocess.run([*cmd, str(path)], check=True)
+
+
+def find_iscc() -> str:
+    found = shutil.which("ISCC") or shutil.which("iscc")
+    if found:
+        return found
+    for folder in ISCC_FOLDERS:
+        candidate = Path(folder) / "ISCC.exe"
+        if candidate.is_file():
+            return str(candidate)
+    raise BuildError("Inno Setup 6 (ISCC.exe) not found: install it (winget install JRSoftware.InnoSetup)")
+
+
+def iscc_arguments(ident: dict, bundle: Path, out: Path, sign_cmd: list[str] | None) -> list[str]:
+    """The /D defines caption-overlay.iss expects, all from app/__init__.py."""
+    quad = ".".join(str(p) for p in ident["version_tuple"])
+    args = [f"/DAppName={ident['APP_NAME']}", f"/DAppVersion={ident['__version__']}",
+            f"/DAppVersionQuad={quad}", f"/DAppExe={ident['APP_ID']}.exe",
+            f"/DAppDataDir={ident['APP_ID']}", f"/DAppPublisher={ident['ORG_NAME']}",
+            f"/DAppURL=https://{ident['ORG_DOMAIN']}", f"/DSourceDir={bundle}", f"/DOutputDir={out}"]
+    if sign_cmd is not None:
+        # Inno calls this for the uninstaller it embeds ($f is the file). It calls back into this
+        # script, which reads the credentials from the environment, so no password is ever on a
+        # command line that ISCC echoes into the build log.
+        callback = [sys.executable, str(Path(__file__).resolve()), "--sign-file"]
+        args += ["/DSignTool=1", "/Ssigncmd=" + subprocess.list2cmdline(callback) + " $f"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the Windows installer.")
+    parser.add_argument("--bundle", type=Path, help="use this PyInstaller dist folder instead of building")
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "windows")
+    parser.add_argument("--out", type=Path, default=ROOT / "dist" / "windows")
+    parser.add_argument("--sign-file", type=Path, help=argparse.SUPPRESS)  # Inno's SignTool callback
+    args = parser.parse_args(argv)
+    if args.sign_file:
+        try:
+            sign([args.sign_file], signing_command())
+        except (BuildError, subprocess.CalledProcessError) as exc:
+            print(f"signing failed: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if sys.platform != "win32":
+        print("build.py makes the Windows installer; run it on Windows", file=sys.stderr)
+        return 2
+    ident = read_identity()
+    try:
+        sign_cmd = signing_command()
+        bundle = args.bundle
+        if bundle is None:
+            subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean",
+                            "--distpath", str(args.work / "dist"), "--workpath", str(args.work / "pyinstaller"),
+                            str(ROOT / "build.spec")], check=True)
+            bundle = args.work / "dist" / ident["APP_ID"]
+        exes = [bundle / f"{ident['APP_ID']}.exe", bundle / f"{ident['APP_ID']}-cli.exe"]
+        for exe in exes:
+            if not exe.is_file():
+                raise BuildError(f"{exe} is missing: the bundle is incomplete")
+        # Sign the programs before Inno packs them, then the setup itself.
+        sign(exes, sign_cmd)
+        args.out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([find_iscc(), *iscc_arguments(ident, bundle.resolve(), args.out.resolve(), sign_cmd),
+                        str(HERE / "caption-overlay.iss")], check=True)
+        setup = args.out / f"CaptionOverlay-{ident['__version__']}-setup.exe"
+        sign([setup], sign_cmd)
+    except (BuildError, subprocess.CalledProcessError) as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{setup}  {setup.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
