@@ -114,8 +114,8 @@ V3Message = Union[Begin, Turn, Termination, V3Error, Unknown]
 def _load(text: str | bytes) -> dict:
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedMessage(f"not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedMessage(f"not JSON: {type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise MalformedMessage(f"expected a JSON object, got {type(data).__name__}")
     return data
@@ -139,6 +139,20 @@ def _opt(data: dict, key: str, kind, default=None):
     return _req(data, key, kind)
 
 
+def _float(data: dict, key: str, default: float | None = None) -> float | None:
+    """An optional finite number (JSON may carry NaN, Infinity or integers too big for a float)."""
+    value = _opt(data, key, (int, float))
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except OverflowError:
+        raise MalformedMessage(f"field {key!r} is out of range") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise MalformedMessage(f"field {key!r} is not a finite number")
+    return number
+
+
 def _ms(data: dict, key: str) -> int:
     value = _req(data, key, (int, float))
     try:
@@ -159,7 +173,7 @@ def _words(data: dict, v3: bool) -> tuple[Word, ...]:
             raise MalformedMessage("a word is not an object")
         words.append(Word(
             text=_req(w, "text", str), start=_ms(w, "start"), end=_ms(w, "end"),
-            confidence=float(_opt(w, "confidence", (int, float), 0.0)),
+            confidence=_float(w, "confidence", 0.0),
             is_final=bool(_opt(w, "word_is_final", bool, True)) if v3 else True))
     return tuple(words)
 
@@ -180,14 +194,15 @@ def parse_v2(text: str | bytes) -> V2Message:
     if kind in ("PartialTranscript", "FinalTranscript"):
         common = dict(text=_req(data, "text", str), audio_start=_ms(data, "audio_start"),
                       audio_end=_ms(data, "audio_end"),
-                      confidence=float(_opt(data, "confidence", (int, float), 0.0)),
+                      confidence=_float(data, "confidence", 0.0),
                       words=_words(data, v3=False))
         if kind == "PartialTranscript":
             return PartialTranscript(**common)
         return FinalTranscript(**common, punctuated=bool(_opt(data, "punctuated", bool, False)),
                                text_formatted=bool(_opt(data, "text_formatted", bool, False)))
     if kind == "SessionInformation":
-        return SessionInformation(float(_req(data, "audio_duration_seconds", (int, float))))
+        _req(data, "audio_duration_seconds", (int, float))
+        return SessionInformation(_float(data, "audio_duration_seconds"))
     if kind == "SessionTerminated":
         return SessionTerminated()
     return Unknown(kind, data)
@@ -229,11 +244,11 @@ def parse_v3(text: str | bytes) -> V3Message:
                     transcript=_req(data, "transcript", str),
                     end_of_turn=_req(data, "end_of_turn", bool),
                     turn_is_formatted=bool(_opt(data, "turn_is_formatted", bool, False)),
-                    end_of_turn_confidence=float(_opt(data, "end_of_turn_confidence", (int, float), 0.0)),
+                    end_of_turn_confidence=_float(data, "end_of_turn_confidence", 0.0),
                     words=_words(data, v3=True))
     if kind == "Termination":
-        return Termination(_opt(data, "audio_duration_seconds", (int, float)),
-                           _opt(data, "session_duration_seconds", (int, float)))
+        return Termination(_float(data, "audio_duration_seconds"),
+                           _float(data, "session_duration_seconds"))
     if kind == "Error":
         code = _opt(data, "error_code", int)
         return V3Error(error_code=code, error=str(data.get("error", "")))

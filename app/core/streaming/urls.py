@@ -7,6 +7,7 @@ redaction helper so a token never reaches a log line.
 from __future__ import annotations
 
 import json
+import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from app.core.session_config import SessionConfig
@@ -58,12 +59,13 @@ def token_url(config: SessionConfig) -> str:
 
 
 def clean_terms(terms) -> tuple[str, ...]:
-    """Strip blanks and drop empty and duplicate terms, keeping the order."""
+    """NFC-normalise, collapse whitespace, drop empty and (case-insensitively) duplicate terms,
+    keeping the order and the first spelling — the same rules as the vocabulary editor."""
     seen, out = set(), []
     for term in terms:
-        t = " ".join(str(term).split())
-        if t and t not in seen:
-            seen.add(t)
+        t = " ".join(unicodedata.normalize("NFC", str(term)).split())
+        if t and t.casefold() not in seen:
+            seen.add(t.casefold())
             out.append(t)
     return tuple(out)
 
@@ -76,9 +78,11 @@ def check_vocabulary(protocol: str, terms) -> None:
     """Raise ``ValueError`` (plain words) when the list breaks the protocol's limits."""
     terms = clean_terms(terms)
     if protocol == "v2":
-        size = len(word_boost_json(terms))
+        # "Up to 2500 characters of vocabulary": the terms' own characters, not the JSON
+        # punctuation around them (the vocabulary editor counts the same way).
+        size = sum(len(t) for t in terms)
         if size > WORD_BOOST_MAX_CHARS:
-            raise ValueError(f"The vocabulary is {size} characters long; the v2 protocol allows "
+            raise ValueError(f"The vocabulary has {size} characters; the v2 protocol allows "
                              f"{WORD_BOOST_MAX_CHARS}. Remove some terms.")
         return
     if len(terms) > KEYTERMS_MAX_TERMS:

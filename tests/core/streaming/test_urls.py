@@ -78,15 +78,16 @@ def test_vocabulary_limits():
         urls.check_vocabulary("v3", [f"t{i}" for i in range(101)])
     with pytest.raises(ValueError, match="50 characters"):
         urls.check_vocabulary("v3", ["x" * 51])
-    urls.check_vocabulary("v2", ["x" * 2496])                   # ["…"] = 2500 characters
+    urls.check_vocabulary("v2", [f"{i:04d}" + "x" * 46 for i in range(50)])   # 2500 characters
     with pytest.raises(ValueError, match="2500"):
-        urls.check_vocabulary("v2", ["x" * 2497])
+        urls.check_vocabulary("v2", [f"{i:04d}" + "x" * 46 for i in range(50)] + ["y"])
     with pytest.raises(ValueError):
         urls.ws_url(SessionConfig(vocabulary=("x" * 51,)))
 
 
 def test_clean_terms_drops_blanks_and_duplicates():
-    assert urls.clean_terms(["a", " ", "", "a", " b  c "]) == ("a", "b c")
+    assert urls.clean_terms(["a", " ", "", "A", " b  c "]) == ("a", "b c")
+    assert urls.clean_terms(["cafe\u0301", "café"]) == ("café",)          # NFC: one term
 
 
 def test_redact_url():
