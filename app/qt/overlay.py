@@ -36,7 +36,6 @@ DOCK_MARGIN = 48            # logical px between a docked overlay and the screen
 EDGE_GRAB = 10              # px from the edge where a press resizes instead of moves
 MIN_SIZE = (240, 60)
 CORNER_RADIUS = 14
-KEEP_ABOVE_EVERY_MS = 3000  # re-assert stacking (some WMs drop it over full-screen windows)
 TICK_MS = 250               # auto-clear check
 
 _STATE_COLORS = {State.LIVE: "#3ddc84", State.OFFLINE: "#4fa3ff", State.CONNECTING: "#ffc107",
@@ -128,9 +127,6 @@ class CaptionOverlay(QWidget):
         self._tick_timer = QTimer(self, interval=TICK_MS)
         self._tick_timer.timeout.connect(self._tick)
         self._tick_timer.start()
-        self._above_timer = QTimer(self, interval=KEEP_ABOVE_EVERY_MS)
-        self._above_timer.timeout.connect(self._keep_above)
-        self._above_timer.start()
 
         self._apply_style()
         self.winId()  # create the native window now: click-through is a flag on it
@@ -153,6 +149,7 @@ class CaptionOverlay(QWidget):
             handle = self.windowHandle()
         handle.setFlag(Qt.WindowType.WindowTransparentForInput, on)
         self._click_through = on
+        self._keep_above()
         self.setCursor(Qt.CursorShape.ArrowCursor if on else Qt.CursorShape.SizeAllCursor)
         self.setAccessibleDescription(self._describe())
         if persist:
@@ -553,6 +550,8 @@ class CaptionOverlay(QWidget):
             self.update()
 
     def _keep_above(self) -> None:
+        """Raise once when shown or toggled. Not on a timer: a periodic raise would cover other
+        apps' open menus, and the window manager keeps an "above" window above anyway."""
         if self.isVisible() and QGuiApplication.platformName() not in ("offscreen", "minimal"):
             self.raise_()
 
