@@ -191,8 +191,9 @@ class Controller(QObject):
             if key in keys:
                 self.overrides.pop(dest, None)
         restart = any(k.startswith(RESTART_PREFIXES) for k in keys)
-        if restart and self._runner is not None:
-            self.restart()
+        failed = self.status.state.value == "error"
+        if restart and (self._runner is not None or failed):
+            self.restart()  # also retries after a failure the new settings may have fixed
         elif self._runner is not None:
             if "recognition/silence_ms" in keys:
                 self.set_silence_threshold(self._get("recognition/silence_ms"))

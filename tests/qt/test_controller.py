@@ -263,6 +263,16 @@ def test_live_changes_and_restart_rules(h):
     assert h.session_config()["config"].protocol == "v2"
 
 
+def test_fixing_a_failed_configuration_starts_captions(h):
+    h.settings.set("connection/auth_mode", "broker")  # no broker URL: cannot start
+    h.controller.start()
+    assert not h.controller.running and h.controller.status.state is State.ERROR
+    h.settings.set("connection/token_url", "https://broker.example/token")
+    h.controller.apply_settings({"connection/token_url"})
+    assert h.controller.running
+    assert h.session_config()["token_url"] == "https://broker.example/token"
+
+
 def test_force_end_and_direct_controls(h):
     h.controller.force_end()  # not running: nothing to do, no error
     h.controller.start()
