@@ -57,6 +57,7 @@ class GuiApp:
         if self.info.notes:
             o.set_status_note("Wayland: may be covered by other windows" if self.info.qpa == "wayland"
                               else "no compositor: background opaque")
+            o.setToolTip("\n\n".join(self.info.notes))  # the full explanation on hover
         self._register_hotkeys()
 
     # ---- start/stop ----------------------------------------------------------------------------

@@ -191,3 +191,20 @@ def test_xwayland_restart_stops_captions_first(gui, monkeypatch):
     monkeypatch.setattr(plat, "restart_under_xwayland", lambda: calls.append(h.controller.running))
     app.tray.xwayland_requested.emit()
     assert calls == [False]  # the session was stopped (finals saved) before the process is replaced
+
+
+def test_wayland_is_explained_and_xwayland_offered(qtbot, tmp_path, monkeypatch):
+    from app.qt import platform as plat
+    from app.qt.application import GuiApp
+    monkeypatch.setattr(plat, "platform_name", lambda: "wayland")
+    monkeypatch.setenv("DISPLAY", ":0")
+    h = Harness(transcript_dir=tmp_path)
+    app = GuiApp(h.settings, argparse.Namespace(), controller=h.controller)
+    qtbot.addWidget(app.overlay)
+    try:
+        assert app.tray.xwayland_action is not None
+        assert "XWayland" in app.tray.xwayland_action.text()
+        assert "Wayland" in app.overlay._status_note
+        assert "keep a window above" in app.overlay.toolTip()
+    finally:
+        app.hotkeys.close()
