@@ -95,6 +95,7 @@ class LocalSession(SpeechSession):
         self._segmenter: Segmenter | None = None
         self._run_options = None          # onnxruntime RunOptions: lets stop() abort a decode
         self._last_partial_text = ""
+        self._utterance_state: dict = {}
         # stats (guarded by _cv)
         self._audio_samples = 0
         self._partials_skipped = 0
@@ -313,7 +314,7 @@ class LocalSession(SpeechSession):
         began = time.monotonic()
         try:
             text = self._recognizer.transcribe(audio, partial=partial, terminate=self._run_options,
-                                               hotwords=hotwords)
+                                               hotwords=hotwords, state=self._utterance_state)
         finally:
             elapsed = time.monotonic() - began
             with self._cv:
@@ -334,6 +335,7 @@ class LocalSession(SpeechSession):
                 text = self._last_partial_text  # stop() ran out of time: keep what was shown
         self._last_partial_text = ""
         self._next_partial_at = 0
+        self._utterance_state = {}              # the next utterance starts with no draft
         if not text:
             return                              # noise the VAD took for speech
         with self._cv:

@@ -28,7 +28,7 @@ class Recognizer(Protocol):
     min_partial_s: float
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
-                   hotwords: str | None = None) -> str: ...
+                   hotwords: str | None = None, state: dict | None = None) -> str: ...
 
 
 class EngineUnavailable(Exception):

@@ -119,9 +119,13 @@ class MoonshineModel:
         self.transcribe((rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32))
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
-                   hotwords: str | None = None) -> str:
-        """16 kHz mono float32 in [-1, 1] → text. ``terminate``: an ``onnxruntime.RunOptions``
-        the caller may set ``terminate = True`` on (from another thread) to abort the decode."""
+                   hotwords: str | None = None, state: dict | None = None) -> str:
+        """16 kHz mono float32 in [-1, 1] → text, by greedy decoding.
+
+        ``terminate``: an ``onnxruntime.RunOptions`` the caller may set ``terminate = True`` on
+        (from another thread) to abort the decode. ``state``: a dict the caller keeps per
+        utterance; the tokens of the previous decode are stored there and used as a draft.
+        """
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         lead = np.zeros(int(LEAD_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
         parts = [lead, audio]
@@ -131,30 +135,60 @@ class MoonshineModel:
         audio = np.concatenate(parts)
         seconds = len(audio) / SAMPLE_RATE
         max_tokens = int(math.ceil(TOKENS_PER_SECOND * seconds)) + 4
+        draft = list(state.get("ids", ())) if state is not None else []
+        ids = self._greedy(audio, max_tokens, draft[:max_tokens], terminate)
+        if state is not None:
+            state["ids"] = ids
+        return detokenize(self._tokens, ids)
 
+    def _greedy(self, audio: np.ndarray, max_tokens: int, draft: list[int], terminate) -> list[int]:
+        """Greedy decoding, sped up with a draft (speculative decoding, exact result).
+
+        Most of a decoder step's cost here is fixed per run (the int8 weights are expanded on
+        every run), so checking a whole draft in ONE run costs about one step: the draft's
+        tokens are fed together, the model's own choice at each position is compared with
+        the draft, and decoding continues one token at a time after the first disagreement.
+        The output is exactly what plain greedy decoding gives. The draft is the previous
+        partial of the same utterance, which the next decode mostly repeats.
+        """
         (hidden,) = self._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
                                       terminate)
         empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
         feeds = {name: empty for name in self._past_names}
         feeds["encoder_hidden_states"] = hidden
-        feeds["input_ids"] = np.array([[BOS_ID]], dtype=np.int64)
+        feeds["input_ids"] = np.array([[BOS_ID, *draft]], dtype=np.int64)
         feeds["use_cache_branch"] = np.array([False])
         out_names = ["logits", *self._present_names]
         ids: list[int] = []
-        for _ in range(max_tokens):
+        first = True
+        while len(ids) < max_tokens:
             outputs = self._decoder.run(out_names, feeds, terminate)
-            logits = outputs[0][0, -1, :self._vocab]
-            token = int(np.argmax(logits))
-            if token == EOS_ID:
+            logits = outputs[0][0, :, :self._vocab]
+            choices = np.argmax(logits, axis=-1)
+            keep = 0                          # decoder positions whose cache stays valid
+            if first and draft:
+                # Position i predicts the token after [BOS] + draft[:i]; accept while they agree.
+                while keep < len(draft) and int(choices[keep]) == draft[keep] \
+                        and draft[keep] != EOS_ID:
+                    keep += 1
+                ids.extend(draft[:keep])
+                token = int(choices[keep])
+            else:
+                token = int(choices[-1])
+            if token == EOS_ID or len(ids) >= max_tokens:
                 break
             ids.append(token)
             for name, value in zip(self._present_names, outputs[1:]):
                 past = "past_key_values." + name[len("present."):]
-                # The encoder cross-attention cache is computed on the first step only; the
-                # merged decoder passes it through unchanged afterwards.
-                if ".encoder." in name and feeds["use_cache_branch"][0]:
+                if ".encoder." in name:
+                    # The cross-attention cache is computed on the first run only; the merged
+                    # decoder passes it through unchanged afterwards.
+                    if first:
+                        feeds[past] = value
                     continue
-                feeds[past] = value
+                # After a draft run, drop the cache of the rejected draft positions.
+                feeds[past] = value[:, :, :keep + 1, :] if first else value
+            first = False
             feeds["input_ids"] = np.array([[token]], dtype=np.int64)
             feeds["use_cache_branch"] = np.array([True])
-        return detokenize(self._tokens, ids)
+        return ids[:max_tokens]

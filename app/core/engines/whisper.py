@@ -65,7 +65,7 @@ class WhisperTinyModel:
         self.transcribe((rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32))
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
-                   hotwords: str | None = None) -> str:
+                   hotwords: str | None = None, state: dict | None = None) -> str:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         seconds = len(audio) / SAMPLE_RATE
         if partial and seconds < self.min_partial_s:

@@ -39,7 +39,7 @@ class CountingRecognizer:
         self.calls: list[tuple[bool, int]] = []     # (partial?, samples)
         self.hotwords: list[str | None] = []
 
-    def transcribe(self, audio, *, partial=False, terminate=None, hotwords=None) -> str:
+    def transcribe(self, audio, *, partial=False, terminate=None, hotwords=None, state=None) -> str:
         self.calls.append((partial, len(audio)))
         self.hotwords.append(hotwords)
         if self.gate is not None:

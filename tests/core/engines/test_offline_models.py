@@ -112,3 +112,19 @@ def test_unknown_model_choice_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(models.MODEL_ENV, "pocketsphinx")
     with pytest.raises(models.EngineUnavailable, match="Unknown offline model"):
         models.choose()
+
+
+def test_moonshine_draft_decoding_is_exact(speech_wav):
+    if moonshine.model_dir() is None:
+        pytest.skip("Moonshine weights (moonshine-cpp) are Linux x86_64 only")
+    model = models.get_recognizer("moonshine")
+    pcm, _ = read_wav(speech_wav(SENTENCES[1]))
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    plain = model.transcribe(audio)
+    state: dict = {}
+    partial = model.transcribe(audio[:len(audio) // 2], state=state)     # draft: the first half
+    assert partial and state["ids"]
+    assert model.transcribe(audio, state=state) == plain
+    # A wrong or overlong draft changes nothing either (only the model's own choices are kept).
+    assert model.transcribe(audio, state={"ids": [300, 301, 302] * 10}) == plain
+    assert model.transcribe(audio, state={"ids": state["ids"] + [400] * 5}) == plain
