@@ -21,7 +21,7 @@ from pathlib import Path
 
 from app import APP_ID
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE
-from app.core.events import (Event, Final, Gap, Partial, Reconnecting, SessionEnded,
+from app.core.events import (Event, Final, Gap, Partial, Reconnecting, Recovery, SessionEnded,
                              SessionStarted, StreamError)
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import DictStore, Settings
@@ -178,8 +178,8 @@ def _notice_for(event: Event) -> str | None:
         return f"reconnecting in {event.delay_s:.1f} s (attempt {event.attempt})."
     if isinstance(event, Gap):
         return f"{event.duration_ms / 1000:.1f} s of audio were not captioned ({event.reason})."
-    if isinstance(event, StreamError) and event.retryable:
-        return event.message
+    if isinstance(event, StreamError) and event.recovery is not Recovery.STOP:
+        return event.message        # STOP errors are reported once, with the exit code
     return None
 
 
