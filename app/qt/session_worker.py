@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from typing import Callable, Iterable
 
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Qt, Signal, Slot
 
 from app.core.audio.level import Level
 from app.core.audio.source import AudioSource
@@ -185,4 +185,6 @@ class CaptionSession(QObject):
         self._workers = still                 # rule 5: drop references; no deleteLater
         if not still and not self._finished_emitted:
             self._finished_emitted = True
+            # Events the workers queued before they ended are delivered first: finished is last.
+            QCoreApplication.sendPostedEvents(self, QEvent.MetaCall)
             self.finished.emit()

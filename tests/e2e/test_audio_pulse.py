@@ -60,6 +60,7 @@ def test_mic_speech_reaches_the_server_bit_exact_and_captions_come_back(
     got = _received(server)
     corr, lag = best_correlation(ref, got)
     assert corr >= 0.99
+    assert lag >= 0
     seg = got[lag:lag + len(ref)]
     assert np.array_equal(seg.astype(np.int16), ref[:len(seg)].astype(np.int16))   # bit-exact
     latency = session.latency_ms("mic", finals[0])
