@@ -37,6 +37,7 @@ class _Run:
         self.offset_ms: float | None = None      # stream position of its first audio sample
         self.started_at = now
         self.stopping = False
+        self.failed = False        # ended with an error (maybe before the pipeline installed it)
         self.finals = 0
 
 
@@ -151,6 +152,7 @@ class CaptionPipeline:
     def _session_failed(self, run: _Run, error: StreamError) -> None:
         self._out(error)
         with self._lock:
+            run.failed = True
             if self._current is run:
                 self._current = None
             lived = self._clock() - run.started_at
@@ -207,6 +209,9 @@ class CaptionPipeline:
             return exc.error
         except ValueError as exc:
             return StreamError(None, str(exc), Recovery.STOP)
+        except Exception as exc:  # an engine that cannot even be built: say so, do not crash
+            log.exception("could not start the speech session")
+            return StreamError(None, f"The speech engine could not start ({exc}).", Recovery.STOP)
         run.started_at = self._clock()
         return run
 
@@ -280,7 +285,7 @@ class CaptionPipeline:
             with self._lock:
                 if self._finishing:
                     run.stopping = True
-                else:
+                elif not run.failed:      # a session that already died asked for another
                     self._current = run
                     run = None
             if run is not None:
@@ -298,7 +303,8 @@ class CaptionPipeline:
             if first is None:
                 return
             with self._lock:
-                self._current = first
+                if not first.failed:      # else its reconnect request is already waiting
+                    self._current = first
             connector = threading.Thread(target=self._connector_loop, daemon=True,
                                          name=f"reconnect-{self.label or 'audio'}")
             connector.start()
@@ -334,7 +340,7 @@ class CaptionPipeline:
                 return
             with self._lock:
                 run = self._current
-                live = run is not None and not run.stopping
+                live = run is not None and not run.stopping and not run.failed
                 if live and run.offset_ms is None:
                     run.offset_ms = self._position_ms
             if live:

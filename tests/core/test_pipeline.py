@@ -84,6 +84,9 @@ class FakeSession(SpeechSession):
             raise SessionError(self.plan["start_error"])
         self.started = True
         self._emit(SessionStarted(f"s{id(self)}", "v3"))
+        if self.plan.get("die_at_start"):       # dies before the pipeline even installed it
+            self._emit(StreamError(None, "The connection to the server was lost; reconnecting.",
+                                   Recovery.RECONNECT))
 
     def send_audio(self, pcm16):
         if self.ended:
@@ -354,3 +357,14 @@ def test_backoff_restarts_after_a_stable_session_but_grows_for_flapping_ones():
                              rng=rng, base_backoff_s=0.01, max_backoff_s=1.0, clock=FakeClock(20.0),
                              stable_after_s=10.0)
     assert [r.delay_s for r in events.of(Reconnecting)] == [0.01, 0.01, 0.01]
+
+
+@pytest.mark.parametrize("which", ["first", "reconnected"])
+def test_session_dying_right_after_start_is_replaced_not_kept(which):
+    plans = [{"die_at_start": True}, {}] if which == "first" else [{"fail_after": 2},
+                                                                   {"die_at_start": True}, {}]
+    factory = Factory(*plans)
+    p, events = run_pipeline(FakeSource(n=30, pace=0.01), factory, base_backoff_s=0.01)
+    assert len(factory.sessions) == len(plans)
+    assert factory.sessions[-1].chunks > 0          # the replacement got the audio
+    assert p.fatal_error is None
