@@ -7,8 +7,11 @@ protocol's limit, and ``validity_changed(False)`` lets the dialog disable OK / A
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QMimeData, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from app.core import vocabulary
 
@@ -62,9 +65,13 @@ class VocabularyEditor(QWidget):
         self.tidy_button = QPushButton("Tidy list")
         self.tidy_button.setToolTip("Rewrite the list one term per line without blanks or duplicates")
         self.tidy_button.clicked.connect(self.tidy)
+        self.import_button = QPushButton("Import\u2026")
+        self.import_button.setToolTip("Add terms from a text or CSV file (one per line or comma-separated)")
+        self.import_button.clicked.connect(self._choose_file)
 
         row = QHBoxLayout()
         row.addWidget(self.counter, 1)
+        row.addWidget(self.import_button)
         row.addWidget(self.tidy_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -98,6 +105,42 @@ class VocabularyEditor(QWidget):
 
     def tidy(self) -> None:
         self.set_terms(self.terms())
+
+    def import_file(self, path: str | Path) -> int:
+        """Append the terms of a text/CSV file; returns how many new terms were added.
+
+        Raises ``ValueError`` with a plain-words reason (unreadable, not text); the list is
+        left unchanged then.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"Could not read {path.name}: {exc.strerror or exc}.") from None
+        if len(data) > 1_000_000:
+            raise ValueError(f"{path.name} is too large for a vocabulary list (over 1 MB).")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path.name} is not UTF-8 text.") from None
+        before = self.terms()
+        merged = vocabulary.clean_terms(before + vocabulary.parse_text(text))
+        self.set_terms(merged)
+        return len(merged) - len(before)
+
+    def _choose_file(self) -> None:
+        name, _filter = QFileDialog.getOpenFileName(self, "Import vocabulary", "",
+                                                    "Text or CSV (*.txt *.csv);;All files (*)")
+        if not name:
+            return
+        try:
+            added = self.import_file(name)
+        except ValueError as exc:
+            self.note.setText(str(exc))
+            self.note.setVisible(True)
+            return
+        self.note.setText(f"{added} new term{'s' if added != 1 else ''} imported.")
+        self.note.setVisible(True)
 
     # -- internals -----------------------------------------------------------------------------
     def _on_text_changed(self) -> None:

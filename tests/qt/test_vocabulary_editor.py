@@ -119,3 +119,23 @@ def test_blanks_and_duplicates_removed_with_a_note(editor):
 def test_set_terms_cleans(editor):
     editor.set_terms(["a", "A", " b "])
     assert editor.edit.toPlainText() == "a\nb"
+
+
+def test_import_file_appends_new_terms(editor, tmp_path):
+    editor.edit.setPlainText("Kubernetes")
+    path = tmp_path / "terms.csv"
+    path.write_text("\ufeffkubernetes, gRPC\nZoë,,\n", encoding="utf-8")   # BOM, dup, blank
+    assert editor.import_file(path) == 2
+    assert editor.terms() == ["Kubernetes", "gRPC", "Zoë"]
+
+
+@pytest.mark.parametrize("content, message", [(b"\xff\xfe\x00bad", "not UTF-8"),
+                                              (None, "Could not read")])
+def test_import_bad_file_changes_nothing(editor, tmp_path, content, message):
+    editor.edit.setPlainText("keep")
+    path = tmp_path / "terms.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        editor.import_file(path)
+    assert editor.terms() == ["keep"]
