@@ -90,6 +90,7 @@ class CaptionModel:
         self._last_change: float | None = None
         self.revision = 0
         self.last_final: str = ""
+        self.finals_seen = 0          # counts every non-empty final (screen-reader announcements)
         self._cache: tuple[int, list[Line]] | None = None
 
     # ---- configuration -------------------------------------------------------------------
@@ -136,6 +137,7 @@ class CaptionModel:
             slot.text = text
             slot.final = True
         self.last_final = text
+        self.finals_seen += 1
         self._touch(now)
 
     def drop_partials(self, label: str | None = None) -> None:

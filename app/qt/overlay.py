@@ -20,8 +20,8 @@ import math
 import time
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import (QAccessible, QAccessibleEvent, QColor, QCursor, QFont, QFontMetricsF,
-                           QGuiApplication, QPainter, QPainterPath, QPen)
+from PySide6.QtGui import (QAccessible, QAccessibleAnnouncementEvent, QAccessibleEvent, QColor,
+                           QCursor, QFont, QFontMetricsF, QGuiApplication, QPainter, QPainterPath, QPen)
 from PySide6.QtWidgets import QMenu, QWidget
 
 from app.core.captions import CaptionConfig, CaptionModel
@@ -79,6 +79,11 @@ def dock_position(size, area, dock: str) -> tuple[int, int]:
     return x, y
 
 
+def notify_accessibility(event) -> None:
+    """Hand an event to the platform's accessibility bridge (a no-op when no assistive tech runs)."""
+    QAccessible.updateAccessibility(event)
+
+
 def _rect_tuple(r: QRect) -> tuple[int, int, int, int]:
     return r.x(), r.y(), r.width(), r.height()
 
@@ -120,7 +125,7 @@ class CaptionOverlay(QWidget):
         self._user_moved = False
         self._placing = False
         self._drag_offset = None          # fallback drag when the platform has no system move
-        self._last_spoken = ""
+        self._last_spoken = 0             # finals already announced to screen readers
 
         self._save_timer = QTimer(self, singleShot=True, interval=400)
         self._save_timer.timeout.connect(self.save_geometry)
@@ -559,9 +564,13 @@ class CaptionOverlay(QWidget):
         """Expose the caption text to screen readers (description + a change event)."""
         self.setAccessibleDescription(self._describe())
         text = self.model.last_final
-        if text and text != self._last_spoken:
-            self._last_spoken = text
-            QAccessible.updateAccessibility(QAccessibleEvent(self, QAccessible.Event.DescriptionChanged))
+        if text and self.model.finals_seen != self._last_spoken:
+            self._last_spoken = self.model.finals_seen
+            notify_accessibility(QAccessibleEvent(self, QAccessible.Event.DescriptionChanged))
+            # Screen readers (and braille displays) get each finished sentence, politely queued.
+            announcement = QAccessibleAnnouncementEvent(self, text)
+            announcement.setPoliteness(QAccessible.AnnouncementPoliteness.Polite)
+            notify_accessibility(announcement)
 
     def _describe(self) -> str:
         text = self.model.visible_text() or "No captions yet."

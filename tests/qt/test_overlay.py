@@ -86,6 +86,20 @@ def test_partial_replaced_in_place_by_final(make):
     assert "The quarterly budget." in o.accessibleDescription()
 
 
+def test_finals_are_announced_to_screen_readers(make, monkeypatch):
+    from PySide6.QtGui import QAccessibleAnnouncementEvent
+    import app.qt.overlay as overlay_module
+    events = []
+    monkeypatch.setattr(overlay_module, "notify_accessibility", events.append)
+    o = make()
+    o.on_partial("mic", Partial("not yet", 0, 1))
+    o.on_final("mic", Final("Now it is final.", 0, 1))
+    o.on_final("mic", Final("", 0, 1))                  # an empty final says nothing
+    o.on_final("mic", Final("Now it is final.", 0, 1))  # someone repeating themselves is news
+    announced = [e.message() for e in events if isinstance(e, QAccessibleAnnouncementEvent)]
+    assert announced == ["Now it is final.", "Now it is final."]
+
+
 def test_partial_drawn_dimmer_than_final(make):
     o = make(appearance__text_effect="none", appearance__background_opacity=100)
     o.on_partial("mic", Partial("MMMM", 0, 1))
