@@ -166,6 +166,7 @@ def main(argv=None) -> int:
             return 2
     from app.core.engines import models
     wanted = ["moonshine", "whisper"] if args.model == "all" else [args.model]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         clean, noisy = make_audio(Path(tmp))
         results = []
@@ -196,6 +197,8 @@ def main(argv=None) -> int:
             print(f"first partial {c['first_partial_s']} s after speech start, then every "
                   f"{c['partial_interval_s']} s")
         print(f"clean finals: {c['text']}")
+    print(f"\nmachine: {os.cpu_count()} cores, 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after (times are only comparable at similar load)")
     print("\nJSON " + json.dumps(results))
     return 0
 
