@@ -133,6 +133,14 @@ class CaptionOverlay(QWidget):
         self._tick_timer.timeout.connect(self._tick)
         self._tick_timer.start()
 
+        # Monitors come and go (docking stations, projectors): keep the overlay on one that exists.
+        gui_app = QGuiApplication.instance()
+        gui_app.screenRemoved.connect(self._screens_changed)
+        gui_app.screenAdded.connect(self._screen_added)
+        gui_app.primaryScreenChanged.connect(self._screens_changed)
+        for screen in QGuiApplication.screens():
+            screen.availableGeometryChanged.connect(self._screens_changed)
+
         self._apply_style()
         self.winId()  # create the native window now: click-through is a flag on it
         self.restore_geometry()
@@ -303,6 +311,23 @@ class CaptionOverlay(QWidget):
         screen = self.screen()
         if screen is not None:
             self.settings.set("overlay/screen", screen.name())
+
+    def _screen_added(self, screen) -> None:
+        screen.availableGeometryChanged.connect(self._screens_changed)
+        self._screens_changed()
+
+    def _screens_changed(self, *_args) -> None:
+        QTimer.singleShot(0, self, self.keep_on_screen)  # after Qt has moved its windows
+
+    def keep_on_screen(self) -> None:
+        """Re-dock, or pull a floating overlay fully onto the screen it is (mostly) on."""
+        dock = self.settings.get("overlay/dock")
+        geo = _rect_tuple(self.geometry())
+        screen = self._screen_named("", geo)
+        if dock == "floating":
+            self._set_geometry_clamped(geo, screen)
+        else:
+            self._place(screen, geo[2:], dock)
 
     def _default_size(self, screen) -> tuple[int, int]:
         area = screen.availableGeometry() if screen else QRect(0, 0, 1280, 800)

@@ -296,6 +296,18 @@ def test_user_drag_is_saved_switches_to_floating_and_is_restored(make, settings,
     assert (again.x(), again.y(), again.width(), again.height()) == saved
 
 
+def test_overlay_pulled_back_when_its_screen_changes(make, settings, qtbot):
+    settings.set("overlay/dock", "floating")
+    o = make()
+    o.setGeometry(5000, 4000, 500, 120)   # e.g. its monitor was unplugged
+    o.keep_on_screen()
+    assert QGuiApplication.primaryScreen().availableGeometry().contains(o.geometry())
+    settings.set("overlay/dock", "top")
+    o.setGeometry(5000, 4000, 500, 120)
+    o._screens_changed()                  # what a screen change triggers (queued)
+    qtbot.waitUntil(lambda: o.geometry().top() <= 60)
+
+
 def test_unusable_saved_geometry_falls_back_to_the_dock(make, settings):
     settings.store.set_value("overlay/geometry", "not,a,rect")
     settings.set("overlay/dock", "floating")
