@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,9 +38,12 @@ def cli_env(key: str | None = KEY) -> dict:
     return env
 
 
-def start(args, key: str | None = KEY, stdin=subprocess.DEVNULL) -> subprocess.Popen:
+def start(args, key: str | None = KEY, stdin=subprocess.DEVNULL, log: str | None = None) -> subprocess.Popen:
+    env = cli_env(key)
+    if log:
+        env["CAPTION_OVERLAY_LOG"] = log
     return subprocess.Popen([sys.executable, "-m", "app", "--headless", *args], cwd=REPO,
-                            env=cli_env(key), stdin=stdin, stdout=subprocess.PIPE,
+                            env=env, stdin=stdin, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8")
 
 
@@ -78,7 +82,8 @@ def test_protocols_encodings_auth_modes_and_vocabulary(loopback_factory, speech_
                 args = ["--server", server.url, "--protocol", protocol, "--encoding", encoding,
                         "--auth", auth, "--vocabulary", VOCAB,
                         "--source", f"file:{wav}"] + (["--json"] if as_json else [])
-                runs.append((protocol, encoding, auth, as_json, server, start(args)))
+                # debug logging on: even then neither the key nor a token may be printed
+                runs.append((protocol, encoding, auth, as_json, server, start(args, log="debug")))
     for protocol, encoding, auth, as_json, server, proc in runs:
         code, out, err = finish(proc)
         label = f"{protocol}/{encoding}/{auth}"
@@ -103,6 +108,9 @@ def test_protocols_encodings_auth_modes_and_vocabulary(loopback_factory, speech_
         assert json.loads(rec.query[param]) == VOCAB_TERMS, label
         assert rec.vocabulary == VOCAB_TERMS, label
         assert KEY not in json.dumps(rec.query) and KEY not in err and KEY not in out
+        assert "connecting" in err                      # the debug log really was on
+        for match in re.findall(r"token=([^&\s]*)", err):
+            assert match == "%2A%2A%2A", label         # tokens only ever appear redacted
         if auth == "token":
             token_calls = [h for h in server.http if "token" in h.path]
             assert token_calls and token_calls[0].status == 200
