@@ -1,0 +1,406 @@
+"""Message → screen and end of speech → final on screen, in the real GUI under Xvfb.
+
+The benchmark process becomes the GUI app: a private Xvfb (24-bit, Composite) with xcompmgr and
+openbox, the app's own ``GuiApp`` (controller, overlay, tray, hotkeys, transcript autosave), the
+real v3/v2 client, against the loopback server running in ANOTHER process (as a real server
+would be). Audio is espeak-ng speech from a WAV file paced at real time, like a microphone.
+
+Instrumentation lives here only (no app code is edited):
+- a transport subclass stamps every text message when ``recv`` returns on the client's receive
+  thread; a listener wrapper ties the Partial/Final that message produced (emitted synchronously
+  on that thread) to the stamp;
+- an overlay subclass notes which stamped captions it was handed and, at the end of the next
+  ``paintEvent`` (Qt flushes the backing store to X right after), records stamp → painted.
+
+Measurements:
+- message → screen p50/p99 (target p99 ≤ 16 ms: one frame at 60 Hz);
+- end of speech → final painted, minus (silence threshold + one chunk): what the client, server
+  and GUI add beyond the endpointing wait the user asked for (target ≤ 50 ms). The end of speech is
+  where the server's own energy endpointer (run here on the same samples) puts it; the audio
+  clock is the file source's pacing (chunk k is handed over at origin + (k+1)·chunk).
+
+Run: ``.venv/bin/python -m tests.benchmarks.bench_screen [--protocol v3|v2|both] [--repeat N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from tests.benchmarks.common import SENTENCES, percentile, result, speech_wav
+
+ROOT = Path(__file__).resolve().parents[2]
+DESKTOP_TOOLS = ("Xvfb", "xcompmgr", "openbox", "xdpyinfo", "xprop")
+
+
+# ---- shared helpers (also used by bench_startup / bench_resources) -------------------------------
+@contextmanager
+def private_desktop(size=(1280, 800)):
+    """A private X display: Xvfb (24-bit, Composite) + xcompmgr + openbox. Yields its env dict."""
+    missing = [t for t in DESKTOP_TOOLS if not shutil.which(t)]
+    if missing:
+        raise SystemExit(f"desktop tools missing: {', '.join(missing)} (bash packaging/dev.sh test installs them)")
+    from tests.fixtures.desktop import _start_xvfb, _wait_cmd
+    xvfb, display = _start_xvfb(size)
+    home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "XDG_SESSION_TYPE": "x11",
+           "HOME": str(home)}
+    env.pop("WAYLAND_DISPLAY", None)
+    helpers: list[subprocess.Popen] = []
+    try:
+        if not _wait_cmd(["xdpyinfo"], env):
+            raise RuntimeError(f"Xvfb on {display} did not come up")
+        helpers.append(subprocess.Popen(["xcompmgr", "-n"], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        helpers.append(subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        if not _wait_cmd(["sh", "-c", "xprop -root _NET_SUPPORTING_WM_CHECK | grep -q 'window id'"], env):
+            raise RuntimeError("openbox did not start")
+        from app.qt.platform import x11_compositor_running
+        deadline = time.monotonic() + 15
+        while not x11_compositor_running(display) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield env
+    finally:
+        for proc in reversed(helpers):
+            proc.terminate()
+        for proc in reversed(helpers):
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        xvfb.terminate()
+        try:
+            xvfb.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            xvfb.kill()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+class LoopbackProcess:
+    """``python -m tests.loopback`` in its own process (its CPU is not the client's)."""
+
+    def __init__(self, script: list[str] | None = None, api_key: str = "bench-key") -> None:
+        self.api_key = api_key
+        self._dir = Path(tempfile.mkdtemp(prefix="bench-loopback-"))
+        cmd = [sys.executable, "-m", "tests.loopback", "--port", "0", "--api-key", api_key, "--quiet"]
+        if script:
+            path = self._dir / "script.txt"
+            path.write_text("\n".join(script) + "\n")
+            cmd += ["--script", str(path)]
+        self._err = open(self._dir / "stderr.txt", "w")
+        self.proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=self._err,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)", line or "")
+        if not m:
+            self.stop()
+            raise RuntimeError(f"loopback server did not start: {line!r}")
+        self.url = m.group(1)
+        self.pid = self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._err.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def speech_ends_ms(wav_path: Path, silence_ms: int) -> list[int]:
+    """Where the loopback server's endpointer ends each utterance of this file (stream ms)."""
+    from tests.loopback.endpointer import Endpointer, UtteranceEnd
+    with wave.open(str(wav_path), "rb") as w:
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    ep = Endpointer(rate, silence_ms)
+    # trailing silence so the last utterance ends too
+    events = ep.feed(np.concatenate([pcm, np.zeros(rate * (silence_ms + 500) // 1000, dtype=np.int16)]))
+    return [e.end_ms for e in events if isinstance(e, UtteranceEnd)]
+
+
+# ---- the instrumented GUI run ------------------------------------------------------------------
+def glyph_outline_draw_text(self, p, at, text, color, effect) -> None:
+    """The fix proposed for ``CaptionOverlay._draw_text`` (tried here with ``--variant``): outline and
+    shadow from the glyph cache (a few ``drawText`` at offsets) instead of filling an antialiased
+    ``QPainterPath`` of the text, which costs 30-90 ms per two-line repaint on this machine."""
+    import math
+
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColor
+    p.setFont(self._font)
+    mode = self._style.text_effect
+    if mode == "outline":
+        w = self._style.outline_width
+        steps = max(8, int(math.ceil(2 * math.pi * w)))
+        p.setPen(effect)
+        for i in range(steps):
+            a = 2 * math.pi * i / steps
+            p.drawText(QPointF(at.x() + w * math.cos(a), at.y() + w * math.sin(a)), text)
+    elif mode == "shadow":
+        shadow = QColor(effect)
+        shadow.setAlpha(200)
+        off = max(2.0, self._style.font_size / 16)
+        p.setPen(shadow)
+        p.drawText(QPointF(at.x() + off, at.y() + off), text)
+    p.setPen(color)
+    p.drawText(at, text)
+
+
+def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silence_ms: int,
+                 chunk_ms: int, workdir: Path, timeout_s: float, variant: str = "app") -> dict:
+    """Run the real GuiApp on the current display until the file ends; return the raw timings."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import app.qt.overlay as overlay_mod
+    from app import APP_ID
+    from app.core.audio.devices import open_sources
+    from app.core.credentials import Secret
+    from app.core.events import Final, Partial
+    from app.core.session_factory import create_session
+    from app.core.settings import DictStore, Settings
+    from app.core.streaming.transport import WebSocketTransport
+    from app.qt.application import GuiApp
+    from app.qt.controller import Controller
+
+    qapp = QApplication.instance() or QApplication([sys.argv[0]])
+    qapp.setApplicationName(APP_ID)
+    qapp.setQuitOnLastWindowClosed(False)
+
+    stamps: dict[tuple[str, str], float] = {}      # (kind, text) → receive time (perf_counter)
+    msg_latency: list[tuple[str, float]] = []       # (kind, seconds)
+    stages: list[tuple[float, float, float]] = []    # (recv→slot, slot→paint start, paint duration)
+    finals_painted: list[tuple[str, float, int]] = []   # (text, painted at, audio_end ms)
+    first_chunk: list[float] = []
+
+    class TimingTransport(WebSocketTransport):
+        rx_time = 0.0
+        rx_ident = None
+
+        def recv(self):
+            msg = super().recv()
+            if msg is not None and msg.kind == "text":
+                self.rx_time = time.perf_counter()
+                self.rx_ident = threading.get_ident()
+            return msg
+
+    def timed_create(config, listener, *, api_key=None, token_url=None, **options):
+        transports: list[TimingTransport] = []
+
+        def transport_factory():
+            transports.append(TimingTransport())
+            return transports[-1]
+
+        def on_event(event):
+            if isinstance(event, (Partial, Final)) and transports:
+                t = transports[-1]
+                if t.rx_ident == threading.get_ident():   # produced by the message just received
+                    stamps[(type(event).__name__, event.text)] = t.rx_time
+            listener(event)
+
+        return create_session(config, on_event, api_key=api_key, token_url=token_url,
+                              transport_factory=transport_factory, **options)
+
+    def timed_open_sources(spec, rate, chunk):
+        sources = open_sources(spec, rate, chunk)
+        for src in sources:
+            original = src.read
+
+            def read(original=original):
+                data = original()
+                if data and not first_chunk:
+                    first_chunk.append(time.perf_counter() - len(data) / 2 / rate)
+                return data
+
+            src.read = read
+        return sources
+
+    class TimedOverlay(overlay_mod.CaptionOverlay):
+        if variant == "glyph-outline":
+            _draw_text = glyph_outline_draw_text
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self._pending: list[tuple[str, float, float]] = []
+            self._pending_finals: list[tuple[str, int]] = []
+
+        def on_partial(self, label, partial):
+            t = stamps.pop(("Partial", partial.text), None)
+            slot = time.perf_counter()
+            super().on_partial(label, partial)
+            if t is not None:
+                self._pending.append(("partial", t, slot))
+
+        def on_final(self, label, final):
+            t = stamps.pop(("Final", final.text), None)
+            slot = time.perf_counter()
+            super().on_final(label, final)
+            if t is not None:
+                self._pending.append(("final", t, slot))
+            self._pending_finals.append((final.text, int(final.audio_end)))
+
+        def paintEvent(self, event):
+            start = time.perf_counter()
+            super().paintEvent(event)
+            now = time.perf_counter()
+            for kind, t, slot in self._pending:
+                msg_latency.append((kind, now - t))
+                stages.append((slot - t, start - slot, now - start))
+            for text, end in self._pending_finals:
+                finals_painted.append((text, now, end))
+            self._pending.clear()
+            self._pending_finals.clear()
+
+    original_overlay = overlay_mod.CaptionOverlay
+    overlay_mod.CaptionOverlay = TimedOverlay
+    settings = Settings(DictStore({
+        "engine/engine": "assemblyai", "connection/protocol": protocol, "connection/server_url": server_url,
+        "connection/chunk_ms": chunk_ms, "recognition/silence_ms": silence_ms,
+        "overlay/visible": True, "app/start_on_launch": True, "captions/clear_after_s": 0,
+        **({"appearance/text_effect": "none"} if variant == "no-effect" else {}),
+    }))
+    controller = Controller(settings, overrides={"source": f"file:{wav}"}, transcript_dir=workdir / "transcripts",
+                            create_session=timed_create, open_sources=timed_open_sources,
+                            key_loader=lambda: Secret(api_key))
+    try:
+        gui = GuiApp(settings, None, controller=controller)
+    finally:
+        overlay_mod.CaptionOverlay = original_overlay
+    errors: list[str] = []
+    controller.error.connect(errors.append)
+    done = {"ran": False}
+
+    def on_running(running):
+        if running:
+            done["ran"] = True
+        elif done["ran"]:
+            QTimer.singleShot(300, qapp.quit)   # let the last paint land
+
+    controller.running_changed.connect(on_running)
+    watchdog = QTimer(singleShot=True, interval=int(timeout_s * 1000))
+    watchdog.timeout.connect(lambda: (errors.append("timed out"), qapp.quit()))
+    watchdog.start()
+    cpu0 = time.process_time()
+    gui.start()
+    qapp.exec()
+    cpu = time.process_time() - cpu0
+    controller.shutdown()
+    gui.hotkeys.close()
+    gui.tray.hide()
+    gui.overlay.close()
+    gui.overlay.deleteLater()
+    qapp.processEvents()
+    return {"msg_latency": msg_latency, "finals": finals_painted, "origin": first_chunk[0] if first_chunk else None,
+            "errors": errors, "cpu_s": cpu, "stages": stages}
+
+
+def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk_ms: int) -> dict:
+    lat_ms = [s * 1000.0 for _, s in run["msg_latency"]]
+    finals_ms = [s * 1000.0 for k, s in run["msg_latency"] if k == "final"]
+    excess = []
+    added = []       # painted − when the chunk completing (end of speech + threshold) was handed over
+    mismatch = []
+    origin = run["origin"]
+    for i, (text, painted, audio_end) in enumerate(run["finals"]):
+        if origin is None or i >= len(ends_ms):
+            break
+        end = ends_ms[i]
+        mismatch.append(abs(audio_end - end))
+        excess.append((painted - (origin + end / 1000.0)) * 1000.0 - (silence_ms + chunk_ms))
+        deciding = -(-(end + silence_ms) // chunk_ms) * chunk_ms
+        added.append((painted - (origin + deciding / 1000.0)) * 1000.0)
+    return {"protocol": protocol, "msg_ms": lat_ms, "final_msg_ms": finals_ms, "excess_ms": excess, "added_ms": added,
+            "end_mismatch_ms": mismatch}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--protocol", choices=("v3", "v2", "both"), default="both")
+    ap.add_argument("--repeat", type=int, default=2, help="times the 6 sentences are spoken (default 2)")
+    ap.add_argument("--silence-ms", type=int, default=500, help="silence threshold (default 500)")
+    ap.add_argument("--chunk-ms", type=int, default=100, help="audio chunk (default 100)")
+    ap.add_argument("--quick", action="store_true", help="one pass of the sentences")
+    ap.add_argument("--variant", choices=("app", "glyph-outline", "no-effect"), default="app",
+                    help="app = the overlay as shipped; glyph-outline = with the proposed _draw_text fix; "
+                         "no-effect = text effect 'none' (for comparison)")
+    args = ap.parse_args(argv)
+    repeat = 1 if args.quick else args.repeat
+    protocols = ("v3", "v2") if args.protocol == "both" else (args.protocol,)
+    work = Path(tempfile.mkdtemp(prefix="bench-screen-"))
+    texts = list(SENTENCES) * repeat
+    wav = speech_wav(work / "speech.wav", texts=texts, gap_s=1.2)
+    ends = speech_ends_ms(wav, args.silence_ms)
+    print(f"speech: {len(texts)} sentences, {len(ends)} utterances by the endpointer at {args.silence_ms} ms")
+    audio_s = wave.open(str(wav)).getnframes() / 16000
+    analysed = []
+    try:
+        with private_desktop() as env:
+            for key in ("DISPLAY", "QT_QPA_PLATFORM", "XDG_SESSION_TYPE", "HOME"):
+                os.environ[key] = env[key]
+            os.environ.pop("WAYLAND_DISPLAY", None)
+            os.environ["XDG_DATA_HOME"] = str(work / "data")
+            os.environ["XDG_CONFIG_HOME"] = str(work / "config")
+            for protocol in protocols:
+                with LoopbackProcess(script=texts) as server:
+                    run = run_gui_once(protocol, wav, server.url, server.api_key, args.silence_ms,
+                                       args.chunk_ms, work / protocol, timeout_s=audio_s + 60,
+                                       variant=args.variant)
+                if run["errors"]:
+                    print(f"{protocol}: errors: {run['errors']}")
+                a = analyse(protocol, run, ends, args.silence_ms, args.chunk_ms)
+                a["cpu_s"] = run["cpu_s"]
+                st = run["stages"]
+                if st:
+                    cols = list(zip(*st))
+                    print(f"{protocol}: stages p50/p99 ms — receive→overlay slot "
+                          f"{percentile(cols[0], 50) * 1e3:.2f}/{percentile(cols[0], 99) * 1e3:.2f}, "
+                          f"slot→paint start {percentile(cols[1], 50) * 1e3:.2f}/{percentile(cols[1], 99) * 1e3:.2f}, "
+                          f"paintEvent {percentile(cols[2], 50) * 1e3:.2f}/{percentile(cols[2], 99) * 1e3:.2f}")
+                analysed.append(a)
+                m, e = a["msg_ms"], a["excess_ms"]
+                print(f"{protocol}: {len(m)} caption messages painted; message→screen p50 "
+                      f"{percentile(m, 50):.2f} ms p99 {percentile(m, 99):.2f} ms max {max(m, default=float('nan')):.2f} ms")
+                print(f"{protocol}: {len(e)} finals; end of speech→final painted, excess over "
+                      f"threshold+chunk: p50 {percentile(e, 50):.1f} ms max {max(e, default=float('nan')):.1f} ms; "
+                      f"after the deciding chunk was captured: p50 {percentile(a['added_ms'], 50):.1f} ms "
+                      f"max {max(a['added_ms'], default=float('nan')):.1f} ms; "
+                      f"server audio_end vs local endpointer max diff {max(a['end_mismatch_ms'], default=0):.0f} ms; "
+                      f"GUI process CPU {run['cpu_s']:.1f} s for {audio_s:.0f} s of audio")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for a in analysed:
+        p = a["protocol"] + ("" if args.variant == "app" else f", {args.variant}")
+        result(f"message→screen p50 ({p})", percentile(a["msg_ms"], 50), "ms", None)
+        result(f"message→screen p99 ({p})", percentile(a["msg_ms"], 99), "ms", 16)
+        result(f"end of speech→final on screen, excess p50 ({p})", percentile(a["excess_ms"], 50), "ms", 50)
+        result(f"end of speech→final on screen, excess max ({p})", max(a["excess_ms"], default=float("nan")),
+               "ms", 50)
+        result(f"deciding chunk captured→final on screen p50 ({p})", percentile(a["added_ms"], 50), "ms", None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
