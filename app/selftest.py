@@ -173,7 +173,11 @@ def check_overlay() -> str:
             raise CheckFailed("the overlay window rendered nothing")
         if text not in window.caption_text():
             raise CheckFailed(f"the overlay did not take the caption (shows {window.caption_text()!r})")
-        return f"{type(window).__name__} {image.width()}x{image.height()} drawn offscreen with a caption"
+        from app.qt.tray import app_icon
+
+        if app_icon().isNull():
+            raise CheckFailed(f"the app icon is missing from {resources_dir()}")
+        return f"{type(window).__name__} {image.width()}x{image.height()} drawn offscreen with a caption, icon ok"
     finally:
         window.close()
         window.deleteLater()
