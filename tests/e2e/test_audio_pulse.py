@@ -35,7 +35,7 @@ def _received(server) -> np.ndarray:
                          dtype="<i2").astype(np.float64)
 
 
-@pytest.mark.parametrize("protocol", ["v3", "v2"])
+@pytest.mark.parametrize("protocol", ["v2"])   # v3 is the 48 kHz test below
 def test_mic_speech_reaches_the_server_bit_exact_and_captions_come_back(
         qtbot, pulse_audio, loopback_server, speech_wav, protocol):
     server = loopback_server
