@@ -12,7 +12,6 @@ import importlib.util
 import math
 import os
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np

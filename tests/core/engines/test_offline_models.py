@@ -11,7 +11,7 @@ from app.core.engines import models, moonshine, whisper
 from app.core.engines.availability import offline_engine_available
 from app.core.engines.local import LocalSession
 from app.core.engines.transcriber import OfflineTranscriber
-from app.core.events import Final, Partial, SessionEnded, SessionStarted
+from app.core.events import Final, SessionEnded, SessionStarted
 from app.core.session_config import SessionConfig
 from tests.core.engines.fakes import Recorder
 from tests.core.engines.speech_refs import SENTENCES, wer
