@@ -249,6 +249,12 @@ def print_device_list(out=None) -> int:
 # --- resolvers: what to open, decided at each open() --------------------------------------------
 def _pulse_mic_resolver(name: str | None, sample_rate: int) -> Callable:
     def resolve(pa) -> CaptureTarget:
+        try:
+            _pa_pulse_device(pa)
+        except AudioSourceError:
+            if name is None:   # no ALSA pulse plugin: PortAudio's own default still works
+                return _pa_mic_resolver(None, sample_rate)(pa)
+            raise
         sources = pulse.list_sources()
         if name is None:
             default = pulse.info().default_source

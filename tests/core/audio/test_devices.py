@@ -287,3 +287,12 @@ def test_print_device_list_failure_exit_code(monkeypatch, capsys):
 def test_capture_target_identity_defaults():
     t = CaptureTarget(None, "x")
     assert t.rates == [] and t.channels == 1
+
+
+def test_pulse_without_alsa_plugin_falls_back_to_portaudio_default(fake_pa, monkeypatch):
+    monkeypatch.setattr(pulse, "list_sources", lambda: [])
+    src = _source(devices._pulse_mic_resolver(None, 16000))
+    with src:                                  # the fake has no "pulse" device
+        assert src.target.description == "default microphone (Built-in Microphone)"
+    with pytest.raises(AudioSourceError, match="libasound2-plugins"):
+        _source(devices._pulse_mic_resolver("Yeti", 16000)).open()
