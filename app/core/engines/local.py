@@ -103,6 +103,7 @@ class LocalSession(SpeechSession):
         self._decode_s = 0.0
         self._finals = 0
         self._behind = False
+        self._drop_pending = False        # audio was dropped; the worker reports it
         self._last_notice = -1e9
         self.session_id = f"local-{uuid.uuid4().hex[:12]}"
 
@@ -116,9 +117,14 @@ class LocalSession(SpeechSession):
                 raise models.EngineUnavailable(f"The offline engine cannot start: {problem}.")
             if self._recognizer is None:
                 self._recognizer = models.get_recognizer()
-            self._segmenter = Segmenter(self._silence_ms, vad=self._vad_factory())
         except models.EngineUnavailable as exc:
             raise SessionError(StreamError(None, str(exc), Recovery.STOP)) from None
+        try:
+            self._segmenter = Segmenter(self._silence_ms, vad=self._vad_factory())
+        except Exception as exc:   # the native VAD library or its model file is broken
+            raise SessionError(StreamError(
+                None, f"The offline engine's voice detector could not start: {exc}",
+                Recovery.STOP)) from None
         try:
             import onnxruntime as ort
             self._run_options = ort.RunOptions()
@@ -257,7 +263,6 @@ class LocalSession(SpeechSession):
     def _loop(self) -> None:
         seg = self._segmenter
         seg.set_silence_ms(self._silence_ms)
-        self._drop_pending = False
         while True:
             # One capture chunk at a time, so the queue length is always the true backlog and
             # partials keep flowing between chunks whenever the engine is caught up.

