@@ -174,6 +174,26 @@ def test_reconnecting_drops_the_orphaned_partial(make):
     assert o.caption_text() == ""
 
 
+def test_finished_lines_are_rendered_once_then_reused(make, monkeypatch):
+    o = make(captions__lines=2)
+    rendered = []
+    real = o._render_line
+    monkeypatch.setattr(o, "_render_line", lambda line, dpr: rendered.append(line.text) or real(line, dpr))
+    o.on_final("mic", Final("First sentence.", 0, 1))
+    o.grab()
+    o.grab()
+    assert rendered == ["First sentence."]
+    o.on_partial("mic", Partial("and then", 0, 1))
+    o.grab()
+    assert rendered[-1] == "First sentence. and then"
+    n = len(rendered)
+    o.grab()
+    assert len(rendered) == n  # a repaint without new text renders nothing
+    o.preview_style({"appearance/text_color": "#ffff00"})
+    o.grab()
+    assert len(rendered) > n   # a new style re-renders
+
+
 # ---- styles ---------------------------------------------------------------------------------
 def test_background_alpha_is_the_users_opacity_and_text_is_opaque(make, settings):
     o = make(appearance__background_opacity=40, appearance__text_effect="none")
