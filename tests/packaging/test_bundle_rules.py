@@ -258,3 +258,35 @@ def test_appstream_metainfo_is_valid(tmp_path):
     result = subprocess.run(["appstreamcli", "validate", "--no-net", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+
+# --- Linux build script without a bundle build ----------------------------------------------------
+
+def _linux_build():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("linux_build", ROOT / "packaging/linux/build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_linux_build_refuses_a_folder_that_is_not_a_bundle(tmp_path, capsys):
+    build = _linux_build()
+    (tmp_path / "empty").mkdir()
+    assert build.main(["--bundle", str(tmp_path / "empty"), "--work", str(tmp_path / "w"),
+                       "--out", str(tmp_path / "o")]) == 1
+    assert "holds no caption-overlay executable" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None or shutil.which("readelf") is None, reason="Debian tools")
+def test_deb_depends_come_from_what_the_binaries_link(tmp_path):
+    build = _linux_build()
+    fake = tmp_path / "bundle"
+    fake.mkdir()
+    shutil.copy(shutil.which("true"), fake / "tool")              # links libc.so.6 only
+    assert build.external_libraries(fake) == {"libc.so.6"}
+    assert build.debian_depends({"libc.so.6"}) == ["libc6"]
+    with pytest.raises(build.BuildError, match="libnot-a-real-library"):
+        build.debian_depends({"libnot-a-real-library.so.9"})

@@ -184,8 +184,10 @@ def _start_and_stop(command: list[str], env: dict[str, str], seconds: float = 8.
 
 def test_deb_installs_and_its_menu_entry_starts_the_app(bundle, tmp_path):
     started = time.monotonic()
-    # Light compression: the test is about what is installed, not how tightly (releases use xz).
-    deb = linux_build.build_deb(bundle, IDENT, tmp_path / "work", tmp_path / "out", "zstd", level=1)
+    # The build script as a person runs it; --fast: light compression (releases use xz).
+    assert linux_build.main(["--bundle", str(bundle), "--work", str(tmp_path / "work"),
+                             "--out", str(tmp_path / "out"), "--fast", "--no-tar"]) == 0
+    (deb,) = (tmp_path / "out").glob("*.deb")
     print(f"\n.deb built in {time.monotonic() - started:.1f} s: {deb.stat().st_size / MB:.1f} MB")
     info = _run(["dpkg-deb", "--field", deb, "Package", "Version", "Depends"]).stdout
     assert f"Package: {APP_ID}" in info and f"Version: {IDENT['__version__']}" in info
