@@ -1,0 +1,258 @@
+"""CPU and memory: the full GUI app vs the official AssemblyAI SDK v3 client, same audio, same server.
+
+Three runs, one after the other, against one loopback server process (``python -m tests.loopback``)
+on a private PulseAudio (16 kHz mono null sink + virtual mic) and a private X desktop:
+
+1. **ours, mic** — ``python -m app`` (overlay, tray, hotkeys, transcript autosave; settings in a
+   private XDG_CONFIG_HOME pointing at the server; API key from ASSEMBLYAI_API_KEY) capturing the
+   virtual microphone while ``paplay`` speaks N minutes of espeak-ng speech into it. This is the
+   issue's measurement.
+2. **SDK v3** — assemblyai 1.8.x (``.venv-sdk18``) driven by ``tests/loopback/sdk_drivers/v3_sdk18.py``,
+   streaming the same WAV at real time (the SDK has no capture of its own without PyAudio; it gets
+   the audio for free, so the ratio is conservative for us).
+3. **ours, file** — the same GUI app fed the same WAV (``--source file:``), apples to apples with 2.
+
+CPU-seconds are the process's user+system time from the moment audio starts until it ended and
+the last final had time to arrive (start-up excluded; start-up is bench_startup's business). RSS is
+sampled every 0.5 s (peak reported). Same silence threshold (700 ms), format_turns on, 100 ms
+chunks for both clients. Targets: ours ≤ 1.5× the SDK's CPU; ours RSS ≤ 150 MB.
+
+Run: ``.venv/bin/python -m tests.benchmarks.bench_resources [--minutes 5] [--skip-file]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+
+import psutil
+
+from tests.benchmarks.bench_screen import ROOT, LoopbackProcess, private_desktop
+from tests.benchmarks.bench_startup import app_env, overlay_visible, stop_process, write_settings
+from tests.benchmarks.common import SENTENCES, result, speech_wav
+
+SDK_PYTHON = ROOT / ".venv-sdk18" / "bin" / "python"
+SDK_DRIVERS = ROOT / "tests" / "loopback" / "sdk_drivers"
+SILENCE_MS = 700
+DRAIN_S = 3.0          # after the audio: time for the last final to arrive before CPU is read
+
+
+class Sampler:
+    """Peak RSS (and the last value) of one process, sampled on a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                rss = self.proc.memory_info().rss
+            except psutil.Error:
+                return
+            self.samples.append(rss)
+            self.peak = max(self.peak, rss)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def established_to(proc: psutil.Process, port: int) -> bool:
+    try:
+        conns = proc.net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED for c in conns)
+
+
+def count_finals(data_home: Path) -> int:
+    n = 0
+    for path in data_home.rglob("*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and (rec.get("type") or rec.get("kind") or rec.get("event")) == "final":
+                n += 1
+    return n
+
+
+def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Path, audio_s: float,
+             work: Path, source: str) -> dict:
+    run_dir = work / label
+    run_dir.mkdir()
+    write_settings(run_dir / "config", {
+        "engine/engine": "assemblyai", "connection/protocol": "v3", "connection/server_url": server.url,
+        "connection/chunk_ms": 100, "recognition/silence_ms": SILENCE_MS, "audio/source": "mic",
+        "app/start_on_launch": True, "overlay/visible": True, "transcript/enabled": True})
+    env = app_env(desk_env, run_dir, server.api_key,
+                  {"XDG_RUNTIME_DIR": pulse.env["XDG_RUNTIME_DIR"], "PULSE_SERVER": pulse.env["PULSE_SERVER"]})
+    cmd = [sys.executable, "-m", "app"] + (["--source", source] if source != "mic" else [])
+    log = open(run_dir / "app.log", "w")
+    t_launch = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
+    ps = psutil.Process(proc.pid)
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        deadline = time.monotonic() + 60
+        while not (overlay_visible(env) and established_to(ps, port)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{label}: the app did not start streaming; log:\n"
+                                   + (run_dir / "app.log").read_text()[-3000:])
+            time.sleep(0.1)
+        startup_cpu = cpu_seconds(ps)
+        sampler = Sampler(proc.pid)
+        cpu0 = cpu_seconds(ps)
+        t0 = time.monotonic()
+        if source == "mic":
+            time.sleep(1.0)                      # the capture stream is running before we speak
+            pulse.play(wav)                      # blocks for the length of the audio
+        else:
+            # the file source started with the session: wait for its end
+            while time.monotonic() - t0 < audio_s:
+                time.sleep(0.5)
+        time.sleep(DRAIN_S)
+        cpu1 = cpu_seconds(ps)
+        wall = time.monotonic() - t0
+        sampler.stop()
+        rss_end = ps.memory_info().rss
+    finally:
+        stop_process(proc, timeout=30)
+        log.close()
+    finals = count_finals(run_dir / "data")
+    out = {"label": label, "cpu_s": cpu1 - cpu0, "wall_s": wall, "rss_peak_mb": sampler.peak / 1e6,
+           "rss_end_mb": rss_end / 1e6, "startup_cpu_s": startup_cpu, "finals": finals,
+           "launch_to_stream_s": t0 - (t_launch - 0)}
+    print(f"{label}: CPU {out['cpu_s']:.2f} s over {wall:.0f} s of streaming "
+          f"({100 * out['cpu_s'] / wall:.1f} % of one core), RSS peak {out['rss_peak_mb']:.0f} MB "
+          f"(end {out['rss_end_mb']:.0f} MB), start-up CPU {startup_cpu:.2f} s, {finals} finals saved")
+    return out
+
+
+def run_sdk(server: LoopbackProcess, wav: Path, audio_s: float, work: Path) -> dict:
+    if not SDK_PYTHON.exists():
+        raise SystemExit(f"{SDK_PYTHON} is missing: python3 -m venv .venv-sdk18 && "
+                         ".venv-sdk18/bin/pip install 'assemblyai>=1.8,<1.9'")
+    cfg = {"api_host": server.url.replace("http://", "ws://"), "api_key": server.api_key, "wav": str(wav),
+           "rate": 16000, "format_turns": True, "min_turn_silence": SILENCE_MS,
+           "max_turn_silence": max(SILENCE_MS, 1280), "chunk_ms": 100}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([str(SDK_PYTHON), str(SDK_DRIVERS / "v3_sdk18.py"), json.dumps(cfg)],
+                            cwd=str(SDK_DRIVERS), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ps = psutil.Process(proc.pid)
+    marks: dict[str, float] = {}
+    finals = [0]
+    errors: list[str] = []
+    sampler = Sampler(proc.pid)
+
+    def reader():
+        for line in proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            kind = ev.get("event")
+            if kind == "open":
+                marks["cpu0"], marks["t0"] = cpu_seconds(ps), time.monotonic()
+            elif kind == "turn" and ev.get("end_of_turn") and ev.get("formatted"):
+                finals[0] += 1
+            elif kind == "closing":
+                time.sleep(0.0)
+                marks["audio_done"] = time.monotonic()
+            elif kind in ("error", "driver_error"):
+                errors.append(line.strip()[:500])
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    deadline = time.monotonic() + audio_s + 120
+    while "audio_done" not in marks and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if "cpu0" not in marks or "audio_done" not in marks:
+        proc.kill()
+        raise RuntimeError(f"SDK run failed: {errors} {proc.stderr.read()[-2000:]}")
+    # Same accounting as ours: audio start → audio end + drain (the SDK keeps receiving meanwhile).
+    time.sleep(max(0.0, DRAIN_S - (time.monotonic() - marks["audio_done"])))
+    cpu1 = cpu_seconds(ps)
+    wall = time.monotonic() - marks["t0"]
+    sampler.stop()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    out = {"label": "sdk", "cpu_s": cpu1 - marks["cpu0"], "wall_s": wall, "rss_peak_mb": sampler.peak / 1e6,
+           "finals": finals[0], "errors": errors}
+    print(f"SDK v3 1.8.x: CPU {out['cpu_s']:.2f} s over {wall:.0f} s of streaming "
+          f"({100 * out['cpu_s'] / wall:.1f} % of one core), RSS peak {out['rss_peak_mb']:.0f} MB, "
+          f"{finals[0]} formatted finals" + (f", errors: {errors}" if errors else ""))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=5.0, help="speech to stream (default 5)")
+    ap.add_argument("--skip-file", action="store_true", help="skip run 3 (ours fed from the file)")
+    ap.add_argument("--quick", action="store_true", help="1 minute, no run 3")
+    args = ap.parse_args(argv)
+    minutes = 1.0 if args.quick else args.minutes
+    from tests.fixtures.pulse import PulseServer
+
+    work = Path(tempfile.mkdtemp(prefix="bench-resources-"))
+    runs: dict[str, dict] = {}
+    try:
+        one = speech_wav(work / "one.wav", gap_s=1.0)
+        with wave.open(str(one)) as w:
+            pass_s = w.getnframes() / w.getframerate()
+        repeat = max(1, round(minutes * 60 / pass_s))
+        wav = speech_wav(work / "speech.wav", gap_s=1.0, repeat=repeat)
+        with wave.open(str(wav)) as w:
+            audio_s = w.getnframes() / w.getframerate()
+        print(f"speech: {audio_s / 60:.1f} min ({repeat} × {len(SENTENCES)} sentences); "
+              f"machine: {psutil.cpu_count()} cores, load {psutil.getloadavg()[0]:.1f}")
+        with private_desktop() as desk, PulseServer(16000, 1) as pulse, \
+                LoopbackProcess(script=list(SENTENCES) * repeat * 3) as server:
+            runs["mic"] = run_ours("ours (GUI, virtual mic)", desk, pulse, server, wav, audio_s, work, "mic")
+            runs["sdk"] = run_sdk(server, wav, audio_s, work)
+            if not (args.skip_file or args.quick):
+                runs["file"] = run_ours("ours (GUI, same WAV file)", desk, pulse, server, wav, audio_s, work,
+                                        f"file:{wav}")
+        load_after = psutil.getloadavg()[0]
+        print(f"load average after: {load_after:.1f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    mic, sdk = runs["mic"], runs["sdk"]
+    per_min = 60.0 / audio_s
+    result("CPU per minute of speech, ours (GUI, mic)", mic["cpu_s"] * per_min, "s", None)
+    result("CPU per minute of speech, SDK v3 1.8 (no GUI, file)", sdk["cpu_s"] * per_min, "s", None)
+    result("CPU ratio ours (GUI, mic) / SDK", mic["cpu_s"] / sdk["cpu_s"], "×", 1.5)
+    if "file" in runs:
+        result("CPU per minute of speech, ours (GUI, file)", runs["file"]["cpu_s"] * per_min, "s", None)
+        result("CPU ratio ours (GUI, file) / SDK", runs["file"]["cpu_s"] / sdk["cpu_s"], "×", 1.5)
+    result("RSS peak, ours (GUI, mic)", mic["rss_peak_mb"], "MB", 150)
+    result("RSS peak, SDK v3 1.8", sdk["rss_peak_mb"], "MB", None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
