@@ -308,3 +308,21 @@ def test_hidpi_geometry_is_logical_and_scaled_by_the_device_pixel_ratio(desktop)
     proc.call("overlay.set_dock('top')")
     assert proc.call("settings.get('overlay/geometry')") == "0,48,640,160"
     assert desktop.wait_for(lambda: desktop.geometry(wid) == (0, 96, 1280, 320)), desktop.geometry(wid)
+
+
+def test_dragging_the_unlocked_overlay_moves_it_through_the_window_manager_and_is_saved(desktop):
+    proc = overlay_proc(desktop)
+    wid = proc.call("wid()")
+    x, y, w, h = wait_mapped(desktop, wid)
+    cx, cy = x + w // 2, y + h // 2
+    desktop.xdotool("mousemove", str(cx), str(cy), "sleep", "0.2", "mousedown", "1", "sleep", "0.2")
+    for step in range(1, 11):  # a hand moves in steps, not in one jump
+        desktop.xdotool("mousemove", str(cx - 15 * step), str(cy - 20 * step), "sleep", "0.03")
+    desktop.xdotool("sleep", "0.2", "mouseup", "1")
+    moved = desktop.wait_for(lambda: (g := desktop.geometry(wid))[:2] != (x, y) and g)
+    assert moved, "the overlay did not move"
+    assert abs(moved[0] - (x - 150)) <= 20 and abs(moved[1] - (y - 200)) <= 20, moved
+    # Saved (debounced) as the new floating position, exactly where the X server has it.
+    proc.wait_for("settings.get('overlay/dock') == 'floating'", timeout=10)
+    desktop.wait_for(lambda: proc.call("settings.get('overlay/geometry')") == ",".join(map(str, desktop.geometry(wid))))
+    assert proc.call("settings.get('overlay/geometry')") == ",".join(map(str, desktop.geometry(wid)))
