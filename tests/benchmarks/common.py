@@ -57,3 +57,35 @@ def result(name: str, value: float, unit: str, target: float | None = None,
             "better": better}
     print("RESULT " + json.dumps(line), flush=True)
     return line
+
+
+class ServerProcess:
+    """The loopback AssemblyAI server in its own process (``python -m tests.loopback``)."""
+
+    def __init__(self, *extra_args: str, api_key: str = "test-key") -> None:
+        self.api_key = api_key
+        self._args = extra_args
+        self.url = ""
+
+    def __enter__(self) -> "ServerProcess":
+        import re
+        import sys
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.loopback", "--port", "0", "--quiet", "--api-key", self.api_key,
+             *self._args], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+        for line in self._proc.stdout:
+            found = re.search(r"server on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                self.url = found.group(1)
+                break
+        if not self.url:
+            self._proc.kill()
+            raise RuntimeError("the loopback server did not start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()

@@ -366,11 +366,16 @@ class StreamingSession(SpeechSession):
             self._connection_lost(str(exc))
 
     def _pace(self, frame: Frame) -> bool:
-        """Never ahead of real time: frame k waits until the audio before it has played out."""
+        """Never ahead of real time: a backlog (after a stall or a burst) drains at real time.
+
+        One frame of slack: audio handed over live was already captured, so it leaves at once
+        instead of inheriting the first frame's send delay; the total sent stays within one
+        frame of the time elapsed since the first frame.
+        """
         now = self._clock()
         if self._first_send is None:
             self._first_send = now
-        due = self._first_send + self.sent_ms / 1000.0
+        due = self._first_send + max(0.0, self.sent_ms - self.config.chunk_ms) / 1000.0
         if due > now and self._ended.wait(due - now):
             return False
         now = self._clock()
