@@ -125,3 +125,41 @@ def test_unloading_the_device_mid_session_keeps_finals_and_resumes(pulse_audio, 
     assert texts == [first, second]                                 # the first final was kept
     assert sum(isinstance(e, SessionStarted) for e in events) >= 2
     assert all(not s.violations for s in server.sessions)
+
+
+def test_headless_cli_captions_mic_and_system_audio_labelled(pulse_audio, loopback_server, speech_wav,
+                                                             tmp_path):
+    """`caption-overlay --headless --source both`: two sessions, each final labelled by source."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server = loopback_server
+    server.set_script([TEXT, TEXT])
+    root = Path(__file__).resolve().parents[2]
+    env = {**pulse_audio.env, "ASSEMBLYAI_API_KEY": server.api_key, "PYTHONUNBUFFERED": "1"}
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        env[var] = os.environ[var]                       # the per-test private dirs
+    proc = subprocess.Popen([sys.executable, "-m", "app", "--headless", "--source", "both",
+                             "--server", server.url, "--json", "--silence-ms", "500"],
+                            cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        # both capture streams are delivering before anything is played
+        assert server.wait_for(lambda: len(server.sessions) >= 2 and
+                               all(len(s.audio) >= 3200 for s in list(server.sessions)[:2]), 40), \
+            proc.stderr.read() if proc.poll() is not None else "no audio"
+        pulse_audio.play(speech_wav(TEXT, rate=16000, lead_ms=200, tail_ms=1500))
+        assert server.wait_for(lambda: sum(len(s.finals) for s in list(server.sessions)) >= 2, 40)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    finals = [(d.get("source") or d.get("label"), d.get("text")) for d in lines
+              if d.get("type", d.get("event", "")).lower() == "final"]
+    # the virtual mic is the sink's monitor remapped: both sources heard the same speech
+    assert sorted(finals) == [("mic", TEXT), ("system", TEXT)], out
