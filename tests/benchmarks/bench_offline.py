@@ -62,13 +62,13 @@ def make_audio(workdir: Path) -> tuple[Path, Path]:
         seq += [p, str(gap)]
     clean = workdir / "clean.wav"
     subprocess.run(["sox", *seq[:-1], str(clean), "pad", "0.5", "1.5"], check=True)
-    # Pink noise scaled to 15 dB below the speech level (RMS over the speech parts only).
+    # Pink noise (sox -R: the same noise every run) 15 dB below the speech level (RMS of speech only).
     with wave.open(str(clean)) as w:
         x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
         seconds = w.getnframes() / w.getframerate()
     speech_rms = np.sqrt(np.mean(np.square(x[np.abs(x) > 300])))
     noise = workdir / "noise.wav"
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth",
+    subprocess.run(["sox", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth",
                     f"{seconds}", "pinknoise", "vol", "0.1"], check=True)
     with wave.open(str(noise)) as w:
         n = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
