@@ -326,3 +326,25 @@ def test_dragging_the_unlocked_overlay_moves_it_through_the_window_manager_and_i
     proc.wait_for("settings.get('overlay/dock') == 'floating'", timeout=10)
     desktop.wait_for(lambda: proc.call("settings.get('overlay/geometry')") == ",".join(map(str, desktop.geometry(wid))))
     assert proc.call("settings.get('overlay/geometry')") == ",".join(map(str, desktop.geometry(wid)))
+
+
+def test_dragging_an_edge_resizes_and_the_text_rewraps(desktop):
+    proc = overlay_proc(desktop, extra="""
+settings.set("captions/lines", 3)
+overlay.apply_settings({"captions/lines"})
+overlay.on_final("mic", Final("one two three four five six seven eight nine ten eleven twelve thirteen", 0, 1))
+""")
+    wid = proc.call("wid()")
+    x, y, w, h = wait_mapped(desktop, wid)
+    lines_before = proc.call("len(overlay.model.lines())")
+    ex, ey = x + w - 3, y + h // 2          # on the right edge
+    desktop.xdotool("mousemove", str(ex), str(ey), "sleep", "0.2", "mousedown", "1", "sleep", "0.2")
+    for step in range(1, 11):
+        desktop.xdotool("mousemove", str(ex - 40 * step), str(ey), "sleep", "0.03")
+    desktop.xdotool("sleep", "0.2", "mouseup", "1")
+    resized = desktop.wait_for(lambda: (g := desktop.geometry(wid))[2] < w - 200 and g)
+    assert resized, desktop.geometry(wid)
+    assert resized[0] == x  # the left edge stayed put
+    assert lines_before < 3
+    proc.wait_for(f"len(overlay.model.lines()) > {lines_before}")  # rewrapped to the new width
+    proc.wait_for("settings.get('overlay/geometry').split(',')[2] == str(overlay.width())", timeout=10)
