@@ -31,6 +31,7 @@ class Level:
     peak_dbfs: float = FLOOR_DBFS    # highest peak since the previous snapshot and in the latest chunk
     overflows: int = 0               # input overflows (audio dropped because we read too late)
     silent_s: float = 0.0            # seconds of continuous digital silence so far
+    source: str = ""                 # "mic", "system", "file"… (words the hint is put in)
 
     @property
     def silent(self) -> bool:
@@ -41,6 +42,9 @@ class Level:
         """A sentence for the UI when the device has delivered only silence for a while."""
         if not self.silent:
             return None
+        if self.source == "system":
+            return (f"No sound from this output for {self.silent_s:.0f} s. Nothing may be playing, "
+                    "or the sound goes to a different output than the one selected.")
         return (f"This device has been silent for {self.silent_s:.0f} s. Check that the right "
                 "microphone or output is selected, that it is not muted, and that the app is "
                 "allowed to use it.")
@@ -49,8 +53,9 @@ class Level:
 class LevelMeter:
     """Thread-safe: one writer (capture), any number of readers."""
 
-    def __init__(self, sample_rate: int = 16000) -> None:
+    def __init__(self, sample_rate: int = 16000, source: str = "") -> None:
         self.sample_rate = sample_rate
+        self.source = source
         self._lock = threading.Lock()
         self._rms = FLOOR_DBFS
         self._peak_hold = 0
@@ -87,7 +92,7 @@ class LevelMeter:
         """Current values; the peak hold restarts after each snapshot (from the latest chunk)."""
         with self._lock:
             level = Level(self._rms, to_dbfs(max(self._peak_hold, self._last_peak)), self._overflows,
-                          self._silent_samples / self.sample_rate)
+                          self._silent_samples / self.sample_rate, self.source)
             self._peak_hold = 0
             return level
 

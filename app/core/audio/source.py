@@ -30,6 +30,7 @@ class AudioSource(abc.ABC):
         meter = getattr(self, "_level_meter", None)
         if meter is None:  # a subclass that skipped AudioSource.__init__
             meter = self._level_meter = LevelMeter(getattr(self, "sample_rate", 16000))
+        meter.source = self.label    # subclasses set their label after __init__
         return meter
 
     @property

@@ -114,3 +114,18 @@ def test_concurrent_update_and_snapshot():
     stop.set()
     t.join()
     assert not errors
+
+
+def test_system_audio_silence_is_explained_differently():
+    m = LevelMeter(16000, source="system")
+    for _ in range(int(SILENT_HINT_AFTER_S * 10)):
+        m.update(_pcm(np.zeros(1600)))
+    hint = m.snapshot().hint
+    assert "Nothing may be playing" in hint
+
+
+def test_source_level_carries_its_label(tmp_path):
+    from app.core.audio.source import WavFileSource
+    src = WavFileSource(tmp_path / "x.wav", 16000, 100)
+    src.label = "system"
+    assert src.level.snapshot().source == "system"
