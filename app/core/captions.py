@@ -224,28 +224,46 @@ class CaptionModel:
         out: list[Line] = []
         # Walk paragraphs from the newest back until enough lines exist (older ones are hidden).
         for label, words in reversed(self._paragraphs()):
-            prefix = []
+            pieces = [piece for word in words for piece in self._split_long(word)]
+            prefix = None
             if self.config.show_labels and label:
-                prefix = [_Word(self._label_name(label) + ":", "label")]
-            out[0:0] = self._wrap(prefix + words)
+                prefix = _Word(self._label_name(label) + ":", "label")
+            wrapped = self._wrap([prefix] + pieces if prefix else pieces)
+            room = wanted - len(out)
+            if prefix and len(wrapped) > room:
+                # The label line would scroll out of sight: label what stays visible instead,
+                # so with two sources one can always tell who is speaking.
+                wrapped = self._labelled_tail(prefix, pieces, room)
+            out[0:0] = [_to_line(ws) for ws in wrapped]
             if len(out) >= wanted:
                 break
         return out[-wanted:] if out else []
 
-    def _wrap(self, words: list[_Word]) -> list[Line]:
+    def _labelled_tail(self, prefix: _Word, pieces: list[_Word], room: int) -> list[list[_Word]]:
+        """The longest tail of ``pieces`` that fits in ``room`` lines behind the label."""
+        plain = self._wrap(pieces)
+        start = sum(len(line) for line in plain[:-room]) if len(plain) > room else 0
+        while start < len(pieces):
+            wrapped = self._wrap([prefix] + pieces[start:])
+            if len(wrapped) <= room:
+                return wrapped
+            start += 1
+        return plain[-room:]  # label and a word never fit side by side: the words matter more
+
+    def _wrap(self, pieces: list[_Word]) -> list[list[_Word]]:
+        """Greedy word wrap of pieces already no wider than the line."""
         lines: list[list[_Word]] = []
         current: list[_Word] = []
-        for word in words:
-            for piece in self._split_long(word):
-                candidate = " ".join(w.text for w in current + [piece])
-                if current and self._measure(candidate) > self._width:
-                    lines.append(current)
-                    current = [piece]
-                else:
-                    current.append(piece)
+        for piece in pieces:
+            candidate = " ".join(w.text for w in current + [piece])
+            if current and self._measure(candidate) > self._width:
+                lines.append(current)
+                current = [piece]
+            else:
+                current.append(piece)
         if current:
             lines.append(current)
-        return [_to_line(ws) for ws in lines]
+        return lines
 
     def _split_long(self, word: _Word) -> Iterable[_Word]:
         """A word wider than the whole line is broken by characters instead of overflowing."""

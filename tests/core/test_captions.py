@@ -195,3 +195,38 @@ def test_layout_properties(finals, width, lines):
     assert all(len(line.text) <= width for line in shown)
     joined = "".join(line.text.replace(" ", "") for line in shown)
     assert "".join(everything).endswith(joined)
+
+
+def test_words_win_over_the_label_when_both_cannot_fit():
+    m = CaptionModel(CaptionConfig(lines=1, show_labels=True), measure=len, width=12)
+    m.on_final("mic", "aaaaaaaa", 0)
+    assert m.visible_text() == "aaaaaaaa"
+
+
+def test_label_stays_visible_when_its_first_line_scrolls_out():
+    m = CaptionModel(CaptionConfig(lines=2, show_labels=True), measure=len, width=20)
+    m.on_final("system", "Earlier news.", 0)
+    m.on_final("mic", "one two three four five six seven eight nine ten", 1)
+    lines = [line.text for line in m.lines()]
+    assert len(lines) == 2
+    assert lines[0].startswith("Mic: ")
+    assert lines[-1].endswith("nine ten")
+    assert all(len(t) <= 20 for t in lines)
+    assert m.lines()[0].runs[0].kind == "label"
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.tuples(st.sampled_from(["mic", "system"]), words), min_size=1, max_size=6),
+       width=st.integers(20, 40), lines=st.integers(1, 8))
+def test_labelled_layout_properties(texts, width, lines):
+    """With labels on: never wider than the width, never more lines than asked, the first visible
+    line always says who speaks, and the newest words are always on screen. (Width ≥ 20: a label
+    and the longest word fit side by side.)"""
+    m = CaptionModel(CaptionConfig(lines=lines, show_labels=True), measure=len, width=width)
+    for i, (label, ws) in enumerate(texts):
+        m.on_final(label, " ".join(ws), i)
+    shown = m.lines()
+    assert 1 <= len(shown) <= lines
+    assert all(len(line.text) <= width for line in shown)
+    assert shown[0].runs[0].kind == "label"
+    assert shown[-1].text.endswith(texts[-1][1][-1][-(width // 2):])
