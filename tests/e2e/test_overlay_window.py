@@ -348,3 +348,19 @@ overlay.on_final("mic", Final("one two three four five six seven eight nine ten 
     assert lines_before < 3
     proc.wait_for(f"len(overlay.model.lines()) > {lines_before}")  # rewrapped to the new width
     proc.wait_for("settings.get('overlay/geometry').split(',')[2] == str(overlay.width())", timeout=10)
+
+
+def test_without_a_compositor_the_user_is_told_why_the_background_is_solid(desktop_no_compositor, tmp_path):
+    desk = desktop_no_compositor
+    proc = desk.spawn_qt(f"""
+import argparse
+from app.core.settings import DictStore, Settings
+from app.qt.application import GuiApp
+settings = Settings(DictStore({{"app/start_on_launch": False}}))
+gui = GuiApp(settings, argparse.Namespace())
+gui.start()
+""")
+    proc.wait_for("gui.overlay.isVisible()")
+    assert proc.call("gui.info.translucency") is False
+    assert "no compositor" in proc.call("gui.overlay._status_note")
+    assert "compositor" in proc.call("gui.overlay.toolTip()")
