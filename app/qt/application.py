@@ -56,8 +56,7 @@ class GuiApp:
         o.set_status(c.status)
         if self.info.notes:
             o.set_status_note("Wayland: may be covered by other windows" if self.info.qpa == "wayland"
-                              else "no compositor: background opaque")
-            o.setToolTip("\n\n".join(self.info.notes))  # the full explanation on hover
+                              else "no compositor: background opaque", "\n\n".join(self.info.notes))
         self._register_hotkeys()
 
     # ---- start/stop ----------------------------------------------------------------------------

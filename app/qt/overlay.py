@@ -122,6 +122,7 @@ class CaptionOverlay(QWidget):
         self._level_db: float | None = None
         self._silence_hint = ""
         self._status_note = ""            # platform note (Wayland / no compositor)
+        self._note_explanation = ""
         self._click_through = False
         self._context_menu: QMenu | None = None
         self._press_geometry: QRect | None = None
@@ -203,9 +204,18 @@ class CaptionOverlay(QWidget):
             self.save_geometry(placed)
         self.dock_changed.emit(dock)
 
-    def set_status_note(self, note: str) -> None:
+    def set_status_note(self, note: str, explanation: str = "") -> None:
+        """A short platform note for the status line; the full explanation goes in the tooltip."""
         self._status_note = note
+        self._note_explanation = explanation
+        self._update_tooltip()
         self.update()
+
+    def _update_tooltip(self) -> None:
+        # The status line is elided to one line: hovering shows the whole reason.
+        parts = [self._status.detail if self._status.state in (State.ERROR, State.RECONNECTING) else "",
+                 self._silence_hint, self._note_explanation]
+        self.setToolTip("\n\n".join(p for p in parts if p))
 
     def apply_settings(self, keys=None) -> None:
         """Re-read appearance, caption and window settings after the user saved them."""
@@ -251,6 +261,7 @@ class CaptionOverlay(QWidget):
         if status.state in (State.RECONNECTING, State.STOPPED, State.ERROR):
             self.model.drop_partials()  # no final will come for them
         self._status = status
+        self._update_tooltip()
         self.update()
 
     def set_levels(self, levels: dict) -> None:
@@ -262,6 +273,7 @@ class CaptionOverlay(QWidget):
         if level != self._level_db or hint != self._silence_hint:
             self._level_db = level
             self._silence_hint = hint
+            self._update_tooltip()
             self.update(self._status_rect().toAlignedRect())
 
     def set_source_labels(self, labels) -> None:

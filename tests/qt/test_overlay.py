@@ -242,6 +242,17 @@ def test_status_strip_and_levels_paint(make):
     assert "#3ddc84" in colours_in(o)  # the green "live" dot / meter
 
 
+def test_full_error_and_platform_note_in_the_tooltip(make):
+    o = make()
+    o.set_status_note("Wayland: may be covered", "Wayland does not let apps keep a window above others.")
+    o.set_status(Status(state=State.ERROR, text="Stopped: x", detail="Audio device 'mic:USB' was not "
+                        "found. Available: Built-in Microphone, Headset."))
+    tip = o.toolTip()
+    assert "Available: Built-in Microphone, Headset." in tip and "keep a window above" in tip
+    o.set_status(Status(state=State.LIVE, text="Live"))
+    assert "Available" not in o.toolTip()
+
+
 def test_silent_input_hint(make):
     from app.core.audio.level import Level
     o = make()
