@@ -13,7 +13,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import APP_ID, APP_NAME, ORG_DOMAIN, ORG_NAME, __version__
+from app import APP_ID, APP_NAME, BUNDLE_ID, ORG_DOMAIN, ORG_NAME, __version__
 from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def run_gui(args) -> int:
     app.setOrganizationName(ORG_NAME)
     app.setOrganizationDomain(ORG_DOMAIN)
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName(APP_ID)
+    app.setDesktopFileName(BUNDLE_ID)   # matches packaging/linux/<BUNDLE_ID>.desktop (Wayland app id)
     app.setQuitOnLastWindowClosed(False)   # closing history/settings must not end the captions
 
     try:
