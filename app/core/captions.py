@@ -16,7 +16,7 @@ How it works
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 MIN_LINES, MAX_LINES = 1, 8
