@@ -97,8 +97,45 @@ def count_finals(data_home: Path) -> int:
     return n
 
 
+PROFILE_NATIVE = False   # --profile-native: include C/C++ frames (Qt, PortAudio) in the profile
+
+
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    spy = ROOT / ".venv" / "bin" / "py-spy"
+    if not spy.exists():
+        print("py-spy is not installed (.venv/bin/pip install py-spy): no profile")
+        return None
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                             "--rate", "200", "--format", "raw", "--threads", *(["--native"] if PROFILE_NATIVE else ["--nonblocking"]),
+                             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarise_profile(path: Path, top: int = 15) -> None:
+    """Self time by function (leaf frame) and by thread, from py-spy's collapsed stacks."""
+    from collections import Counter
+    leaves, threads, total = Counter(), Counter(), 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        threads[frames[0]] += n
+        leaves[frames[-1]] += n
+    if not total:
+        print(f"profile {path.name}: no samples (idle)")
+        return
+    print(f"profile {path.name}: {total} busy samples; by thread:")
+    for name, n in threads.most_common(8):
+        print(f"  {100 * n / total:5.1f} %  {name}")
+    print("  self time by function:")
+    for name, n in leaves.most_common(top):
+        print(f"  {100 * n / total:5.1f} %  {name}")
+
+
 def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Path, audio_s: float,
-             work: Path, source: str) -> dict:
+             work: Path, source: str, profile_dir: Path | None = None) -> dict:
     run_dir = work / label
     run_dir.mkdir()
     write_settings(run_dir / "config", {
@@ -124,6 +161,10 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
         sampler = Sampler(proc.pid)
         cpu0 = cpu_seconds(ps)
         t0 = time.monotonic()
+        spy = None
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            spy = start_profiler(proc.pid, audio_s, profile_dir / f"{source.split(':')[0]}.txt")
         if source == "mic":
             time.sleep(1.0)                      # the capture stream is running before we speak
             pulse.play(wav)                      # blocks for the length of the audio
@@ -134,6 +175,9 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
         time.sleep(DRAIN_S)
         cpu1 = cpu_seconds(ps)
         wall = time.monotonic() - t0
+        if spy is not None:
+            spy.wait(timeout=60)
+            summarise_profile(profile_dir / f"{source.split(':')[0]}.txt")
         sampler.stop()
         rss_end = ps.memory_info().rss
     finally:
@@ -214,7 +258,12 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=5.0, help="speech to stream (default 5)")
     ap.add_argument("--skip-file", action="store_true", help="skip run 3 (ours fed from the file)")
     ap.add_argument("--quick", action="store_true", help="1 minute, no run 3")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="py-spy our app while it streams (CPU profiles are slightly perturbed) into DIR")
+    ap.add_argument("--profile-native", action="store_true", help="with --profile: native frames too")
     args = ap.parse_args(argv)
+    global PROFILE_NATIVE
+    PROFILE_NATIVE = args.profile_native
     minutes = 1.0 if args.quick else args.minutes
     from tests.fixtures.pulse import PulseServer
 
@@ -232,11 +281,12 @@ def main(argv=None) -> int:
               f"machine: {psutil.cpu_count()} cores, load {psutil.getloadavg()[0]:.1f}")
         with private_desktop() as desk, PulseServer(16000, 1) as pulse, \
                 LoopbackProcess(script=list(SENTENCES) * repeat * 3) as server:
-            runs["mic"] = run_ours("ours (GUI, virtual mic)", desk, pulse, server, wav, audio_s, work, "mic")
+            runs["mic"] = run_ours("ours (GUI, virtual mic)", desk, pulse, server, wav, audio_s, work, "mic",
+                                   args.profile)
             runs["sdk"] = run_sdk(server, wav, audio_s, work)
             if not (args.skip_file or args.quick):
                 runs["file"] = run_ours("ours (GUI, same WAV file)", desk, pulse, server, wav, audio_s, work,
-                                        f"file:{wav}")
+                                        f"file:{wav}", args.profile)
         load_after = psutil.getloadavg()[0]
         print(f"load average after: {load_after:.1f}")
     finally:
