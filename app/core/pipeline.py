@@ -133,8 +133,9 @@ class CaptionPipeline:
                 event = self._to_stream_time(run, event)
                 if isinstance(event, Final):
                     run.finals += 1
-            if isinstance(event, StreamError) and not run.stopping:
-                self._session_failed(run, event)
+            if isinstance(event, StreamError) and event.recovery is not Recovery.IGNORE \
+                    and not run.stopping:
+                self._session_failed(run, event)   # a notice (IGNORE) leaves the session running
                 return
             self._out(event)
         return on_event
@@ -172,8 +173,6 @@ class CaptionPipeline:
             if self._bug_errors >= self.max_bug_errors:
                 self._fatal(error)
                 return
-        if error.recovery is Recovery.IGNORE:
-            return
         self._request_reconnect(error.message, immediate=False)
 
     def _fatal(self, error: StreamError) -> None:
