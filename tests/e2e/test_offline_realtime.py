@@ -64,6 +64,12 @@ def test_pipeline_keeps_a_session_that_reports_falling_behind(monkeypatch):
     gate = threading.Event()
     recognizer = CountingRecognizer(gate=gate)
     audio = np.concatenate([silence(0.3)] + [np.concatenate([tone(1.0), silence(0.5)])] * 4)
+    rec = Recorder()
+
+    def wait(predicate, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     class Source:
         label = "file"
@@ -79,13 +85,17 @@ def test_pipeline_keeps_a_session_that_reports_falling_behind(monkeypatch):
             pass
 
         def read(self):
+            if self.pos == 1600 * 30:
+                wait(lambda: recognizer.calls)  # the decoder is now stuck: audio piles up
+            if self.pos == 1600 * 50:
+                gate.set()                      # ...5 s of it; now it catches up
             chunk = audio[self.pos:self.pos + 1600]
             self.pos += 1600
-            if self.pos >= 1600 * 30:
-                gate.set()                      # the decoder was stuck for 3 s of audio
-            return pcm16(chunk) if len(chunk) else b""
+            if not len(chunk):
+                wait(lambda: len(rec.of(Final)) == 4)   # end of file only once caught up
+                return b""
+            return pcm16(chunk)
 
-    rec = Recorder()
     config = SessionConfig(engine="local", silence_ms=200)
     pipeline = CaptionPipeline(
         Source(), lambda l: LocalSession(config, l, recognizer=recognizer, vad_factory=EnergyVad), rec)
@@ -96,3 +106,4 @@ def test_pipeline_keeps_a_session_that_reports_falling_behind(monkeypatch):
     assert not runner.is_alive()
     assert any(e.recovery is Recovery.IGNORE for e in rec.of(StreamError))
     assert len(rec.of(Final)) == 4                       # captions went on after the notice
+    assert pipeline.fatal_error is None and isinstance(rec.events[-1], SessionEnded)

@@ -5,10 +5,11 @@ session resamples, runs the VAD/endpointer, decodes, and calls the listener. Con
 (force end, stop) travel through the same queue, so they act at the right point in the audio.
 
 Falling behind real time (slow or busy CPU): audio waiting in the queue is the measure. Beyond
-``BEHIND_S`` the worker skips partials (finals are never skipped), counts them in ``stats``
-and tells the listener once per episode with an informational ``StreamError`` (Recovery.IGNORE,
-which the status shows as a notice). Audio itself is dropped only past ``MAX_BACKLOG_S``, and
-that too is counted and reported.
+``BEHIND_S`` the worker skips partials (finals are never skipped) and counts them; audio itself
+is dropped only past ``MAX_BACKLOG_S``. Both show in ``stats()`` (``behind``, ``partials_skipped``,
+``audio_dropped_s``), and the listener is told once per episode by an informational
+``StreamError`` (Recovery.IGNORE: the pipeline passes it on without touching the session, and
+the status model shows it as a notice). ``REPORT_BEHIND_EVENTS = False`` keeps it to stats().
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ BEHIND_S = 2.0            # audio waiting beyond this: skip partials, report "be
 MAX_BACKLOG_S = 120.0     # queued audio beyond this is dropped (oldest first) and reported
 QUIET_SKIP_MS = 150       # no partial decode once the speaker has paused this long
 NOTICE_EVERY_S = 30.0     # at most one "behind" notice per this many seconds
+REPORT_BEHIND_EVENTS = True    # tell the listener (status notice), not only stats()
 
 
 _live_sessions: "weakref.WeakSet[LocalSession]" = weakref.WeakSet()
@@ -389,6 +391,8 @@ class LocalSession(SpeechSession):
             self._emit(Partial(text=text, audio_start=_ms(start), audio_end=_ms(end)))
 
     def _notify_behind(self, dropped: bool) -> None:
+        if not REPORT_BEHIND_EVENTS:
+            return                              # stats() still says so
         now = time.monotonic()
         if not dropped and now - self._last_notice < NOTICE_EVERY_S:
             return

