@@ -129,6 +129,8 @@ class CaptionOverlay(QWidget):
         self._user_moved = False
         self._placing = False
         self._drag_offset = None          # fallback drag when the platform has no system move
+        self._drag_edges = Qt.Edge(0)
+        self._drag_start = None
         self._line_cache: dict = {}
         self._last_spoken = 0             # finals already announced to screen readers
 
@@ -420,20 +422,54 @@ class CaptionOverlay(QWidget):
             return
         if event.button() != Qt.MouseButton.LeftButton:
             return
+        handle = self.windowHandle()
+        # Where the window really is, from the event (the X server's root coordinates). Right after
+        # an X11 window manager reparents the overlay, Qt can briefly hold a stale position; a
+        # system move started then would make the window jump by that error.
+        actual = (event.globalPosition() - event.position()).toPoint()
+        stale = (actual - handle.position()).manhattanLength() > 2
+        if stale:
+            self._placing = True
+            try:
+                handle.setPosition(actual)  # re-sync Qt; the window does not move
+            finally:
+                self._placing = False
         self._press_geometry = self.geometry()
         self._user_moved = True
-        handle = self.windowHandle()
         edges = self._edges_at(event.position())
-        started = handle.startSystemResize(edges) if edges else handle.startSystemMove()
-        if not started:  # platform without system move: drag by hand
-            self._drag_offset = event.globalPosition().toPoint() - self.frameGeometry().topLeft()
+        started = False
+        if not stale:
+            started = handle.startSystemResize(edges) if edges else handle.startSystemMove()
+        if not started:  # no system move here (or Qt was out of step): move/resize by hand
+            self._drag_offset = event.globalPosition().toPoint() - actual
+            self._drag_edges = edges
+            self._drag_start = (event.globalPosition().toPoint(), QRect(actual, self.size()))
 
     def mouseMoveEvent(self, event) -> None:
         if self._drag_offset is not None and event.buttons() & Qt.MouseButton.LeftButton:
-            self.move(event.globalPosition().toPoint() - self._drag_offset)
+            if self._drag_edges:
+                self.setGeometry(self._resized(event.globalPosition().toPoint()))
+            else:
+                self.move(event.globalPosition().toPoint() - self._drag_offset)
             return
         if not self._click_through:
             self.setCursor(self._cursor_for(self._edges_at(event.position())))
+
+    def _resized(self, pointer) -> QRect:
+        """The rectangle for a by-hand resize from the pressed edges to ``pointer``."""
+        start, rect = self._drag_start
+        d = pointer - start
+        r = QRect(rect)
+        min_w, min_h = self.minimumWidth(), self.minimumHeight()
+        if self._drag_edges & Qt.Edge.LeftEdge:
+            r.setLeft(min(rect.left() + d.x(), rect.right() - min_w + 1))
+        if self._drag_edges & Qt.Edge.RightEdge:
+            r.setRight(max(rect.right() + d.x(), rect.left() + min_w - 1))
+        if self._drag_edges & Qt.Edge.TopEdge:
+            r.setTop(min(rect.top() + d.y(), rect.bottom() - min_h + 1))
+        if self._drag_edges & Qt.Edge.BottomEdge:
+            r.setBottom(max(rect.bottom() + d.y(), rect.top() + min_h - 1))
+        return r
 
     def mouseReleaseEvent(self, event) -> None:
         self._drag_offset = None

@@ -339,6 +339,25 @@ def test_overlay_pulled_back_when_its_screen_changes(make, settings, qtbot):
     qtbot.waitUntil(lambda: o.geometry().top() <= 60)
 
 
+def test_resize_by_hand_from_an_edge(make, settings, qtbot):
+    """Offscreen has no window manager: resizing from the right edge is done by the overlay itself."""
+    o = make()
+    w, h, x = o.width(), o.height(), o.x()
+    edge = QPoint(o.width() - 3, o.height() // 2)
+    qtbot.mousePress(o, Qt.MouseButton.LeftButton, pos=edge)
+    qtbot.mouseMove(o, QPoint(edge.x() - 200, edge.y()))
+    qtbot.mouseRelease(o, Qt.MouseButton.LeftButton, pos=QPoint(edge.x() - 200, edge.y()))
+    assert o.width() == w - 200 and o.height() == h and o.x() == x
+    qtbot.waitUntil(lambda: (parse_geometry(settings.get("overlay/geometry")) or (0, 0, 0, 0))[2] == w - 200,
+                    timeout=3000)
+    # Never below the minimum size.
+    edge = QPoint(o.width() - 3, o.height() // 2)
+    qtbot.mousePress(o, Qt.MouseButton.LeftButton, pos=edge)
+    qtbot.mouseMove(o, QPoint(edge.x() - 5000, edge.y()))
+    qtbot.mouseRelease(o, Qt.MouseButton.LeftButton, pos=QPoint(edge.x() - 5000, edge.y()))
+    assert o.width() == o.minimumWidth()
+
+
 def test_unusable_saved_geometry_falls_back_to_the_dock(make, settings):
     settings.store.set_value("overlay/geometry", "not,a,rect")
     settings.set("overlay/dock", "floating")
