@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -74,6 +76,39 @@ class Sampler:
 def cpu_seconds(proc: psutil.Process) -> float:
     t = proc.cpu_times()
     return t.user + t.system
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """{tid: (thread name as the OS knows it, CPU seconds)} from /proc (Linux)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def py_thread_names(profile: Path | None) -> dict[int, str]:
+    names = {}
+    if profile is not None and profile.exists():
+        for m in re.finditer(r"thread \((\d+)\): ([^;]+);", profile.read_text(errors="replace")):
+            names[int(m.group(1))] = m.group(2)
+    return names
+
+
+def print_thread_cpu(before: dict, after: dict, names: dict[int, str], total: float) -> None:
+    rows = []
+    for tid, (comm, cpu) in after.items():
+        delta = cpu - before.get(tid, (comm, 0.0))[1]
+        if delta > 0:
+            rows.append((delta, names.get(tid) or comm, tid))
+    print("  CPU by thread while streaming:")
+    for delta, name, tid in sorted(rows, reverse=True)[:10]:
+        print(f"    {delta:6.2f} s  {100 * delta / max(total, 1e-9):5.1f} %  {name} ({tid})")
 
 
 def established_to(proc: psutil.Process, port: int) -> bool:
@@ -160,6 +195,7 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
         startup_cpu = cpu_seconds(ps)
         sampler = Sampler(proc.pid)
         cpu0 = cpu_seconds(ps)
+        threads0 = thread_cpu(proc.pid)
         t0 = time.monotonic()
         spy = None
         if profile_dir is not None:
@@ -174,10 +210,14 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
                 time.sleep(0.5)
         time.sleep(DRAIN_S)
         cpu1 = cpu_seconds(ps)
+        threads1 = thread_cpu(proc.pid)
         wall = time.monotonic() - t0
+        profile = None
         if spy is not None:
             spy.wait(timeout=60)
-            summarise_profile(profile_dir / f"{source.split(':')[0]}.txt")
+            profile = profile_dir / f"{source.split(':')[0]}.txt"
+            summarise_profile(profile)
+        print_thread_cpu(threads0, threads1, py_thread_names(profile), cpu1 - cpu0)
         sampler.stop()
         rss_end = ps.memory_info().rss
     finally:

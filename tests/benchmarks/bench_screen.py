@@ -193,6 +193,7 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
     stamps: dict[tuple[str, str], float] = {}      # (kind, text) → receive time (perf_counter)
     msg_latency: list[tuple[str, float]] = []       # (kind, seconds)
     stages: list[tuple[float, float, float]] = []    # (recv→slot, slot→paint start, paint duration)
+    paints: list[tuple[bool, float]] = []             # every paintEvent: (had a new caption, seconds)
     finals_painted: list[tuple[str, float, int]] = []   # (text, painted at, audio_end ms)
     first_chunk: list[float] = []
 
@@ -242,6 +243,22 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
         if variant == "glyph-outline":
             _draw_text = glyph_outline_draw_text
 
+        if variant == "coarse-levels":
+            def set_levels(self, levels):
+                """Proposed: repaint the level bar only when it changes by a visible step (1/12 of
+                the bar, 5 dB) instead of on every 100 ms poll (float dB always differs)."""
+                peaks = [lv.rms_dbfs for lv in levels.values()] if levels else []
+                step = None if not peaks else int(min(1.0, max(0.0, (max(peaks) + 60) / 60)) * 12)
+                silent = any(getattr(lv, "silent", False) for lv in (levels or {}).values())
+                key = (step, silent)
+                if key != getattr(self, "_level_key", "unset"):
+                    self._level_key = key
+                    super().set_levels(levels)
+
+        if variant == "no-levels":
+            def set_levels(self, levels):
+                pass
+
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
             self._pending: list[tuple[str, float, float]] = []
@@ -266,6 +283,7 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
             start = time.perf_counter()
             super().paintEvent(event)
             now = time.perf_counter()
+            paints.append((bool(self._pending or self._pending_finals), now - start))
             for kind, t, slot in self._pending:
                 msg_latency.append((kind, now - t))
                 stages.append((slot - t, start - slot, now - start))
@@ -314,7 +332,7 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
     gui.overlay.deleteLater()
     qapp.processEvents()
     return {"msg_latency": msg_latency, "finals": finals_painted, "origin": first_chunk[0] if first_chunk else None,
-            "errors": errors, "cpu_s": cpu, "stages": stages}
+            "errors": errors, "cpu_s": cpu, "stages": stages, "paints": paints}
 
 
 def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk_ms: int) -> dict:
@@ -343,9 +361,10 @@ def main(argv=None) -> int:
     ap.add_argument("--silence-ms", type=int, default=500, help="silence threshold (default 500)")
     ap.add_argument("--chunk-ms", type=int, default=100, help="audio chunk (default 100)")
     ap.add_argument("--quick", action="store_true", help="one pass of the sentences")
-    ap.add_argument("--variant", choices=("app", "glyph-outline", "no-effect"), default="app",
+    ap.add_argument("--variant", choices=("app", "glyph-outline", "no-effect", "coarse-levels", "no-levels"), default="app",
                     help="app = the overlay as shipped; glyph-outline = with the proposed _draw_text fix; "
-                         "no-effect = text effect 'none' (for comparison)")
+                         "no-effect = text effect 'none' (for comparison); coarse-levels = the proposed level-bar "
+                         "repaint throttle; no-levels = no level bar repaints at all (upper bound)")
     args = ap.parse_args(argv)
     repeat = 1 if args.quick else args.repeat
     protocols = ("v3", "v2") if args.protocol == "both" else (args.protocol,)
@@ -372,6 +391,11 @@ def main(argv=None) -> int:
                     print(f"{protocol}: errors: {run['errors']}")
                 a = analyse(protocol, run, ends, args.silence_ms, args.chunk_ms)
                 a["cpu_s"] = run["cpu_s"]
+                pt = run["paints"]
+                other = [d for c, d in pt if not c]
+                print(f"{protocol}: {len(pt)} paintEvents ({len(pt) / audio_s:.1f}/s), {len(other)} without a new "
+                      f"caption (status/level/timers); paintEvent mean {1e3 * sum(d for _, d in pt) / max(1, len(pt)):.2f} ms; "
+                      f"total {sum(d for _, d in pt):.2f} s in paintEvent")
                 st = run["stages"]
                 if st:
                     cols = list(zip(*st))
