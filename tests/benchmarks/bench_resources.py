@@ -203,12 +203,16 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
             spy = start_profiler(proc.pid, audio_s, profile_dir / f"{source.split(':')[0]}.txt")
         if source == "mic":
             time.sleep(1.0)                      # the capture stream is running before we speak
-            pulse.play(wav)                      # blocks for the length of the audio
+            player = pulse.play(wav, wait=False)
+            player.wait(timeout=audio_s + 60)   # (play(wait=True) gives up after 120 s)
         else:
             # the file source started with the session: wait for its end
             while time.monotonic() - t0 < audio_s:
                 time.sleep(0.5)
         time.sleep(DRAIN_S)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{label}: the app died while streaming (exit {proc.returncode}); log:\n"
+                               + (run_dir / "app.log").read_text()[-3000:])
         cpu1 = cpu_seconds(ps)
         threads1 = thread_cpu(proc.pid)
         wall = time.monotonic() - t0
