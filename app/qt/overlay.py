@@ -130,6 +130,7 @@ class CaptionOverlay(QWidget):
         self._placing = False
         self._drag_offset = None          # fallback drag when the platform has no system move
         self._drag_edges = Qt.Edge(0)
+        self._known_rect: tuple[int, int, int, int] | None = None
         self._drag_start = None
         self._line_cache: dict = {}
         self._last_spoken = 0             # finals already announced to screen readers
@@ -322,7 +323,8 @@ class CaptionOverlay(QWidget):
                 self.settings.set("overlay/dock", "floating")
                 self.dock_changed.emit("floating")
             self._user_moved = False
-        self.settings.set("overlay/geometry", format_geometry(_rect_tuple(geo)))
+        self._known_rect = _rect_tuple(geo)
+        self.settings.set("overlay/geometry", format_geometry(self._known_rect))
         self._save_screen()
 
     def _save_screen(self) -> None:
@@ -340,7 +342,8 @@ class CaptionOverlay(QWidget):
     def keep_on_screen(self) -> None:
         """Re-dock, or pull a floating overlay fully onto the screen it is (mostly) on."""
         dock = self.settings.get("overlay/dock")
-        geo = _rect_tuple(self.geometry())
+        # Our own record of where the window is: Qt's can be stale right after the WM reparents it.
+        geo = self._known_rect or _rect_tuple(self.geometry())
         screen = self._screen_named("", geo)
         if dock == "floating":
             self._set_geometry_clamped(geo, screen)
@@ -391,6 +394,7 @@ class CaptionOverlay(QWidget):
             self.setGeometry(x, y, w, h)
         finally:
             self._placing = False
+        self._known_rect = (x, y, w, h)
         self._relayout()
         return x, y, w, h
 

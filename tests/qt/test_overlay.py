@@ -330,11 +330,14 @@ def test_user_drag_is_saved_switches_to_floating_and_is_restored(make, settings,
 def test_overlay_pulled_back_when_its_screen_changes(make, settings, qtbot):
     settings.set("overlay/dock", "floating")
     o = make()
-    o.setGeometry(5000, 4000, 500, 120)   # e.g. its monitor was unplugged
+    o.setGeometry(5000, 4000, 500, 120)   # where the user had put it, on a monitor now unplugged
+    o.save_geometry()
+    assert not QGuiApplication.primaryScreen().availableGeometry().contains(o.geometry())
     o.keep_on_screen()
     assert QGuiApplication.primaryScreen().availableGeometry().contains(o.geometry())
     settings.set("overlay/dock", "top")
     o.setGeometry(5000, 4000, 500, 120)
+    o.save_geometry()
     o._screens_changed()                  # what a screen change triggers (queued)
     qtbot.waitUntil(lambda: o.geometry().top() <= 60)
 
