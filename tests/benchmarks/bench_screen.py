@@ -322,9 +322,11 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
     watchdog.timeout.connect(lambda: (errors.append("timed out"), qapp.quit()))
     watchdog.start()
     cpu0 = time.process_time()
+    none0 = sys.getrefcount(None)
     gui.start()
     qapp.exec()
     cpu = time.process_time() - cpu0
+    none1 = sys.getrefcount(None)
     controller.shutdown()
     gui.hotkeys.close()
     gui.tray.hide()
@@ -332,7 +334,8 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
     gui.overlay.deleteLater()
     qapp.processEvents()
     return {"msg_latency": msg_latency, "finals": finals_painted, "origin": first_chunk[0] if first_chunk else None,
-            "errors": errors, "cpu_s": cpu, "stages": stages, "paints": paints}
+            "errors": errors, "cpu_s": cpu, "stages": stages, "paints": paints,
+            "none_refs": (none0, none1)}
 
 
 def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk_ms: int) -> dict:
@@ -352,6 +355,16 @@ def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk
         added.append((painted - (origin + deciding / 1000.0)) * 1000.0)
     return {"protocol": protocol, "msg_ms": lat_ms, "final_msg_ms": finals_ms, "excess_ms": excess, "added_ms": added,
             "end_mismatch_ms": mismatch}
+
+
+def report(a: dict, variant: str) -> None:
+    p = a["protocol"] + ("" if variant == "app" else f", {variant}")
+    result(f"message→screen p50 ({p})", percentile(a["msg_ms"], 50), "ms", None)
+    result(f"message→screen p99 ({p})", percentile(a["msg_ms"], 99), "ms", 16)
+    result(f"end of speech→final on screen, excess p50 ({p})", percentile(a["excess_ms"], 50), "ms", 50)
+    result(f"end of speech→final on screen, excess max ({p})", max(a["excess_ms"], default=float("nan")),
+           "ms", 50)
+    result(f"deciding chunk captured→final on screen p50 ({p})", percentile(a["added_ms"], 50), "ms", None)
 
 
 def main(argv=None) -> int:
@@ -396,6 +409,10 @@ def main(argv=None) -> int:
                 print(f"{protocol}: {len(pt)} paintEvents ({len(pt) / audio_s:.1f}/s), {len(other)} without a new "
                       f"caption (status/level/timers); paintEvent mean {1e3 * sum(d for _, d in pt) / max(1, len(pt)):.2f} ms; "
                       f"total {sum(d for _, d in pt):.2f} s in paintEvent")
+                n0, n1 = run["none_refs"]
+                print(f"{protocol}: references to None {n0} → {n1} over the run "
+                      f"({(n0 - n1) / max(1, len(pt)):.1f} lost per paintEvent; a binding that returns None "
+                      f"without a reference makes this fall and aborts the process at 0 on Python < 3.12)")
                 st = run["stages"]
                 if st:
                     cols = list(zip(*st))
@@ -413,16 +430,9 @@ def main(argv=None) -> int:
                       f"max {max(a['added_ms'], default=float('nan')):.1f} ms; "
                       f"server audio_end vs local endpointer max diff {max(a['end_mismatch_ms'], default=0):.0f} ms; "
                       f"GUI process CPU {run['cpu_s']:.1f} s for {audio_s:.0f} s of audio")
+                report(a, args.variant)   # now: a later crash must not lose these
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for a in analysed:
-        p = a["protocol"] + ("" if args.variant == "app" else f", {args.variant}")
-        result(f"message→screen p50 ({p})", percentile(a["msg_ms"], 50), "ms", None)
-        result(f"message→screen p99 ({p})", percentile(a["msg_ms"], 99), "ms", 16)
-        result(f"end of speech→final on screen, excess p50 ({p})", percentile(a["excess_ms"], 50), "ms", 50)
-        result(f"end of speech→final on screen, excess max ({p})", max(a["excess_ms"], default=float("nan")),
-               "ms", 50)
-        result(f"deciding chunk captured→final on screen p50 ({p})", percentile(a["added_ms"], 50), "ms", None)
     return 0
 
 

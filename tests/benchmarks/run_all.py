@@ -38,7 +38,8 @@ class Bench:
 BENCHES = [
     Bench("client", "tests.benchmarks.bench_client_latency", ["--seconds", "30"], ["--seconds", "10"], 300),
     Bench("capture", "tests.benchmarks.bench_capture", ["--seconds", "60"], ["--seconds", "15"], 300),
-    Bench("screen", "tests.benchmarks.bench_screen", [], ["--quick", "--protocol", "v3"], 600),
+    Bench("screen", "tests.benchmarks.bench_screen", ["--protocol", "v3"], ["--quick", "--protocol", "v3"], 600),
+    Bench("screen-v2", "tests.benchmarks.bench_screen", ["--protocol", "v2"], ["--quick", "--protocol", "v2"], 600),
     Bench("startup", "tests.benchmarks.bench_startup", [], ["--quick"], 300),
     Bench("resources", "tests.benchmarks.bench_resources", ["--minutes", "5"], ["--quick"], 1500),
     Bench("offline", "tests.benchmarks.bench_offline", ["--model", "all"], ["--model", "moonshine"], 1200),
