@@ -40,6 +40,7 @@ CORNER_RADIUS = 14
 TICK_MS = 250               # auto-clear check
 LINE_CACHE_SIZE = 48        # rendered caption lines kept (visible ones plus recent partials)
 GLYPH_OUTLINE_MAX = 4.0     # px: up to this outline width, stamp glyphs; wider, stroke a path
+METER_STEPS = 12            # the level bar repaints when it moves by 1/12 of its length
 
 _STATE_COLORS = {State.LIVE: "#3ddc84", State.OFFLINE: "#4fa3ff", State.CONNECTING: "#ffc107",
                  State.RECONNECTING: "#ffc107", State.ERROR: "#ff5252", State.STOPPED: "#9e9e9e"}
@@ -82,6 +83,11 @@ def dock_position(size, area, dock: str) -> tuple[int, int]:
     return x, y
 
 
+def _meter_fraction(dbfs: float) -> float:
+    """-60…0 dBFS → 0…1 of the level bar."""
+    return min(1.0, max(0.0, (dbfs + 60) / 60))
+
+
 def notify_accessibility(event) -> None:
     """Hand an event to the platform's accessibility bridge (a no-op when no assistive tech runs)."""
     QAccessible.updateAccessibility(event)
@@ -120,6 +126,7 @@ class CaptionOverlay(QWidget):
         self.model = CaptionModel(self._caption_config(), measure=self._measure, width=400)
         self._status = Status()
         self._level_db: float | None = None
+        self._level_step: int | None = None
         self._silence_hint = ""
         self._status_note = ""            # platform note (Wayland / no compositor)
         self._note_explanation = ""
@@ -273,8 +280,12 @@ class CaptionOverlay(QWidget):
         # A device that delivers only digital silence is usually the wrong one, or muted.
         silent = [label for label, lv in (levels or {}).items() if getattr(lv, "silent", False)]
         hint = f"no sound from {', '.join(silent)}: check the device" if silent else ""
-        if level != self._level_db or hint != self._silence_hint:
-            self._level_db = level
+        # Repaint only when the bar changes by a visible step (the dB value differs on every poll,
+        # and each repaint competes with the captions for the GUI thread).
+        step = None if level is None else int(_meter_fraction(level) * METER_STEPS)
+        self._level_db = level
+        if step != self._level_step or hint != self._silence_hint:
+            self._level_step = step
             self._silence_hint = hint
             self._update_tooltip()
             self.update(self._status_rect().toAlignedRect())
@@ -497,7 +508,8 @@ class CaptionOverlay(QWidget):
             frame.setAlpha(90)
             p.setPen(QPen(frame, 1.5, Qt.PenStyle.DashLine))
             p.drawPath(path)
-        self._paint_captions(p)
+        if event.rect().intersects(self._text_rect().toAlignedRect()):
+            self._paint_captions(p)  # skipped when only the status line (level meter) changed
         self._paint_status(p)
         p.end()
 
@@ -624,7 +636,7 @@ class CaptionOverlay(QWidget):
         p.setBrush(track)
         p.drawRoundedRect(meter, 2, 2)
         if self._level_db is not None:
-            frac = min(1.0, max(0.0, (self._level_db + 60) / 60))
+            frac = _meter_fraction(self._level_db)
             p.setBrush(QColor("#3ddc84") if frac < 0.9 else QColor("#ff5252"))
             p.drawRoundedRect(QRectF(meter.left(), meter.top(), meter.width() * frac, meter.height()), 2, 2)
         text = self._status.summary()

@@ -253,6 +253,20 @@ def test_full_error_and_platform_note_in_the_tooltip(make):
     assert "Available" not in o.toolTip()
 
 
+def test_level_meter_repaints_only_on_visible_steps(make, monkeypatch):
+    from app.core.audio.level import Level
+    o = make()
+    updates = []
+    monkeypatch.setattr(o, "update", lambda *a: updates.append(a))
+    o.set_levels({"mic": Level(rms_dbfs=-32.5)})
+    o.set_levels({"mic": Level(rms_dbfs=-33.0)})   # same 1/12 step of the bar: no repaint
+    o.set_levels({"mic": Level(rms_dbfs=-31.0)})
+    assert len(updates) == 1
+    o.set_levels({"mic": Level(rms_dbfs=-10.0)})
+    assert len(updates) == 2
+    assert o._level_db == -10.0
+
+
 def test_silent_input_hint(make):
     from app.core.audio.level import Level
     o = make()
