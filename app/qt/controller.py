@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 LEVEL_POLL_MS = 100
 
 # Settings whose change needs a new session (the running one cannot change them live).
-RESTART_PREFIXES = ("engine/", "connection/", "audio/")
+# A changed key ("credentials/api_key") restarts too: a new key is used at once.
+RESTART_PREFIXES = ("engine/", "connection/", "audio/", "credentials/")
 
 # CLI flag (argparse dest) → the setting it overrides for this run.
 OVERRIDE_KEYS = {

@@ -345,3 +345,13 @@ def test_api_key_never_in_errors_or_logs(qapp, tmp_path, caplog):
     blob = " ".join(h.errors) + caplog.text + " ".join(s.summary() for s in h.statuses)
     assert "sk-very-secret-value" not in blob
     assert "sk-very-secret-value" not in repr(h.created[-1] if h.created else h.session_config())
+
+
+def test_saving_a_key_in_settings_switches_the_running_captions_to_it(h):
+    h.controller.start()                       # no key yet: the offline engine
+    assert h.session_config()["config"].engine == "local"
+    save_api_key(Secret("sk-new"))
+    h.controller.apply_settings({"credentials/api_key"})
+    assert len(FakeRunner.instances) == 2 and h.controller.running
+    assert h.session_config()["config"].engine == "assemblyai"
+    assert h.session_config()["api_key"] == Secret("sk-new")
