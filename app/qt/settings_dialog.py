@@ -168,9 +168,7 @@ class SettingsDialog(QDialog):
         disk_error = sync() if sync is not None else None
         for page in self.pages:
             page.committed()
-        if "recognition/vocabulary" in changed:
-            self.controller.set_vocabulary(list(self.settings.get("recognition/vocabulary")))
-        if changed:
+        if changed:   # the controller applies vocabulary and silence live itself (once)
             log.info("settings changed: %s", ", ".join(sorted(changed)))
             self.controller.apply_settings(changed)
         self.controller.preview_style(None)   # the saved style is now the previewed one
