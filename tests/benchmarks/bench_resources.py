@@ -132,6 +132,7 @@ def count_finals(data_home: Path) -> int:
     return n
 
 
+APP_PYTHONPATH = ""      # --app-pythonpath: e.g. a site-packages with another PySide6, first on the app's path
 PROFILE_NATIVE = False   # --profile-native: include C/C++ frames (Qt, PortAudio) in the profile
 
 
@@ -179,6 +180,8 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
         "app/start_on_launch": True, "overlay/visible": True, "transcript/enabled": True})
     env = app_env(desk_env, run_dir, server.api_key,
                   {"XDG_RUNTIME_DIR": pulse.env["XDG_RUNTIME_DIR"], "PULSE_SERVER": pulse.env["PULSE_SERVER"]})
+    if APP_PYTHONPATH:
+        env["PYTHONPATH"] = os.pathsep.join([APP_PYTHONPATH, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [sys.executable, "-m", "app"] + (["--source", source] if source != "mic" else [])
     log = open(run_dir / "app.log", "w")
     t_launch = time.perf_counter()
@@ -203,15 +206,20 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
             spy = start_profiler(proc.pid, audio_s, profile_dir / f"{source.split(':')[0]}.txt")
         if source == "mic":
             time.sleep(1.0)                      # the capture stream is running before we speak
-            player = pulse.play(wav, wait=False)
-            player.wait(timeout=audio_s + 60)   # (play(wait=True) gives up after 120 s)
+            player = pulse.play(wav, wait=False)   # (play(wait=True) gives up after 120 s)
+            while player.poll() is None and proc.poll() is None and time.monotonic() - t0 < audio_s + 60:
+                time.sleep(0.2)
+            if player.poll() is None:
+                player.terminate()
+                player.wait(timeout=10)
         else:
             # the file source started with the session: wait for its end
-            while time.monotonic() - t0 < audio_s:
-                time.sleep(0.5)
+            while time.monotonic() - t0 < audio_s and proc.poll() is None:
+                time.sleep(0.2)
         time.sleep(DRAIN_S)
         if proc.poll() is not None:
-            raise RuntimeError(f"{label}: the app died while streaming (exit {proc.returncode}); log:\n"
+            raise RuntimeError(f"{label}: the app died after {time.monotonic() - t0:.0f} s of streaming "
+                               f"(exit {proc.returncode}); log:\n"
                                + (run_dir / "app.log").read_text()[-3000:])
         cpu1 = cpu_seconds(ps)
         threads1 = thread_cpu(proc.pid)
@@ -304,10 +312,14 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="1 minute, no run 3")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="py-spy our app while it streams (CPU profiles are slightly perturbed) into DIR")
+    ap.add_argument("--app-pythonpath", metavar="DIR",
+                    help="put DIR first on our app's import path (e.g. a site-packages holding another "
+                         "PySide6, to compare bindings)")
     ap.add_argument("--profile-native", action="store_true", help="with --profile: native frames too")
     args = ap.parse_args(argv)
-    global PROFILE_NATIVE
+    global PROFILE_NATIVE, APP_PYTHONPATH
     PROFILE_NATIVE = args.profile_native
+    APP_PYTHONPATH = args.app_pythonpath or ""
     minutes = 1.0 if args.quick else args.minutes
     from tests.fixtures.pulse import PulseServer
 
