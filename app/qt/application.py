@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, BUNDLE_ID, ORG_DOMAIN, ORG_NAME, __version__
 from app.core.settings import Settings
+from app.logging_setup import setup_gui_logging
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _make_settings(args) -> Settings:
 
 
 def run_gui(args) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_gui_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
     app.setApplicationDisplayName(APP_NAME)
