@@ -45,7 +45,8 @@ class CaptionPipeline:
     def __init__(self, source: AudioSource, session_factory: Callable[[Listener], SpeechSession],
                  listener: Listener, *, label: str = "", max_backoff_s: float = 10.0,
                  device_retry_s: float = 3.0, rng: random.Random | None = None,
-                 base_backoff_s: float = 0.5, max_retries: int | None = None,
+                 base_backoff_s: float = 0.5, unreachable_backoff_s: float = 1.5,
+                 max_retries: int | None = None,
                  max_outage_s: float | None = None, connect_timeout_s: float = 10.0,
                  stop_timeout_s: float = 5.0, stable_after_s: float = 10.0,
                  max_bug_errors: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
@@ -55,6 +56,9 @@ class CaptionPipeline:
         self._listener = listener
         self.max_backoff_s = max_backoff_s
         self.base_backoff_s = base_backoff_s
+        # While the server cannot even be reached no session is opened (nothing is billed or
+        # counted against session limits), so retry often: captions resume soon after it is back.
+        self.unreachable_backoff_s = unreachable_backoff_s
         self.device_retry_s = device_retry_s
         self.max_retries = max_retries          # initial connection: failed retries before giving up
         self.max_outage_s = max_outage_s        # after a session ran: longest outage before giving up
@@ -85,6 +89,7 @@ class CaptionPipeline:
         self._vocabulary: tuple[str, ...] | None = None
         self._finishing = False
         self._token_rejected = False
+        self._unreachable = False                    # the last attempt never reached the server
 
     # ---- control (any thread) --------------------------------------------------------------
     def stop(self) -> None:
@@ -195,6 +200,7 @@ class CaptionPipeline:
     def _open_session(self) -> _Run | StreamError:
         run = _Run(self._clock())
         self._token_rejected = False
+        self._unreachable = False
         try:
             session = self._factory(self._listener_for(run))
             if self._silence_ms is not None:
@@ -205,6 +211,7 @@ class CaptionPipeline:
             session.start(self.connect_timeout_s)
         except SessionError as exc:
             self._token_rejected = bool(getattr(run.session, "token_rejected", False))
+            self._unreachable = not getattr(run.session, "reached_server", True)
             return exc.error
         except ValueError as exc:
             return StreamError(None, str(exc), Recovery.STOP)
@@ -227,6 +234,8 @@ class CaptionPipeline:
                         self._failures += 1
                         failures = self._failures
                     delay = self.backoff_s(failures)
+                    if retries and self._unreachable:
+                        delay = min(delay, self.unreachable_backoff_s * (0.5 + 0.5 * self._rng.random()))
                 attempt = retries if initial else retries + 1
                 self._out(Reconnecting(attempt, round(delay, 3), reason))
                 if delay and self._stop.wait(delay):

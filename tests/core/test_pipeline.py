@@ -70,6 +70,7 @@ class FakeSession(SpeechSession):
         self.controls = []
         self.ended = False
         self.lock = threading.Lock()
+        self.reached_server = plan.get("reached", True)
 
     def _emit(self, event):
         with self.lock:
@@ -368,3 +369,21 @@ def test_session_dying_right_after_start_is_replaced_not_kept(which):
     assert len(factory.sessions) == len(plans)
     assert factory.sessions[-1].chunks > 0          # the replacement got the audio
     assert p.fatal_error is None
+
+
+@pytest.mark.parametrize("reached", [False, True])
+def test_an_unreachable_server_is_retried_often_a_refusing_one_backs_off(reached):
+    """Nothing is opened while the server cannot be reached, so retries stay frequent (captions
+    resume soon after it is back); a server that answers and refuses gets the growing backoff."""
+    down = StreamError(None, "connection refused; retrying.", Recovery.RECONNECT)
+    if reached:
+        down = StreamError(1013, "The server is busy; retrying.", Recovery.RECONNECT)
+    factory = Factory({"fail_after": 2}, *[{"start_error": down, "reached": reached}] * 4, {})
+    p, events = run_pipeline(FakeSource(n=300, pace=0.01), factory, rng=FixedRng(1.0),
+                             base_backoff_s=0.05, max_backoff_s=10.0, unreachable_backoff_s=0.08)
+    delays = [r.delay_s for r in events.of(Reconnecting)]
+    if reached:
+        assert delays == [0.05, 0.1, 0.2, 0.4, 0.8]
+    else:
+        assert delays == [0.05, 0.08, 0.08, 0.08, 0.08]
+    assert p.fatal_error is None and isinstance(events[-1], SessionEnded)

@@ -84,6 +84,7 @@ class StreamingSession(SpeechSession):
         self.sent_ms = 0.0                      # audio sent on the wire, padding included
         self.session_id: str | None = None
         self._ws_stage = False                  # credentials obtained; now talking to the socket
+        self.reached_server = False             # the WebSocket handshake got an answer
 
     @property
     def token_rejected(self) -> bool:
@@ -108,9 +109,11 @@ class StreamingSession(SpeechSession):
             log.info("connecting (%s, %s auth) to %s", self.protocol, self._auth.mode,
                      urls.redact_url(url))
             transport.connect(url, creds.headers, max(0.5, deadline - self._clock()))
+            self.reached_server = True
         except SessionError as exc:
             self._fail_start(exc.error)
         except HandshakeRejected as exc:
+            self.reached_server = True
             self._fail_start(self._handshake_error(exc))
         except ConnectFailed as exc:
             self._fail_start(StreamError(None, f"{exc}; retrying.", Recovery.RECONNECT))
