@@ -26,7 +26,7 @@ from app.core.status import Status, StatusModel
 
 log = logging.getLogger(__name__)
 
-LEVEL_POLL_MS = 100
+LEVEL_POLL_MS = 200   # 5 Hz is smooth enough for a small meter; each poll costs GUI-thread time
 
 # Settings whose change needs a new session (the running one cannot change them live).
 # A changed key ("credentials/api_key") restarts too: a new key is used at once.
@@ -63,7 +63,7 @@ class Controller(QObject):
     error = Signal(str)                    # something the user must know, plain words
     running_changed = Signal(bool)
     # Added by "overlay" (beyond apis.md):
-    levels_changed = Signal(object)        # {label: app.core.audio.level.Level}, ~10 per second
+    levels_changed = Signal(object)        # {label: app.core.audio.level.Level}, ~5 per second
     sources_changed = Signal(object)       # [label, ...] of the running sources
     settings_applied = Signal(object)      # set of setting keys saved by the settings dialog
     style_preview = Signal(object)         # dict of unsaved appearance values, or None
