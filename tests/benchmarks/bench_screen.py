@@ -52,40 +52,12 @@ def private_desktop(size=(1280, 800)):
     missing = [t for t in DESKTOP_TOOLS if not shutil.which(t)]
     if missing:
         raise SystemExit(f"desktop tools missing: {', '.join(missing)} (bash packaging/dev.sh test installs them)")
-    from tests.fixtures.desktop import _start_xvfb, _wait_cmd
-    xvfb, display = _start_xvfb(size)
+    from tests.fixtures.desktop import x_desktop
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
-    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "XDG_SESSION_TYPE": "x11",
-           "HOME": str(home)}
-    env.pop("WAYLAND_DISPLAY", None)
-    helpers: list[subprocess.Popen] = []
     try:
-        if not _wait_cmd(["xdpyinfo"], env):
-            raise RuntimeError(f"Xvfb on {display} did not come up")
-        helpers.append(subprocess.Popen(["xcompmgr", "-n"], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL))
-        helpers.append(subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL))
-        if not _wait_cmd(["sh", "-c", "xprop -root _NET_SUPPORTING_WM_CHECK | grep -q 'window id'"], env):
-            raise RuntimeError("openbox did not start")
-        from app.qt.platform import x11_compositor_running
-        deadline = time.monotonic() + 15
-        while not x11_compositor_running(display) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield env
+        with x_desktop(home, size=size) as (_display, env):
+            yield env
     finally:
-        for proc in reversed(helpers):
-            proc.terminate()
-        for proc in reversed(helpers):
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        xvfb.terminate()
-        try:
-            xvfb.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            xvfb.kill()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -142,33 +114,6 @@ def speech_ends_ms(wav_path: Path, silence_ms: int) -> list[int]:
 
 
 # ---- the instrumented GUI run ------------------------------------------------------------------
-def glyph_outline_draw_text(self, p, at, text, color, effect) -> None:
-    """The fix proposed for ``CaptionOverlay._draw_text`` (tried here with ``--variant``): outline and
-    shadow from the glyph cache (a few ``drawText`` at offsets) instead of filling an antialiased
-    ``QPainterPath`` of the text, which costs 30-90 ms per two-line repaint on this machine."""
-    import math
-
-    from PySide6.QtCore import QPointF
-    from PySide6.QtGui import QColor
-    p.setFont(self._font)
-    mode = self._style.text_effect
-    if mode == "outline":
-        w = self._style.outline_width
-        steps = max(8, int(math.ceil(2 * math.pi * w)))
-        p.setPen(effect)
-        for i in range(steps):
-            a = 2 * math.pi * i / steps
-            p.drawText(QPointF(at.x() + w * math.cos(a), at.y() + w * math.sin(a)), text)
-    elif mode == "shadow":
-        shadow = QColor(effect)
-        shadow.setAlpha(200)
-        off = max(2.0, self._style.font_size / 16)
-        p.setPen(shadow)
-        p.drawText(QPointF(at.x() + off, at.y() + off), text)
-    p.setPen(color)
-    p.drawText(at, text)
-
-
 def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silence_ms: int,
                  chunk_ms: int, workdir: Path, timeout_s: float, variant: str = "app") -> dict:
     """Run the real GuiApp on the current display until the file ends; return the raw timings."""
@@ -240,21 +185,6 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
         return sources
 
     class TimedOverlay(overlay_mod.CaptionOverlay):
-        if variant == "glyph-outline":
-            _draw_text = glyph_outline_draw_text
-
-        if variant == "coarse-levels":
-            def set_levels(self, levels):
-                """Proposed: repaint the level bar only when it changes by a visible step (1/12 of
-                the bar, 5 dB) instead of on every 100 ms poll (float dB always differs)."""
-                peaks = [lv.rms_dbfs for lv in levels.values()] if levels else []
-                step = None if not peaks else int(min(1.0, max(0.0, (max(peaks) + 60) / 60)) * 12)
-                silent = any(getattr(lv, "silent", False) for lv in (levels or {}).values())
-                key = (step, silent)
-                if key != getattr(self, "_level_key", "unset"):
-                    self._level_key = key
-                    super().set_levels(levels)
-
         if variant == "no-levels":
             def set_levels(self, levels):
                 pass
@@ -374,10 +304,9 @@ def main(argv=None) -> int:
     ap.add_argument("--silence-ms", type=int, default=500, help="silence threshold (default 500)")
     ap.add_argument("--chunk-ms", type=int, default=100, help="audio chunk (default 100)")
     ap.add_argument("--quick", action="store_true", help="one pass of the sentences")
-    ap.add_argument("--variant", choices=("app", "glyph-outline", "no-effect", "coarse-levels", "no-levels"), default="app",
-                    help="app = the overlay as shipped; glyph-outline = with the proposed _draw_text fix; "
-                         "no-effect = text effect 'none' (for comparison); coarse-levels = the proposed level-bar "
-                         "repaint throttle; no-levels = no level bar repaints at all (upper bound)")
+    ap.add_argument("--variant", choices=("app", "no-effect", "no-levels"), default="app",
+                    help="app = the overlay as shipped; no-effect = text effect 'none' (for comparison); "
+                         "no-levels = no level bar repaints at all (upper bound)")
     args = ap.parse_args(argv)
     repeat = 1 if args.quick else args.repeat
     protocols = ("v3", "v2") if args.protocol == "both" else (args.protocol,)
