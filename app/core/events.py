@@ -2,7 +2,9 @@
 
 Events are immutable values; engines call a listener with them from their own thread, so a
 listener must be quick and thread-safe (the Qt layer re-emits them as signals).
-Audio offsets are milliseconds of audio since the start of *that* session.
+Audio offsets are milliseconds of audio since the start of *that* session. Partials and finals
+carry ``received``: when the caption pipeline got them (``time.monotonic()``), so latency can be
+measured however late a front gets round to showing them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Partial:
     text: str
     audio_start: int
     audio_end: int
+    received: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Final:
     audio_start: int
     audio_end: int
     words: tuple = field(default=(), compare=False)
+    received: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

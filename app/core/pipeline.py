@@ -9,6 +9,9 @@ Policy (documented in the README):
 - Offsets are converted to one continuous stream time across sessions: a session's offset 0 is the
   stream position of the first audio it received. Stream time follows the wall clock, so a device
   that was away for 5 s leaves a 5 s gap.
+- Latency (speech end → final received) needs the wall-clock moment of stream position 0. A device
+  hands over audio it buffered while the first session was being opened all at once, so that
+  moment is the *earliest* "read returned − audio read so far" seen, not the time of the first read.
 """
 
 from __future__ import annotations
@@ -119,6 +122,13 @@ class CaptionPipeline:
     def position_ms(self) -> float:
         return self._position_ms
 
+    def latency_ms(self, final: Final) -> float | None:
+        """Speech end → final received, in ms; ``None`` before any audio was read."""
+        origin = self.stream_time_origin
+        if origin is None or final.received is None:
+            return None
+        return (final.received - origin) * 1000.0 - final.audio_end
+
     def _live_session(self) -> SpeechSession | None:
         with self._lock:
             run = self._current
@@ -135,7 +145,7 @@ class CaptionPipeline:
     def _listener_for(self, run: _Run) -> Listener:
         def on_event(event: Event) -> None:
             if isinstance(event, (Partial, Final)):
-                event = self._to_stream_time(run, event)
+                event = replace(self._to_stream_time(run, event), received=time.monotonic())
                 if isinstance(event, Final):
                     run.finals += 1
             if isinstance(event, StreamError) and event.recovery is not Recovery.IGNORE \
@@ -333,7 +343,6 @@ class CaptionPipeline:
 
     def _read_loop(self) -> None:
         rate = self.source.sample_rate
-        self.stream_time_origin = time.monotonic()
         while not self._stop.is_set():
             try:
                 chunk = self.source.read()
@@ -357,6 +366,9 @@ class CaptionPipeline:
             elif self._gap_start is None:
                 self._gap_start = self._position_ms
             self._position_ms += len(chunk) / 2 / rate * 1000.0
+            start = time.monotonic() - self._position_ms / 1000.0
+            if self.stream_time_origin is None or start < self.stream_time_origin:
+                self.stream_time_origin = start
 
     def _close_gap(self, reason: str | None = None) -> None:
         if self._gap_start is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.core import silence
+
 
 PROTOCOLS = ("v3", "v2")
 ENGINES = ("assemblyai", "local")
@@ -14,8 +16,6 @@ AUTH_MODES = ("key", "token", "broker")
 # Frame-duration limits per protocol, in milliseconds (wire reference §1.7 and §3.6).
 CHUNK_LIMITS_MS = {"v2": (100, 2000), "v3": (50, 1000)}
 DEFAULT_CHUNK_MS = 100
-DEFAULT_SILENCE_MS = 700          # v2's documented default end_utterance_silence_threshold
-SILENCE_RANGE_MS = (0, 20000)
 DEFAULT_V3_MODEL = "universal-streaming-english"
 
 
@@ -32,7 +32,7 @@ class SessionConfig:
     sample_rate: int = 16000
     chunk_ms: int = DEFAULT_CHUNK_MS
     vocabulary: tuple[str, ...] = field(default=())
-    silence_ms: int = DEFAULT_SILENCE_MS
+    silence_ms: int = silence.DEFAULT_MS
     format_turns: bool = True
 
     def validate(self) -> None:
@@ -56,5 +56,4 @@ class SessionConfig:
             raise ValueError(
                 f"Chunk size {self.chunk_ms} ms is outside the {self.protocol} limits ({lo}-{hi} ms)."
             )
-        if not SILENCE_RANGE_MS[0] <= self.silence_ms <= SILENCE_RANGE_MS[1]:
-            raise ValueError(f"Silence threshold {self.silence_ms} ms is outside 0-20000 ms.")
+        silence.validate(self.silence_ms)

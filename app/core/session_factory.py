@@ -9,15 +9,6 @@ from app.core.session_config import SessionConfig
 from app.core.streaming.auth import provider_for
 
 
-def resolve_engine(requested: str | None, api_key_present: bool, token_url: str | None) -> str:
-    """``auto``/None → "assemblyai" if a key or a broker URL is configured, else "local"."""
-    if requested in (None, "", "auto"):
-        return "assemblyai" if api_key_present or bool(token_url) else "local"
-    if requested not in ("assemblyai", "local"):
-        raise ValueError(f"Unknown engine {requested!r}; choose auto, assemblyai or local.")
-    return requested
-
-
 def create_session(config: SessionConfig, listener: Listener, *, api_key: Secret | None,
                    token_url: str | None = None, **client_options) -> SpeechSession:
     """A new, not yet started session. ``client_options`` tune the AssemblyAI clients (timeouts)."""

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
+from app.core import silence
+from app.core.session_config import AUTH_MODES, ENCODINGS, ENGINES, PROTOCOLS, REGIONS
+
 log = logging.getLogger(__name__)
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -28,6 +31,9 @@ class Pref:
     maximum: int | None = None
     choices: tuple[str, ...] = ()
     doc: str = ""
+    # What a change does to running captions: "restart" (a new run), "live" (sent to the running
+    # sessions) or "view" (the overlay or the app only, or the next run; captions go on untouched).
+    applies: str = "view"
 
     def coerce(self, raw: Any) -> Any:
         """Raw stored value → typed value. Raises ``ValueError`` when it is not acceptable."""
@@ -78,25 +84,27 @@ def _p(key, kind, default, **kw) -> Pref:
 
 PREFS: tuple[Pref, ...] = (
     # Connection and engine
-    _p("engine/engine", "choice", "auto", choices=("auto", "assemblyai", "local"),
+    _p("engine/engine", "choice", "auto", choices=("auto",) + ENGINES, applies="restart",
        doc="auto = AssemblyAI when a key or token broker is configured, else the offline engine"),
-    _p("connection/protocol", "choice", "v3", choices=("v3", "v2")),
-    _p("connection/region", "choice", "us", choices=("us", "eu")),
-    _p("connection/server_url", "str", ""),
-    _p("connection/auth_mode", "choice", "key", choices=("key", "token", "broker")),
-    _p("connection/token_url", "str", ""),
-    _p("connection/speech_model", "str", "universal-streaming-english"),
-    _p("connection/encoding", "choice", "pcm_s16le", choices=("pcm_s16le", "pcm_mulaw")),
-    _p("connection/sample_rate", "int", 16000, minimum=8000, maximum=48000),
-    _p("connection/chunk_ms", "int", 100, minimum=50, maximum=2000,
-       doc="clamped to the protocol's frame limits when a session starts"),
+    _p("connection/protocol", "choice", "v3", choices=PROTOCOLS, applies="restart"),
+    _p("connection/region", "choice", "us", choices=REGIONS, applies="restart"),
+    _p("connection/server_url", "str", "", applies="restart"),
+    _p("connection/auth_mode", "choice", "key", choices=AUTH_MODES, applies="restart"),
+    _p("connection/token_url", "str", "", applies="restart"),
+    _p("connection/speech_model", "str", "universal-streaming-english", applies="restart"),
+    _p("connection/encoding", "choice", "pcm_s16le", choices=ENCODINGS, applies="restart"),
+    _p("connection/sample_rate", "int", 16000, minimum=8000, maximum=48000, applies="restart"),
+    _p("connection/chunk_ms", "int", 100, minimum=50, maximum=2000, applies="restart",
+       doc="a saved value is clamped to the protocol's frame limits when captions start"),
     # Recognition
-    _p("recognition/vocabulary", "list", ()),
-    _p("recognition/silence_ms", "int", 700, minimum=0, maximum=20000),
+    _p("recognition/vocabulary", "list", (), applies="live"),
+    _p("recognition/silence_ms", "int", silence.DEFAULT_MS, minimum=silence.MIN_MS,
+       maximum=silence.MAX_MS, applies="live"),
     # Audio
-    _p("audio/source", "choice", "mic", choices=("mic", "system", "both")),
-    _p("audio/mic_device", "str", "", doc="empty = follow the system default"),
-    _p("audio/system_device", "str", "", doc="empty = monitor of the default output"),
+    _p("audio/source", "choice", "mic", choices=("mic", "system", "both"), applies="restart"),
+    _p("audio/mic_device", "str", "", applies="restart", doc="empty = follow the system default"),
+    _p("audio/system_device", "str", "", applies="restart",
+       doc="empty = monitor of the default output"),
     # Appearance
     _p("appearance/preset", "choice", "white_on_black",
        choices=("white_on_black", "yellow_on_black", "high_contrast", "custom")),
@@ -187,8 +195,6 @@ class Settings:
         return {p.key: self.get(p.key) for p in PREFS}
 
 
-# --- Added by "settings": page grouping, validation helpers, SessionConfig from preferences ------
-
 #: Which preferences each settings page edits (the dialog's load/save/restore_defaults contract
 #: works on these groups). Keys not listed here (overlay geometry, hotkeys, ...) are edited elsewhere.
 PAGE_KEYS: dict[str, tuple[str, ...]] = {
@@ -205,52 +211,15 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                 "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end"),
 }
 
-#: Keys whose change needs a new recognition session (the controller restarts it on apply).
-RESTART_KEYS: frozenset[str] = frozenset(PAGE_KEYS["connection"] + PAGE_KEYS["audio"])
+#: Not a preference, but a change the settings dialog reports like one: the saved API key.
+API_KEY_CHANGED = "credentials/api_key"
+
+#: The one list of changes that need a new run (the running sessions cannot take them live).
+RESTART_KEYS: frozenset[str] = frozenset(
+    {p.key for p in PREFS if p.applies == "restart"} | {API_KEY_CHANGED})
+#: Changes the running sessions take as they are (v2 message / v3 UpdateConfiguration).
+LIVE_KEYS: frozenset[str] = frozenset(p.key for p in PREFS if p.applies == "live")
 
 
 def defaults(keys: Iterable[str]) -> dict[str, Any]:
     return {k: PREF_BY_KEY[k].default for k in keys}
-
-
-def validation_error(key: str, value: Any) -> str | None:
-    """``None`` when ``value`` is acceptable for ``key``, else a sentence saying why not."""
-    try:
-        PREF_BY_KEY[key].coerce(value)
-    except (ValueError, TypeError) as exc:
-        return f"{key}: {exc}"
-    return None
-
-
-def _optional_url(text: str) -> str | None:
-    text = (text or "").strip()
-    return text or None
-
-
-def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
-    """A ``SessionConfig`` from preference values (a ``snapshot()`` or a dialog's pending values).
-
-    ``engine`` is the resolved engine ("assemblyai" or "local"); the chunk size is clamped into
-    the chosen protocol's frame limits so a saved value never makes a session invalid.
-    """
-    from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig  # core, no cycle
-
-    def get(key):
-        return values.get(key, PREF_BY_KEY[key].default)
-
-    protocol = get("connection/protocol")
-    lo, hi = CHUNK_LIMITS_MS[protocol]
-    return SessionConfig(
-        engine=engine,
-        protocol=protocol,
-        region=get("connection/region"),
-        server_url=_optional_url(get("connection/server_url")),
-        auth_mode=get("connection/auth_mode"),
-        token_url=_optional_url(get("connection/token_url")),
-        speech_model=get("connection/speech_model") or PREF_BY_KEY["connection/speech_model"].default,
-        encoding=get("connection/encoding"),
-        sample_rate=int(get("connection/sample_rate")),
-        chunk_ms=max(lo, min(hi, int(get("connection/chunk_ms")))),
-        vocabulary=tuple(get("recognition/vocabulary")),
-        silence_ms=int(get("recognition/silence_ms")),
-    )

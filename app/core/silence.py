@@ -6,11 +6,14 @@ Users set one number: how long a pause (ms) ends a caption line. The protocols d
   Sent as ``{"end_utterance_silence_threshold": ms}``, allowed any number of times mid-session.
 - v3 (Universal-Streaming): two parameters. ``min_turn_silence`` is the pause after which a turn
   ends when the model is confident; ``max_turn_silence`` is the pause after which it ends anyway.
-  Mapping (the lead's decision): ``min_turn_silence = ms`` and ``max_turn_silence = max(ms, 1280)``.
+  Mapping: ``min_turn_silence = ms`` and ``max_turn_silence = max(ms, 1280)``.
   1280 ms is v3's own default for ``max_turn_silence``, so short thresholds keep the server's
   "end anyway" fallback and long ones raise it so that it never undercuts the minimum.
   Same 0-20000 ms range. Sent live as ``{"type": "UpdateConfiguration", "min_turn_silence": ..,
   "max_turn_silence": ..}``.
+
+This module is the one owner of the range and the mapping: settings, the command line, the
+clients and the settings page all ask it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,16 @@ MIN_MS = 0
 MAX_MS = 20000
 DEFAULT_MS = 700
 V3_MAX_TURN_FLOOR_MS = 1280
+
+
+RANGE_TEXT = f"{MIN_MS}-{MAX_MS} ms"
+
+
+def validate(ms) -> int:
+    """``ms`` as an int, or ``ValueError`` in plain words when it is not a usable threshold."""
+    if isinstance(ms, bool) or not isinstance(ms, int) or not MIN_MS <= ms <= MAX_MS:
+        raise ValueError(f"The silence threshold must be a whole number of {RANGE_TEXT}, not {ms!r}.")
+    return ms
 
 
 def clamp(ms: int) -> int:

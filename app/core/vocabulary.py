@@ -4,6 +4,9 @@ Pure Python, no Qt: the vocabulary editor renders what ``check`` returns.
 
 Rules (the README documents them for users):
 - One term per line. A comma also separates terms, so pasting ``foo, bar baz`` gives two terms.
+  A term that contains a comma goes in double quotes (``"Smith, John"``); a quote inside an
+  unquoted term is kept as it is (``5" screen``). The editor, the settings file, ``--vocabulary``
+  and the headless ``vocabulary`` command all use this one parser.
 - Each term is stripped; runs of inner whitespace become one space; blank terms are dropped.
 - Text is NFC-normalised, so an accented letter typed as letter + combining mark counts once.
 - Duplicates are dropped case-insensitively; the first spelling is kept.
@@ -18,6 +21,7 @@ What is counted:
 
 from __future__ import annotations
 
+import csv
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -27,7 +31,7 @@ V2_MAX_CHARS = 2500
 V3_MAX_TERMS = 100
 V3_MAX_TERM_CHARS = 50
 
-_SEPARATORS = re.compile(r"[,\n\r\u2028\u2029]")
+_LINES = re.compile(r"[\n\r\u2028\u2029]")
 _INNER_SPACE = re.compile(r"\s+")
 
 
@@ -37,8 +41,19 @@ def normalise_term(term: str) -> str:
 
 
 def split_terms(text: str) -> list[str]:
-    """Split editor or pasted text on newlines and commas (no cleaning)."""
-    return _SEPARATORS.split(text)
+    """Split editor, pasted or command-line text on newlines and commas (no cleaning).
+
+    CSV rules per line, so a quoted term keeps its commas; a stray quote never raises."""
+    terms: list[str] = []
+    for line in _LINES.split(text or ""):
+        if not line.strip():
+            continue
+        try:
+            rows = list(csv.reader([line], skipinitialspace=True, strict=True))
+        except csv.Error:       # unbalanced quote: fall back to plain comma splitting
+            rows = [line.split(",")]
+        terms.extend(rows[0] if rows else [])
+    return terms
 
 
 def clean_terms(terms: Iterable[str]) -> list[str]:
@@ -63,8 +78,14 @@ def parse_text(text: str) -> list[str]:
 
 
 def format_terms(terms: Iterable[str]) -> str:
-    """The list → editor text, one term per line."""
-    return "\n".join(terms)
+    """The list → editor text, one term per line (quoted where a comma would split it)."""
+    return "\n".join(_quoted(t) for t in terms)
+
+
+def _quoted(term: str) -> str:
+    if "," in term or term.startswith('"'):
+        return '"' + term.replace('"', '""') + '"'
+    return term
 
 
 def v2_character_count(terms: Iterable[str]) -> int:
@@ -114,5 +135,9 @@ def check(terms: Iterable[str], protocol: str) -> VocabularyCheck:
     raise ValueError(f"Unknown protocol {protocol!r}; choose v3 or v2.")
 
 
-def check_text(text: str, protocol: str) -> VocabularyCheck:
-    return check(parse_text(text), protocol)
+def require_within_limits(terms: Iterable[str], protocol: str) -> tuple[str, ...]:
+    """Clean ``terms`` and return them, or raise ``ValueError`` saying which limit they break."""
+    result = check(clean_terms(terms), protocol)
+    if not result.ok:
+        raise ValueError(result.reason)
+    return result.terms

@@ -25,7 +25,8 @@ class GuiApp:
 
     def __init__(self, settings: Settings, args=None, *, controller=None) -> None:
         from app.qt import platform as plat
-        from app.qt.controller import Controller, overrides_from_args
+        from app.core.run_plan import overrides_from_args
+        from app.qt.controller import Controller
         from app.qt.hotkeys import GlobalHotkeys
         from app.qt.overlay import CaptionOverlay
         from app.qt.tray import Tray, app_icon
@@ -33,7 +34,9 @@ class GuiApp:
         self.settings = settings
         self.info = plat.detect()
         QApplication.setWindowIcon(app_icon())
-        self.controller = controller or Controller(settings, overrides=overrides_from_args(args))
+        self.controller = controller or Controller(
+            settings, overrides=overrides_from_args(args),
+            transcript_dir=getattr(args, "transcript_dir", None))
         self.overlay = CaptionOverlay(settings)
         self.tray = Tray(self.controller, self.overlay, offer_xwayland=self.info.can_offer_xwayland)
         self.hotkeys = GlobalHotkeys()

@@ -4,6 +4,7 @@ The store only moves raw values; ``app.core.settings.Settings`` types and valida
 (INI values come back as strings in a new process: ``'false'``, ``'160'``, a bare ``'A'`` for a
 one-item list). A file QSettings cannot parse is copied aside (nothing is lost) and a warning is
 logged; whatever could be read is still validated key by key, the rest falls back to defaults.
+A read-only store (the headless CLI) never creates, repairs or writes the file.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def default_settings_path() -> Path:
 
 
 class QSettingsStore:
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path else default_settings_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.warnings: list[str] = []
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
         self._check_status(on_load=True)
@@ -43,6 +46,8 @@ class QSettingsStore:
         return raw
 
     def set_value(self, key: str, value: Any) -> None:
+        if self.read_only:
+            raise PermissionError(f"The settings file {self.path} is open read-only here.")
         if isinstance(value, (list, tuple)):
             # An empty list would be written as @Invalid() (read back as "absent"); "" reads
             # back as an empty list through Pref.coerce.
@@ -50,11 +55,15 @@ class QSettingsStore:
         self._qs.setValue(key, value)
 
     def remove(self, key: str) -> None:
+        if self.read_only:
+            raise PermissionError(f"The settings file {self.path} is open read-only here.")
         self._qs.remove(key)
 
     # -- persistence ----------------------------------------------------------------------------
     def sync(self) -> str | None:
         """Write pending changes to disk. Returns a plain-words error, or ``None`` on success."""
+        if self.read_only:
+            return None
         self._qs.sync()
         return self._check_status(on_load=False)
 
@@ -64,7 +73,7 @@ class QSettingsStore:
             return None
         if status == QSettings.Status.FormatError:
             backup = None
-            if on_load:
+            if on_load and not self.read_only:
                 backup = self._back_up_corrupt_file()
                 self._start_clean_file()
             message = (f"The settings file {self.path} is damaged; the parts that could not be read "

@@ -7,7 +7,8 @@ import pytest
 from app.core.credentials import Secret
 from app.core.engine import SessionError
 from app.core.session_config import SessionConfig
-from app.core.session_factory import create_session, resolve_engine
+from app.core.run_plan import resolve_engine
+from app.core.session_factory import create_session
 from app.core.streaming.auth import BrokerAuth, KeyAuth, TokenAuth
 from app.core.streaming.v2 import V2Session
 from app.core.streaming.v3 import V3Session

@@ -5,8 +5,9 @@ import logging
 import pytest
 
 from app.core.session_config import CHUNK_LIMITS_MS
-from app.core.settings import (PAGE_KEYS, PREF_BY_KEY, PREFS, RESTART_KEYS, DictStore, Settings,
-                               defaults, session_config_from, validation_error)
+from app.core.run_plan import session_config
+from app.core.settings import (LIVE_KEYS, PAGE_KEYS, PREF_BY_KEY, PREFS, RESTART_KEYS, DictStore,
+                               Settings, defaults)
 
 
 def test_every_pref_default_passes_its_own_validation():
@@ -25,6 +26,10 @@ def test_page_keys_are_declared_and_disjoint():
     assert "recognition/silence_ms" in PAGE_KEYS["silence"]
     assert set(PAGE_KEYS["connection"]) <= RESTART_KEYS
     assert "recognition/vocabulary" not in RESTART_KEYS
+    assert LIVE_KEYS == {"recognition/vocabulary", "recognition/silence_ms"}
+    assert not LIVE_KEYS & RESTART_KEYS
+    assert set(PAGE_KEYS["audio"]) <= RESTART_KEYS and "credentials/api_key" in RESTART_KEYS
+    assert "appearance/font_size" not in RESTART_KEYS | LIVE_KEYS
 
 
 def test_appearance_page_covers_every_style_key():
@@ -64,9 +69,13 @@ def test_corrupt_or_out_of_range_gives_default_and_warning(key, raw, caplog):
     assert any(key in r.getMessage() for r in caplog.records)
 
 
-def test_validation_error_helper():
-    assert validation_error("recognition/silence_ms", 20000) is None
-    assert "20001" in validation_error("recognition/silence_ms", 20001)
+def test_silence_range_comes_from_the_silence_rules():
+    from app.core import silence
+    pref = PREF_BY_KEY["recognition/silence_ms"]
+    assert (pref.minimum, pref.maximum, pref.default) == (silence.MIN_MS, silence.MAX_MS, silence.DEFAULT_MS)
+    assert pref.coerce(20000) == 20000
+    with pytest.raises(ValueError, match="20001"):
+        pref.coerce(20001)
 
 
 def test_defaults_helper():
@@ -78,12 +87,13 @@ def test_session_config_from_values_and_chunk_clamped_per_protocol():
     values.update({"connection/protocol": "v2", "connection/chunk_ms": 50,
                    "connection/server_url": "  http://127.0.0.1:9  ",
                    "recognition/vocabulary": ("foo",), "recognition/silence_ms": 900})
-    config = session_config_from(values)
+    config = session_config(values.get, "assemblyai")
     assert config.protocol == "v2" and config.chunk_ms == CHUNK_LIMITS_MS["v2"][0]
     assert config.server_url == "http://127.0.0.1:9"
     assert config.vocabulary == ("foo",) and config.silence_ms == 900
     config.validate()
-    v3 = session_config_from({"connection/protocol": "v3", "connection/chunk_ms": 2000})
+    v3 = session_config(Settings(DictStore({"connection/protocol": "v3",
+                                            "connection/chunk_ms": 2000})).get, "assemblyai")
     assert v3.chunk_ms == CHUNK_LIMITS_MS["v3"][1] and v3.server_url is None and v3.token_url is None
     v3.validate()
 

@@ -15,9 +15,9 @@ from app.core.audio import devices
 from app.core.credentials import Secret
 from app.core.events import Final, Recovery, SessionStarted, StreamError
 from app.core.pipeline import CaptionPipeline
+from app.core.pipeline_group import PipelineGroup
 from app.core.session_config import SessionConfig
 from app.core.session_factory import create_session
-from app.qt.session_worker import CaptionSession
 from tests.core.audio.test_pulse_capture import best_correlation, best_subsample_correlation, wav_samples
 
 pytestmark = [pytest.mark.pulse, pytest.mark.timeout(120)]
@@ -41,9 +41,9 @@ def test_mic_speech_reaches_the_server_bit_exact_and_captions_come_back(
     server = loopback_server
     server.set_script([TEXT])
     wav = speech_wav(TEXT, rate=16000, lead_ms=200, tail_ms=1500)
-    session = CaptionSession(devices.open_sources("mic", 16000, 100), _factory(server, protocol))
     events = []
-    session.event.connect(lambda label, ev: events.append((label, ev)))
+    session = PipelineGroup(devices.open_sources("mic", 16000, 100), _factory(server, protocol),
+                            lambda label, ev: events.append((label, ev)), lambda: None)
     session.start()
     try:
         assert server.wait_for(lambda: server.sessions and len(server.sessions[0].audio) >= 3200, 30)
@@ -52,6 +52,7 @@ def test_mic_speech_reaches_the_server_bit_exact_and_captions_come_back(
         qtbot.waitUntil(lambda: session.levels()["mic"].peak_dbfs > -20, timeout=5000)
     finally:
         session.stop()
+        assert session.join(15)
     finals = [e for label, e in events if isinstance(e, Final) and e.text]
     assert [f.text for f in finals] == [TEXT] and all(label == "mic" for label, _ in events)
     assert session.fatal_error is None
@@ -73,9 +74,10 @@ def test_48k_device_reaches_the_server_at_16k(qtbot, pulse_audio_48k, loopback_s
     played = speech_wav(TEXT, rate=48000, channels=2, lead_ms=200, tail_ms=1500)
     reference = wav_samples(speech_wav(TEXT, rate=16000, lead_ms=200, tail_ms=1500))
     [source] = devices.open_sources("mic", 16000, 100)
-    session = CaptionSession([source], _factory(server))
     finals = []
-    session.event.connect(lambda label, ev: isinstance(ev, Final) and ev.text and finals.append(ev))
+    session = PipelineGroup([source], _factory(server),
+                            lambda label, ev: isinstance(ev, Final) and ev.text and finals.append(ev),
+                            lambda: None)
     session.start()
     try:
         assert server.wait_for(lambda: server.sessions and len(server.sessions[0].audio) >= 3200, 30)
@@ -84,6 +86,7 @@ def test_48k_device_reaches_the_server_at_16k(qtbot, pulse_audio_48k, loopback_s
         qtbot.waitUntil(lambda: bool(finals), timeout=30000)
     finally:
         session.stop()
+        assert session.join(15)
     assert [f.text for f in finals] == [TEXT]
     assert best_subsample_correlation(reference, _received(server)) >= 0.99
 

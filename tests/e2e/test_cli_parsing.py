@@ -10,9 +10,13 @@ import pytest
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, build_parser
 from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, SessionEnded,
                              SessionStarted, StreamError)
+from app.core import vocabulary
+from app.core.credentials import Secret
+from app.core.event_json import event_json
+from app.core.run_plan import PlanError, RunValues, overrides_from_args, plan_run
+from app.core.service import RunOutcome
 from app.core.settings import DictStore, Settings
-from app.headless import (Output, UsageError, _exit_code, build_plan, event_json, handle_command,
-                          parse_vocabulary)
+from app.headless import Output, exit_code, handle_command, start_error_code
 
 
 @pytest.mark.parametrize("text,terms", [
@@ -22,12 +26,13 @@ from app.headless import (Output, UsageError, _exit_code, build_plan, event_json
     ("", ()), ("  ", ()), (None, ()),
 ])
 def test_parse_vocabulary(text, terms):
-    assert parse_vocabulary(text) == terms
+    assert tuple(vocabulary.parse_text(text)) == terms
 
 
-def plan(*argv, store=None):
+def plan(*argv, store=None, key=Secret("k")):
     args = build_parser().parse_args(["--headless", *argv])
-    return build_plan(args, Settings(DictStore(store or {})))
+    values = RunValues(Settings(DictStore(store or {})), overrides_from_args(args))
+    return plan_run(values, key)
 
 
 def test_flags_override_settings_and_defaults_fill_in():
@@ -35,13 +40,13 @@ def test_flags_override_settings_and_defaults_fill_in():
              store={"connection/encoding": "pcm_mulaw", "recognition/vocabulary": ["Saved"]})
     c = p.config
     assert (c.protocol, c.silence_ms, c.encoding, c.vocabulary) == ("v2", 300, "pcm_mulaw", ("Saved",))
-    assert p.source_spec == "file:x.wav" and p.requested_engine is None
+    assert p.source_spec == "file:x.wav" and p.config.engine == "assemblyai"
     assert plan("--vocabulary", "A, B", store={"recognition/vocabulary": ["Saved"]}).config.vocabulary == ("A", "B")
 
 
 def test_saved_chunk_is_clamped_but_a_flag_is_checked():
     assert plan("--protocol", "v2", store={"connection/chunk_ms": 50}).config.chunk_ms == 100
-    with pytest.raises(UsageError, match="outside the v2 limits"):
+    with pytest.raises(PlanError, match="outside the v2 limits"):
         plan("--protocol", "v2", "--chunk-ms", "50")
 
 
@@ -54,8 +59,15 @@ def test_saved_chunk_is_clamped_but_a_flag_is_checked():
     (["--sample-rate", "4000"], "8000-48000"),
 ])
 def test_configuration_errors(argv, match):
-    with pytest.raises(UsageError, match=match):
+    with pytest.raises(PlanError, match=match) as raised:
         plan(*argv)
+    assert start_error_code(raised.value) == EXIT_USAGE
+
+
+def test_no_key_is_an_authentication_exit():
+    with pytest.raises(PlanError, match="No AssemblyAI API key") as raised:
+        plan("--engine", "assemblyai", key=None)
+    assert start_error_code(raised.value) == EXIT_AUTH
 
 
 def test_json_events():
@@ -95,11 +107,9 @@ def test_json_output_is_utf8_one_object_per_line():
     assert json.loads(lines[0])["source"] == "file"
 
 
-class FakePipeline:
+class FakeService:
     def __init__(self):
         self.calls = []
-        self.fatal_error = None
-        self.fatal_source_error = None
 
     def force_end(self):
         self.calls.append("force_end")
@@ -115,11 +125,11 @@ class FakePipeline:
 
 
 def test_stdin_commands():
-    p, err = FakePipeline(), io.StringIO()
+    p, err = FakeService(), io.StringIO()
     out = Output(False, io.StringIO(), err)
     for line in ("force-end", "silence 300", 'vocabulary "a, b", c', "silence abc", "silence 30000",
                  "dance", "", "stop"):
-        handle_command(line, [p], out)
+        handle_command(line, p, out)
     assert p.calls == ["force_end", ("silence", 300), ("vocab", ("a, b", "c")), "stop"]
     assert "unknown command 'dance'" in err.getvalue() and "0-20000" in err.getvalue()
 
@@ -136,6 +146,4 @@ def test_stdin_commands():
     (StreamError(None, "gone", Recovery.STOP), OSError("gone"), EXIT_AUDIO),
 ])
 def test_exit_codes(error, source_error, code):
-    p = FakePipeline()
-    p.fatal_error, p.fatal_source_error = error, source_error
-    assert _exit_code([p])[0] == code
+    assert exit_code(RunOutcome(error, source_error))[0] == code

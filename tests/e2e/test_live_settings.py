@@ -1,6 +1,6 @@
 """The silence slider during a LIVE session against the loopback AssemblyAI server, both protocols.
 
-Real parts: SettingsDialog → Controller → CaptionSession → CaptionPipeline → the v2/v3 client →
+Real parts: SettingsDialog → Controller → CaptionService → PipelineGroup → CaptionPipeline → the v2/v3 client →
 WebSocket → LoopbackServer (energy-VAD endpointing). The only stand-in is the microphone: a source
 the test feeds with espeak-ng speech and silence, paced at real time, so the test decides exactly
 how long each pause is.
@@ -105,8 +105,6 @@ def threshold_value(message: dict, protocol: str) -> int:
 @pytest.mark.parametrize("protocol", ["v2", "v3"])
 def test_silence_slider_applies_live_and_endpointing_follows(protocol, qtbot, loopback_server,
                                                              speech_wav, tmp_path):
-    pytest.importorskip("app.qt.session_worker")
-    pytest.importorskip("app.core.pipeline")
     from app.qt.controller import Controller
     from app.qt.settings_dialog import SettingsDialog
     from app.qt.settings_pages.silence import SEND_INTERVAL_MS

@@ -13,7 +13,8 @@ from app.core.engines.local import LocalSession
 from app.core.events import Final, Partial, Recovery, SessionEnded, SessionStarted, StreamError
 from app.core.pipeline import CaptionPipeline
 from app.core.session_config import SessionConfig
-from app.core.session_factory import create_session, resolve_engine
+from app.core.run_plan import resolve_engine
+from app.core.session_factory import create_session
 from tests.core.engines.fakes import CountingRecognizer, EnergyVad, Recorder, pcm16, silence, tone
 from tests.core.engines.speech_refs import SENTENCES, wer
 

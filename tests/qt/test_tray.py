@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from app.core.settings import DictStore, Settings
 from app.core.status import State, Status
 from app.qt.tray import Tray, app_icon, tray_icon
-from tests.qt.test_controller import FakeRunner, Harness
+from tests.qt.test_controller import Harness
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +51,9 @@ def test_start_stop_and_force_end(parts):
     assert h.controller.running and tray.start_action.text() == "Stop captions"
     assert tray.force_end_action.isEnabled()
     tray.force_end_action.trigger()
-    assert ("force_end",) in h.runner.calls
+    assert ("force_end",) in h.group.calls
     tray.start_action.trigger()
+    h.pump()                                   # stopping ends when the run has flushed
     assert not h.controller.running and tray.start_action.text() == "Start captions"
 
 
@@ -130,8 +131,8 @@ def test_gui_starts_captions_and_shows_them(gui):
     assert h.controller.running
     assert app.overlay.isVisible()
     from app.core.events import Final, SessionStarted
-    h.runner.event.emit("mic", SessionStarted("s", "v3"))
-    h.runner.event.emit("mic", Final("Shown on the overlay.", 0, 500))
+    h.from_worker("mic", SessionStarted("s", "v3"))
+    h.from_worker("mic", Final("Shown on the overlay.", 0, 500))
     assert app.overlay.caption_text() == "Shown on the overlay."
     assert "Live" in app.overlay._status.text
 
@@ -163,7 +164,7 @@ def test_hotkey_actions(gui):
     app._on_hotkey("toggle_click_through")  # unlocking also brings a hidden overlay back
     assert not app.overlay.click_through and app.overlay.isVisible()
     app._on_hotkey("force_end")
-    assert ("force_end",) in h.runner.calls
+    assert ("force_end",) in h.group.calls
 
 
 def test_settings_applied_restyles_overlay(gui):

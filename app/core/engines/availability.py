@@ -1,6 +1,6 @@
 """Is an offline engine installed? Cheap: finds files and packages, loads no model.
 
-Used by ``session_factory.resolve_engine`` (default engine when no key is configured), the
+Used by ``run_plan.plan_run`` (default engine when no key is configured), the
 settings dialog and the status line.
 """
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from app.core import silence
+
 
 class MalformedMessage(ValueError):
     """A server frame that is not valid JSON or lacks a documented field."""
@@ -221,9 +223,7 @@ def build_v2_force_end() -> str:
 
 
 def build_v2_silence_threshold(ms: int) -> str:
-    if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 20000:
-        raise ValueError(f"end_utterance_silence_threshold must be an integer 0-20000, got {ms!r}")
-    return _dump({"end_utterance_silence_threshold": ms})
+    return _dump(silence.v2_params(silence.validate(ms)))
 
 
 # --- v3 -------------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from app.core import silence, vocabulary as vocab
 from app.core.engine import SessionError, SpeechSession
 from app.core.events import Event, Listener, Recovery, SessionEnded, SessionStarted, StreamError
-from app.core.session_config import SILENCE_RANGE_MS, SessionConfig
+from app.core.session_config import SessionConfig
 from app.core.streaming import close_codes, urls
 from app.core.streaming.auth import AuthProvider
 from app.core.streaming.framing import Frame, Framer
@@ -62,7 +63,7 @@ class StreamingSession(SpeechSession):
         self.ping_interval_s = ping_interval_s
         self.dead_after_s = dead_after_s
         self.error_close_wait_s = error_close_wait_s
-        self._vocabulary = urls.clean_terms(config.vocabulary)
+        self._vocabulary = tuple(vocab.clean_terms(config.vocabulary))
         self._silence_ms = config.silence_ms
         self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding)
         self._framer_lock = threading.Lock()     # send_audio and stop may race on the tail
@@ -154,16 +155,12 @@ class StreamingSession(SpeechSession):
         self._control(self._force_end_message(), "force end")
 
     def set_silence_threshold(self, ms: int) -> None:
-        if isinstance(ms, bool) or not isinstance(ms, int) or not (
-                SILENCE_RANGE_MS[0] <= ms <= SILENCE_RANGE_MS[1]):
-            raise ValueError(f"The silence threshold must be 0-20000 ms, not {ms!r}.")
-        self._silence_ms = ms
+        self._silence_ms = silence.validate(ms)
         if self._state in ("open", "connecting"):
             self._control(self._silence_message(ms), "silence threshold")
 
     def set_vocabulary(self, terms: Iterable[str]) -> None:
-        terms = urls.clean_terms(terms)
-        urls.check_vocabulary(self.protocol, terms)
+        terms = vocab.require_within_limits(terms, self.protocol)
         self._vocabulary = terms
         if self._state == "open":
             message = self._vocabulary_message(terms)

@@ -1,15 +1,15 @@
 """Where to connect: WebSocket and token URLs per protocol, region and ``--server`` override.
 
-Also the vocabulary limits of each protocol, checked before anything goes on the wire, and a
-redaction helper so a token never reaches a log line.
+Also a redaction helper so a token never reaches a log line. The vocabulary limits live in
+``app.core.vocabulary`` and the silence mapping in ``app.core.silence``.
 """
 
 from __future__ import annotations
 
 import json
-import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from app.core import silence as silence_rules, vocabulary as vocab
 from app.core.session_config import SessionConfig
 
 V2_HTTP = "https://api.assemblyai.com"
@@ -18,11 +18,6 @@ V2_WS_PATH = "/v2/realtime/ws"
 V3_WS_PATH = "/v3/ws"
 V2_TOKEN_PATH = "/v2/realtime/token"
 V3_TOKEN_PATH = "/v3/token"
-
-WORD_BOOST_MAX_CHARS = 2500
-KEYTERMS_MAX_TERMS = 100
-KEYTERMS_MAX_CHARS = 50
-V3_MIN_MAX_TURN_SILENCE = 1280     # the lead's mapping: max_turn_silence = max(silence, 1280)
 
 _WS_FOR = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _HTTP_FOR = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
@@ -58,63 +53,22 @@ def token_url(config: SessionConfig) -> str:
     return http_base(config) + (V2_TOKEN_PATH if config.protocol == "v2" else V3_TOKEN_PATH)
 
 
-def clean_terms(terms) -> tuple[str, ...]:
-    """NFC-normalise, collapse whitespace, drop empty and (case-insensitively) duplicate terms,
-    keeping the order and the first spelling — the same rules as the vocabulary editor."""
-    seen, out = set(), []
-    for term in terms:
-        t = " ".join(unicodedata.normalize("NFC", str(term)).split())
-        if t and t.casefold() not in seen:
-            seen.add(t.casefold())
-            out.append(t)
-    return tuple(out)
-
-
-def word_boost_json(terms) -> str:
-    return json.dumps(list(terms), ensure_ascii=False)
-
-
-def check_vocabulary(protocol: str, terms) -> None:
-    """Raise ``ValueError`` (plain words) when the list breaks the protocol's limits."""
-    terms = clean_terms(terms)
-    if protocol == "v2":
-        # "Up to 2500 characters of vocabulary": the terms' own characters, not the JSON
-        # punctuation around them (the vocabulary editor counts the same way).
-        size = sum(len(t) for t in terms)
-        if size > WORD_BOOST_MAX_CHARS:
-            raise ValueError(f"The vocabulary has {size} characters; the v2 protocol allows "
-                             f"{WORD_BOOST_MAX_CHARS}. Remove some terms.")
-        return
-    if len(terms) > KEYTERMS_MAX_TERMS:
-        raise ValueError(f"The vocabulary has {len(terms)} terms; the v3 protocol allows "
-                         f"{KEYTERMS_MAX_TERMS}. Remove some terms.")
-    long = [t for t in terms if len(t) > KEYTERMS_MAX_CHARS]
-    if long:
-        raise ValueError(f"Vocabulary terms may be at most {KEYTERMS_MAX_CHARS} characters on "
-                         f"v3; too long: {long[0][:60]!r}.")
-
-
-def v3_silence_params(silence_ms: int) -> dict[str, int]:
-    return {"min_turn_silence": int(silence_ms),
-            "max_turn_silence": max(int(silence_ms), V3_MIN_MAX_TURN_SILENCE)}
-
-
 def ws_url(config: SessionConfig, *, token: str | None = None, vocabulary=None,
            silence_ms: int | None = None) -> str:
     """The full WebSocket URL. The API key is never part of it (it goes in a header)."""
-    terms = clean_terms(config.vocabulary if vocabulary is None else vocabulary)
-    check_vocabulary(config.protocol, terms)
+    terms = vocab.require_within_limits(config.vocabulary if vocabulary is None else vocabulary,
+                                        config.protocol)
     params: list[tuple[str, str]] = [("sample_rate", str(config.sample_rate)),
                                      ("encoding", config.encoding)]
     if config.protocol == "v2":
         if terms:
-            params.append(("word_boost", word_boost_json(terms)))
+            params.append(("word_boost", json.dumps(list(terms), ensure_ascii=False)))
         path = V2_WS_PATH
     else:
         silence = config.silence_ms if silence_ms is None else silence_ms
         params.append(("speech_model", config.speech_model))
         params.append(("format_turns", "true" if config.format_turns else "false"))
-        params.extend((k, str(v)) for k, v in v3_silence_params(silence).items())
+        params.extend((k, str(v)) for k, v in silence_rules.v3_params(silence).items())
         if terms:
             params.append(("keyterms_prompt", json.dumps(list(terms), ensure_ascii=False)))
         path = V3_WS_PATH

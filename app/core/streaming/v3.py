@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from app.core import silence
 from app.core.events import Final, Partial, SessionEnded, SessionStarted
 from app.core.streaming import close_codes, messages as m, urls
 from app.core.streaming.session import StreamingSession
@@ -33,7 +34,7 @@ class V3Session(StreamingSession):
         return m.build_v3_force_endpoint()
 
     def _silence_message(self, ms: int) -> str:
-        return m.build_v3_update_configuration(**urls.v3_silence_params(ms))
+        return m.build_v3_update_configuration(**silence.v3_params(ms))
 
     def _vocabulary_message(self, terms):
         return m.build_v3_update_configuration(keyterms_prompt=list(terms))

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QToo
 
 from app.core import credentials
 from app.core.credentials import KeyringUnavailable, Secret
-from app.core.settings import session_config_from
+from app.core import run_plan
+from app.core.settings import PREF_BY_KEY
 from app.qt.settings_pages.base import SettingsPage, explanation
 
 log = logging.getLogger(__name__)
@@ -221,18 +222,18 @@ class ApiKeyPage(SettingsPage):
         if self._check_thread is not None:
             return
         values = self.values_provider()
-        config = session_config_from(values, engine="assemblyai")
         usable, key = self._key_for_test()
         if not usable:
+            return
+        try:
+            config = run_plan.session_config(
+                lambda k: values.get(k, PREF_BY_KEY[k].default), "assemblyai")
+        except ValueError as exc:
+            self._show_test(str(exc), ok=False)
             return
         if key is None and config.auth_mode != "broker":
             self._show_test("No API key to test: paste one above (or configure a token broker).",
                             ok=False)
-            return
-        try:
-            config.validate()
-        except ValueError as exc:
-            self._show_test(str(exc), ok=False)
             return
         self.test_button.setEnabled(False)
         self._show_test("Testing\u2026", ok=True)

@@ -1,7 +1,7 @@
 """Audio page: source (microphone / system audio / both), device pickers, live level preview.
 
-Devices come from ``app.core.audio.devices`` (owned by "audio"), imported lazily: if it is missing
-or listing fails, the pickers stay editable text fields and say why. The level preview opens the
+Devices come from ``app.core.audio.devices``: if listing fails, the pickers stay editable text
+fields and say why. The level preview opens the
 chosen device(s) on a worker thread that only reads and computes levels; the page pulls the
 latest numbers on a timer (the audio thread never touches Qt).
 """
@@ -17,6 +17,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout)
 
+from app.core import run_plan
+from app.core.audio import devices as audio_devices
 from app.core.settings import PAGE_KEYS
 from app.qt.settings_pages.base import SettingsPage, explanation
 
@@ -33,11 +35,7 @@ def list_device_names() -> tuple[list[tuple[str, str]], list[tuple[str, str]], s
     """(microphones, system sources, problem) as (name, description) pairs; problem is "" when
     listing worked."""
     try:
-        from app.core.audio.devices import list_devices
-    except ImportError:
-        return [], [], "Device listing is not available; type a device name."
-    try:
-        devices = list_devices()
+        devices = audio_devices.list_devices()
     except Exception as exc:  # noqa: BLE001 — no audio stack must not break the dialog
         return [], [], f"Could not list audio devices ({exc}); type a device name."
     mics, systems = [], []
@@ -192,11 +190,7 @@ class AudioPage(SettingsPage):
     # -- level preview -------------------------------------------------------------------------
     def source_specs(self) -> list[str]:
         """The ``--source`` spellings of the pending choice, for ``open_sources``."""
-        values = self.values()
-        mic = "mic" + (":" + values["audio/mic_device"] if values["audio/mic_device"] else "")
-        system = "system" + (":" + values["audio/system_device"]
-                             if values["audio/system_device"] else "")
-        return {"mic": [mic], "system": [system]}.get(values["audio/source"], [mic, system])
+        return list(run_plan.source_specs(self.values().get))
 
     def _toggle_preview(self, on: bool) -> None:
         if on:

@@ -67,27 +67,28 @@ def test_v2_params_word_boost():
     assert "token" not in params and "keyterms_prompt" not in params and "speech_model" not in params
 
 
-def test_silence_mapping():
-    assert urls.v3_silence_params(700) == {"min_turn_silence": 700, "max_turn_silence": 1280}
-    assert urls.v3_silence_params(5000) == {"min_turn_silence": 5000, "max_turn_silence": 5000}
+def test_silence_mapping_in_the_url():
+    params = q(urls.ws_url(SessionConfig(silence_ms=700)))
+    assert (params["min_turn_silence"], params["max_turn_silence"]) == ("700", "1280")
+    params = q(urls.ws_url(SessionConfig(silence_ms=5000)))
+    assert (params["min_turn_silence"], params["max_turn_silence"]) == ("5000", "5000")
 
 
-def test_vocabulary_limits():
-    urls.check_vocabulary("v3", ["x" * 50] * 100)
-    with pytest.raises(ValueError, match="100"):
-        urls.check_vocabulary("v3", [f"t{i}" for i in range(101)])
+def test_vocabulary_limits_are_checked_before_the_url_is_built():
+    urls.ws_url(SessionConfig(vocabulary=tuple(f"t{i}" for i in range(100))))
+    with pytest.raises(ValueError, match="100 terms"):
+        urls.ws_url(SessionConfig(vocabulary=tuple(f"t{i}" for i in range(101))))
     with pytest.raises(ValueError, match="50 characters"):
-        urls.check_vocabulary("v3", ["x" * 51])
-    urls.check_vocabulary("v2", [f"{i:04d}" + "x" * 46 for i in range(50)])   # 2500 characters
-    with pytest.raises(ValueError, match="2500"):
-        urls.check_vocabulary("v2", [f"{i:04d}" + "x" * 46 for i in range(50)] + ["y"])
-    with pytest.raises(ValueError):
         urls.ws_url(SessionConfig(vocabulary=("x" * 51,)))
+    v2_terms = tuple(f"{i:04d}" + "x" * 46 for i in range(50))       # 2500 characters
+    urls.ws_url(SessionConfig(protocol="v2", chunk_ms=100, vocabulary=v2_terms))
+    with pytest.raises(ValueError, match="2500"):
+        urls.ws_url(SessionConfig(protocol="v2", chunk_ms=100, vocabulary=v2_terms + ("y",)))
 
 
-def test_clean_terms_drops_blanks_and_duplicates():
-    assert urls.clean_terms(["a", " ", "", "A", " b  c "]) == ("a", "b c")
-    assert urls.clean_terms(["cafe\u0301", "café"]) == ("café",)          # NFC: one term
+def test_vocabulary_is_cleaned_before_it_is_sent():
+    params = q(urls.ws_url(SessionConfig(vocabulary=("a", " ", "", "A", " b  c ", "cafe\u0301", "café"))))
+    assert json.loads(params["keyterms_prompt"]) == ["a", "b c", "café"]   # NFC: one term
 
 
 def test_redact_url():

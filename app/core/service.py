@@ -1,0 +1,364 @@
+"""``CaptionService``: one captioning run from start to end, the same for the overlay and the CLI.
+
+It owns every decision about a run: the plan (``app.core.run_plan``), loading the key, opening
+the audio sources, the pipelines (``PipelineGroup``), the transcript, the status line and the
+latency, and which setting changes restart the run and which apply live. The fronts only relay:
+the Qt ``Controller`` turns the listener calls into signals, the headless CLI prints them.
+
+Threads. Capture and recognition run on the group's threads; whatever they report is handed to
+``post`` and handled on the *owner* thread (the GUI thread, or the CLI's main loop), so the
+service's state is only ever touched there, in order. Nothing here makes the owner thread wait
+on the network or a thread join: ``stop`` asks, and the run ends with ``run_ended`` once the
+pipelines have flushed their last finals. Only ``shutdown`` (quitting) waits, bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from app.core import run_plan
+from app.core.audio.errors import AudioSourceError
+from app.core.credentials import Secret, load_api_key
+from app.core.events import Event, Final, Recovery, StreamError
+from app.core.pipeline_group import PipelineGroup
+from app.core.run_plan import PlanError, RunPlan, RunValues
+from app.core.settings import LIVE_KEYS, RESTART_KEYS, Settings
+from app.core.status import Status, StatusModel
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_WAIT_S = 8.0      # quitting: pipeline stop is bounded (session stop + connector join)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Why a run ended. ``error`` is None when it ended normally (stopped, end of a file)."""
+
+    error: StreamError | None
+    source_error: AudioSourceError | None = None
+    stopped: bool = False           # the user (or the program) asked for it
+
+
+class ServiceListener:
+    """What a front is told. Every call comes on the owner thread, in order."""
+
+    def caption_event(self, label: str, event: Event, latency_ms: float | None) -> None:
+        """Every event of every source, after the transcript has seen it. ``latency_ms`` is
+        speech end → final received, for finals (``None`` otherwise or when unknown)."""
+
+    def status_changed(self, status: Status) -> None:
+        """The status line changed."""
+
+    def problem(self, message: str, from_captions: bool = False) -> None:
+        """Something the user must know: a run that cannot start, transcripts not saved, or
+        (``from_captions``) an error event that stops captions."""
+
+    def run_started(self, labels: list[str]) -> None:
+        """The sources are open and the pipelines started."""
+
+    def run_ended(self, outcome: RunOutcome) -> None:
+        """The run is over: every final was delivered and the transcript is closed."""
+
+
+def run_inline(fn: Callable[[], None]) -> None:
+    fn()
+
+
+class _Run:
+    def __init__(self, plan: RunPlan, group, writer) -> None:
+        self.plan = plan
+        self.group = group
+        self.writer = writer
+        self.stopping = False
+        self.ended = False
+
+
+class CaptionService:
+    def __init__(self, settings: Settings, overrides: Mapping[str, Any] | None = None, *,
+                 listener: ServiceListener | None = None,
+                 post: Callable[[Callable[[], None]], None] = run_inline,
+                 transcript_dir: Path | str | None = None, save_transcripts: bool | None = None,
+                 key_loader: Callable[[], Secret | None] = load_api_key,
+                 open_sources: Callable | None = None, create_session: Callable | None = None,
+                 group_factory: Callable[..., Any] = PipelineGroup,
+                 offline_available: Callable[[], tuple[bool, str]] | None = None,
+                 pipeline_options: Mapping[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.values = RunValues(settings, overrides)
+        self.listener = listener or ServiceListener()
+        self._post = post
+        self._transcript_dir = Path(transcript_dir) if transcript_dir else None
+        self._save_transcripts = save_transcripts       # None: the transcript/enabled setting
+        self._key_loader = key_loader
+        self._open_sources = open_sources
+        self._create_session = create_session
+        self._group_factory = group_factory
+        self._offline_available = offline_available
+        self._pipeline_options = dict(pipeline_options or {})
+        self._session_key: Secret | None = None
+        self._run: _Run | None = None
+        self._restart_pending = False
+        self._closers: list[threading.Thread] = []
+        self.plan: RunPlan | None = None                 # of the current (or last) run
+        self.last_outcome: RunOutcome | None = None
+        self.start_error: Exception | None = None        # why the last start() failed
+        self.status_model = StatusModel(silence_ms=self.values.get("recognition/silence_ms"))
+
+    # ---- what the fronts read ----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """A run exists (it may be stopping: ``run_ended`` has not been sent yet)."""
+        return self._run is not None
+
+    @property
+    def stopping(self) -> bool:
+        return self._run is not None and self._run.stopping
+
+    @property
+    def status(self) -> Status:
+        return self.status_model.status
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._run.group.labels) if self._run is not None else []
+
+    @property
+    def transcript_path(self) -> Path | None:
+        writer = self._run.writer if self._run is not None else None
+        return getattr(writer, "path", None)
+
+    @property
+    def transcript_dir(self) -> Path:
+        if self._transcript_dir is None:
+            from app.core.transcript import default_transcript_dir
+            self._transcript_dir = default_transcript_dir()
+        return self._transcript_dir
+
+    def levels(self) -> dict:
+        return self._run.group.levels() if self._run is not None else {}
+
+    # ---- lifecycle (owner thread) ------------------------------------------------------------
+    def start(self) -> bool:
+        """Plan, open and start a run. False (with ``problem`` and an error status) if it cannot."""
+        if self._run is not None:
+            if self._run.stopping:
+                self._restart_pending = True      # start again as soon as the old run ended
+            return True
+        self._publish(self.status_model.starting([]))
+        try:
+            key, note = run_plan.load_key(self.values, self._key_loader, self._session_key)
+            plan = run_plan.plan_run(self.values, key, key_note=note,
+                                     offline_available=self._offline_available)
+            opener = self._sources_opener()
+            sources = [source for spec in plan.source_specs
+                       for source in opener(spec, plan.config.sample_rate, plan.config.chunk_ms)]
+        except Exception as exc:  # noqa: BLE001 - every failure here is shown, none crashes the app
+            self.plan = None
+            self.start_error = exc
+            self._fail(_plain(exc))
+            return False
+        self.start_error = None
+        self.plan = plan
+        holder: list[_Run] = []
+        group = self._group_factory(
+            sources, partial(self._session_for, plan),
+            lambda label, event: self._post(partial(self._on_event, holder[0], label, event)),
+            lambda: self._post(partial(self._on_group_done, holder[0])),
+            **self._pipeline_options)
+        run = _Run(plan, group, self._open_transcript(plan))
+        holder.append(run)
+        self._run = run
+        self._publish(self.status_model.starting(list(group.labels)))
+        try:
+            group.start()
+        except Exception as exc:  # noqa: BLE001
+            self._run = None
+            self._close_writer(run)
+            self._fail(_plain(exc))
+            return False
+        self.listener.run_started(list(group.labels))
+        return True
+
+    def stop(self) -> None:
+        """Ask the run to end; finals still in flight are delivered and saved, then ``run_ended``."""
+        self._restart_pending = False
+        self._request_stop()
+
+    def restart(self) -> None:
+        """A new run with the current settings: now, or once the running one has ended."""
+        if self._run is None:
+            self.start()
+            return
+        self._restart_pending = True
+        self._request_stop()
+
+    def _request_stop(self) -> None:
+        run = self._run
+        if run is None or run.stopping:
+            return
+        run.stopping = True
+        run.group.stop()
+
+    def shutdown(self, timeout: float = SHUTDOWN_WAIT_S) -> bool:
+        """Quitting: stop and wait (bounded) for the pipelines and the transcript to finish.
+
+        The caller delivers what ``post`` queued afterwards (Qt: ``sendPostedEvents``)."""
+        self._restart_pending = False
+        run = self._run
+        self.stop()
+        done = run.group.join(timeout) if run is not None else True
+        for closer in list(self._closers):
+            closer.join(timeout)
+        return done
+
+    # ---- live changes (owner thread) ---------------------------------------------------------
+    def force_end(self) -> None:
+        if self._run is not None:
+            self._run.group.force_end()
+
+    def set_silence_threshold(self, ms: int) -> None:
+        if self._run is not None:
+            self._run.group.set_silence_threshold(int(ms))
+        self._publish(self.status_model.set_silence(int(ms)))
+
+    def set_vocabulary(self, terms: Iterable[str]) -> None:
+        """Raises ``ValueError`` when the terms break the running protocol's limits."""
+        if self._run is not None:
+            self._run.group.set_vocabulary(tuple(terms))
+
+    def set_session_api_key(self, key: Secret | None) -> None:
+        """A key for this run only (no usable keyring); never saved. Restarts to use it."""
+        self._session_key = key if key else None
+        if self._run is not None or self.status.state.value == "error":
+            self.restart()
+
+    def apply_settings(self, changed_keys: Iterable[str]) -> None:
+        """The user saved these settings: restart, apply live, or leave the run alone."""
+        keys = set(changed_keys or ())
+        self.values.forget(keys)
+        failed = self.status.state.value == "error"
+        if keys & RESTART_KEYS and (self._run is not None or failed):
+            self.restart()      # also retries after a failure the new settings may have fixed
+        elif self._run is not None:
+            if "recognition/silence_ms" in keys:
+                self.set_silence_threshold(self.values.get("recognition/silence_ms"))
+            if "recognition/vocabulary" in keys:
+                try:
+                    self.set_vocabulary(self.values.get("recognition/vocabulary"))
+                except ValueError as exc:
+                    self.listener.problem(str(exc))
+        if "recognition/silence_ms" in keys:
+            self._publish(self.status_model.set_silence(self.values.get("recognition/silence_ms")))
+
+    @staticmethod
+    def needs_restart(keys: Iterable[str]) -> bool:
+        return bool(set(keys) & RESTART_KEYS)
+
+    @staticmethod
+    def applies_live(keys: Iterable[str]) -> bool:
+        return bool(set(keys) & LIVE_KEYS)
+
+    # ---- worker reports, handled on the owner thread ----------------------------------------
+    def _on_event(self, run: _Run, label: str, event: Event) -> None:
+        if run.writer is not None:
+            run.writer.on_event(event, label)
+        latency = run.group.latency_ms(label, event) if isinstance(event, Final) else None
+        if latency is not None:
+            self._publish(self.status_model.set_latency(latency))
+        self.listener.caption_event(label, event, latency)
+        if isinstance(event, StreamError) and event.recovery in (Recovery.STOP, Recovery.BUG):
+            self.listener.problem(event.message, from_captions=True)
+        if self._run is run:
+            self._publish(self.status_model.on_event(label, event))
+
+    def _on_group_done(self, run: _Run) -> None:
+        if run.ended:
+            return
+        run.ended = True
+        if self._run is run:
+            self._run = None
+        self._close_writer(run)
+        group = run.group
+        outcome = RunOutcome(group.fatal_error, group.fatal_source_error, run.stopping)
+        self.last_outcome = outcome
+        if outcome.error is not None and not run.stopping:
+            self._publish(self.status_model.failed(outcome.error.message))
+        elif self.status.state.value != "error" or run.stopping:
+            self._publish(self.status_model.stopped())
+        self.listener.run_ended(outcome)
+        if self._restart_pending:
+            self._restart_pending = False
+            self.start()
+
+    # ---- building blocks ---------------------------------------------------------------------
+    def _session_for(self, plan: RunPlan, listener):
+        create = self._create_session
+        if create is None:
+            from app.core.session_factory import create_session as create
+            self._create_session = create
+        return create(plan.config, listener, api_key=plan.api_key, token_url=plan.token_url)
+
+    def _sources_opener(self):
+        if self._open_sources is None:
+            from app.core.audio.devices import open_sources
+            self._open_sources = open_sources
+        return self._open_sources
+
+    def _transcripts_wanted(self) -> bool:
+        if self._save_transcripts is not None:
+            return self._save_transcripts
+        return bool(self.settings.get("transcript/enabled"))
+
+    def _open_transcript(self, plan: RunPlan):
+        if not self._transcripts_wanted():
+            return None
+        from app.core.transcript import TranscriptWriter, prune
+        try:
+            days = self.settings.get("transcript/retention_days")
+            if days:
+                prune(self.transcript_dir, days)
+            protocol = "local" if plan.config.engine == "local" else plan.config.protocol
+            return TranscriptWriter(self.transcript_dir, protocol=protocol, source=plan.source_spec)
+        except OSError as exc:
+            self.listener.problem(f"Captions are running but cannot be saved: {exc}")
+            return None
+
+    def _close_writer(self, run: _Run) -> None:
+        """Close the transcript off the owner thread (the last fsync can be slow on a busy disk)."""
+        writer, run.writer = run.writer, None
+        if writer is None:
+            return
+
+        def close() -> None:
+            try:
+                writer.close()
+            except OSError as exc:
+                self._post(partial(self.listener.problem,
+                                   f"The transcript could not be closed cleanly: {exc}"))
+            finally:
+                self._closers.remove(thread)
+
+        thread = threading.Thread(target=close, name="transcript-close", daemon=True)
+        self._closers.append(thread)
+        thread.start()
+
+    def _fail(self, message: str) -> None:
+        self._publish(self.status_model.failed(message))
+        self.listener.problem(message)
+
+    def _publish(self, status: Status) -> None:
+        if self.status_model.changed:
+            self.listener.status_changed(status)
+
+
+def _plain(exc: Exception) -> str:
+    error = getattr(exc, "error", None)          # SessionError carries a StreamError
+    if isinstance(error, StreamError):
+        return error.message
+    text = str(exc).strip()
+    return text or type(exc).__name__
