@@ -14,8 +14,6 @@ EXIT_AUTH = 3
 EXIT_CONNECTION = 4
 EXIT_AUDIO = 5
 
-_AUTH_CHOICES = {"key": "key", "token": "token", "broker": "broker"}
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

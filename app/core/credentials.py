@@ -89,7 +89,7 @@ def keyring_backend_name() -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
-# --- Added by "settings": checking typed keys, where the key comes from ---------------------------
+# --- Checking typed keys, and where the key comes from ---------------------------------------------
 
 def parse_api_key(text: str) -> Secret:
     """A key typed or pasted by the user → ``Secret``. Surrounding whitespace is dropped.

@@ -25,11 +25,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "high_contrast": {"appearance/text_color": "#ffffff", "appearance/background_color": "#000000",
                       "appearance/background_opacity": 100, "appearance/text_effect": "outline"},
 }
-PRESET_SETTINGS = PRESETS   # the name the settings dialog looks up
 PRESET_LABELS = {"white_on_black": "White on black", "yellow_on_black": "Yellow on black",
                  "high_contrast": "High contrast", "custom": "Custom"}
 
-MIN_PRESET_CONTRAST = 7.0
 PARTIAL_MIX = 0.35          # how far the live partial's colour moves toward the background
 
 

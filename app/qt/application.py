@@ -93,7 +93,7 @@ class GuiApp:
         self.tray.hide()
         plat.restart_under_xwayland()
 
-    # ---- windows owned by other modules (imported lazily) ---------------------------------------
+    # ---- windows opened on demand (imported lazily: most sittings never open them) --------------
     def open_settings(self) -> None:
         if self._settings_dialog is None:
             from app.qt.settings_dialog import SettingsDialog

@@ -2,7 +2,7 @@
 
 Only rendering lives here; what is shown, searched, copied and exported is ``app.core.history``.
 Connected to the controller's ``final`` and ``running_changed`` signals, which arrive on the GUI
-thread (architecture rule 1).
+thread.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractNativeEventFilter, QCoreApplication, QObject, QSocketNotifier, Signal
 
-from app.qt.platform import hotkey_support, platform_name
+from app.qt.platform import hotkey_support, qpa_name
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class GlobalHotkeys(QObject):
         self._backend = None
         if self.supported:
             try:
-                self._backend = _X11Backend(self._fire) if platform_name() == "xcb" else \
+                self._backend = _X11Backend(self._fire) if qpa_name() == "xcb" else \
                     _WindowsBackend(self._fire) if sys.platform == "win32" else None
             except OSError as exc:
                 self.supported, self.reason = False, f"Global hotkeys are unavailable: {exc}"

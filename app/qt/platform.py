@@ -45,7 +45,7 @@ class PlatformInfo:
         return self.qpa == "wayland" and bool(os.environ.get("DISPLAY"))
 
 
-def platform_name() -> str:
+def qpa_name() -> str:
     app = QGuiApplication.instance()
     return app.platformName() if app else os.environ.get("QT_QPA_PLATFORM", "")
 
@@ -85,7 +85,7 @@ def x11_compositor_running(display: str | None = None) -> bool | None:
 
 
 def detect() -> PlatformInfo:
-    qpa = platform_name()
+    qpa = qpa_name()
     notes: list[str] = []
     translucency: bool | None = True
     if qpa == "wayland":
@@ -141,7 +141,7 @@ def _mac_join_all_spaces(widget) -> None:
 
 def hotkey_support() -> tuple[bool, str]:
     """Whether global hotkeys can work here, and why not."""
-    qpa = platform_name()
+    qpa = qpa_name()
     if qpa == "xcb":
         return True, "X11"
     if sys.platform == "win32":

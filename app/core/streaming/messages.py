@@ -3,7 +3,8 @@
 ``parse_v2`` / ``parse_v3`` turn one server text frame into a dataclass (or ``Unknown`` for a
 well-formed message of a type we do not know); they raise ``MalformedMessage`` for anything that
 is not a JSON object with the documented fields. ``build_*`` functions give the exact JSON text a
-client sends. Field names and shapes follow /work/shared/docs/assemblyai-streaming.md §1.5, §3.3.
+client sends. Field names and shapes follow AssemblyAI's streaming API reference (v2 real-time and
+v3 Universal-Streaming).
 """
 
 from __future__ import annotations

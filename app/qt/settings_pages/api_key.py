@@ -1,6 +1,6 @@
 """API key page: masked entry, Save to / Delete from the OS keyring, Test connection.
 
-Keyring calls run on the GUI thread (threading rule 7); the connection test runs on a worker
+Keyring calls run on the GUI thread; the connection test runs on a worker
 thread and posts its result back through a signal. The key is only ever held in a ``Secret`` or
 the masked field; when the keyring is unavailable the user may use it for this session only
 (``controller.set_session_api_key``) — it is never written anywhere in plain text.
@@ -16,23 +16,19 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QToolButton,
                                QVBoxLayout)
 
-from app.core import credentials
+from app.core import credentials, run_plan
 from app.core.credentials import KeyringUnavailable, Secret
-from app.core import run_plan
-from app.core.settings import PREF_BY_KEY
+from app.core.settings import API_KEY_CHANGED, PREF_BY_KEY
 from app.qt.settings_pages.base import SettingsPage, explanation
 
 log = logging.getLogger(__name__)
-
-#: Pseudo-key reported in the dialog's changed keys when the stored or session key changed.
-API_KEY_CHANGED = "credentials/api_key"
 
 _GOOD = "color: #2e7d32;"
 _BAD = "color: #c62828;"
 
 
 def run_check(config, api_key):
-    """Test the connection (owned by "streaming"); imported lazily so the page works without it."""
+    """Open and close a test session with these settings (runs on a worker thread)."""
     from app.core.streaming.check import check_connection
     return check_connection(config, api_key)
 

@@ -198,14 +198,7 @@ class ConnectionPage(SettingsPage):
         super().refresh_validity()
 
     def _show_offline_availability(self) -> None:
-        try:  # owned by "offline"; optional so the page works without it
-            from app.core.engines import offline_engine_available
-        except ImportError:
-            try:
-                from app.core.engines.local import offline_engine_available  # type: ignore
-            except ImportError:
-                self.engine_offline_note.hide()
-                return
+        from app.core.engines import offline_engine_available
         try:
             ok, label = offline_engine_available()
         except Exception as exc:  # a broken engine install must not break the dialog

@@ -16,10 +16,7 @@ def hotkey_problem(text: str) -> str:
     """"" when ``text`` is empty (no hotkey) or a usable combination, else why not."""
     if not text.strip():
         return ""
-    try:  # owned by "overlay"; without it hotkeys are not checked here
-        from app.qt.hotkeys import HotkeyError, parse_hotkey
-    except ImportError:
-        return ""
+    from app.qt.hotkeys import HotkeyError, parse_hotkey
     try:
         parse_hotkey(text)
     except HotkeyError as exc:
