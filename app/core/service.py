@@ -288,6 +288,8 @@ class CaptionService:
         self.last_outcome = outcome
         if outcome.error is not None and not run.stopping:
             self._publish(self.status_model.failed(outcome.error.message))
+        elif self._restart_pending:
+            pass                    # "Connecting…" follows at once; no "stopped" in between
         elif self.status.state.value != "error" or run.stopping:
             self._publish(self.status_model.stopped())
         self.listener.run_ended(outcome)
