@@ -7,9 +7,10 @@ session resamples, runs the VAD/endpointer, decodes, and calls the listener. Con
 Falling behind real time (slow or busy CPU): audio waiting in the queue is the measure. Beyond
 ``BEHIND_S`` the worker skips partials (finals are never skipped) and counts them; audio itself
 is dropped only past ``MAX_BACKLOG_S``. Both show in ``stats()`` (``behind``, ``partials_skipped``,
-``audio_dropped_s``), and the listener is told once per episode by an informational
-``StreamError`` (Recovery.IGNORE: the pipeline passes it on without touching the session, and
-the status model shows it as a notice). ``REPORT_BEHIND_EVENTS = False`` keeps it to stats().
+``audio_dropped_s``), and the listener is told at the start and the end of each episode by an
+informational ``StreamError`` (Recovery.IGNORE: the pipeline passes it on without touching the
+session, and the status model shows it as a notice, replaced by "caught up" when it is over).
+``REPORT_BEHIND_EVENTS = False`` keeps it to stats().
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import atexit
 import collections
 import logging
+import os
 import threading
 import time
 import uuid
@@ -39,10 +41,14 @@ from app.core.session_config import SessionConfig
 log = logging.getLogger(__name__)
 
 BEHIND_S = 2.0            # audio waiting beyond this: skip partials, report "behind"
+CAUGHT_UP_S = 0.5         # ... and under this again: caught up (reported when "behind" was)
 MAX_BACKLOG_S = 120.0     # queued audio beyond this is dropped (oldest first) and reported
 QUIET_SKIP_MS = 150       # no partial decode once the speaker has paused this long
-NOTICE_EVERY_S = 30.0     # at most one "behind" notice per this many seconds
+PARTIAL_BUDGET = 0.4      # share of real time partial decodes may take
+EMPTY_RETRY_S = 0.2       # a partial that found no words yet is retried this much audio later
+NOTICE_EVERY_S = 30.0     # at most one "audio skipped" notice per this many seconds
 REPORT_BEHIND_EVENTS = True    # tell the listener (status notice), not only stats()
+ENGINE_NICE = 3                # the decoder thread yields to capture and the GUI on a busy CPU
 
 
 _live_sessions: "weakref.WeakSet[LocalSession]" = weakref.WeakSet()
@@ -107,6 +113,7 @@ class LocalSession(SpeechSession):
         self._behind = False
         self._drop_pending = False        # audio was dropped; the worker reports it
         self._last_notice = -1e9
+        self._behind_shown = False        # a "behind" notice is showing; say when it is over
         self.session_id = f"local-{uuid.uuid4().hex[:12]}"
 
     # ---- SpeechSession ----------------------------------------------------------------------
@@ -246,6 +253,7 @@ class LocalSession(SpeechSession):
             self._ended.set()
 
     def _run(self) -> None:
+        lower_thread_priority()
         self._emit(SessionStarted(session_id=self.session_id, protocol="local"))
         self._started.set()
         try:
@@ -294,11 +302,18 @@ class LocalSession(SpeechSession):
                 return
             with self._cv:
                 was_behind = self._behind
-                self._behind = self._queued_samples / self._rate > BEHIND_S
+                backlog = self._queued_samples / self._rate
+                # Hysteresis: behind past BEHIND_S, caught up again only under CAUGHT_UP_S.
+                self._behind = backlog > (CAUGHT_UP_S if was_behind else BEHIND_S)
                 entered_behind = self._behind and not was_behind
+                left_behind = was_behind and not self._behind
                 stopping = self._state != "running"
             if entered_behind and not stopping:
                 self._notify_behind(dropped=False)
+            elif left_behind and self._behind_shown and not stopping:
+                self._behind_shown = False      # the notice says so only while it is true
+                self._emit(StreamError(None, "The offline engine has caught up with real time: "
+                                       "live words are back.", Recovery.IGNORE))
             if not stopping:
                 self._maybe_partial()
 
@@ -363,9 +378,12 @@ class LocalSession(SpeechSession):
             return
         start, end, audio = current
         rec = self._recognizer
-        if (end - start) < rec.min_partial_s * SAMPLE_RATE or end < self._next_partial_at:
+        if (end - start) < rec.min_partial_s * SAMPLE_RATE:
             return
         quiet = seg.endpointer.quiet_samples(end) >= QUIET_SKIP_MS * SAMPLE_RATE // 1000
+        # The decode during a pause is the final's own: it does not wait for the partial cadence.
+        if not quiet and end < self._next_partial_at:
+            return
         with self._cv:
             if self._behind:
                 self._partials_skipped += 1      # finals never wait for partials
@@ -383,8 +401,12 @@ class LocalSession(SpeechSession):
                 self._emit(Partial(text=text, audio_start=_ms(utt.start), audio_end=_ms(utt.end)))
             return
         text = self._decode(audio, partial=True)
-        # Adaptive cadence: never spend more than ~2/3 of real time on partials.
-        interval = max(rec.partial_interval_s, 1.5 * self._last_decode_s)
+        # Adaptive cadence: partials take at most PARTIAL_BUDGET of real time, so a slow or busy
+        # CPU shows live words less often instead of falling behind. No words yet (the first
+        # syllables): look again soon, the first live words matter most.
+        interval = max(rec.partial_interval_s, self._last_decode_s / PARTIAL_BUDGET)
+        if not text:
+            interval = max(EMPTY_RETRY_S, self._last_decode_s / PARTIAL_BUDGET)
         self._next_partial_at = end + int(interval * SAMPLE_RATE)
         if text and text != self._last_partial_text:
             self._last_partial_text = text
@@ -394,9 +416,11 @@ class LocalSession(SpeechSession):
         if not REPORT_BEHIND_EVENTS:
             return                              # stats() still says so
         now = time.monotonic()
-        if not dropped and now - self._last_notice < NOTICE_EVERY_S:
+        if dropped and now - self._last_notice < NOTICE_EVERY_S:
             return
         self._last_notice = now
+        if not dropped:
+            self._behind_shown = True
         if dropped:
             with self._cv:
                 seconds = self._dropped_samples / self._rate
@@ -406,6 +430,22 @@ class LocalSession(SpeechSession):
             message = ("The offline engine is behind real time: live words are paused, "
                        "finished sentences still appear.")
         self._emit(StreamError(None, message, Recovery.IGNORE))
+
+
+def lower_thread_priority(nice: int = ENGINE_NICE) -> bool:
+    """Make the calling thread a batch thread a few nice levels down, so a decode never delays
+    capture or drawing: a busy CPU then delays words, not audio. Linux only (there, priority is
+    per thread); elsewhere, or when not permitted, the thread keeps its priority."""
+    if not hasattr(os, "sched_setscheduler") or not hasattr(threading, "get_native_id"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        # SCHED_BATCH: no wake-up preemption of interactive threads, the same share otherwise.
+        os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), 0) + nice)
+    except OSError:
+        return False
+    return True
 
 
 def _key(utt: Utterance) -> tuple[int, int, int]:

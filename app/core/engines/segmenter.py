@@ -17,6 +17,11 @@ PREROLL_MS = 300        # audio kept before the detected start: onsets are soft,
 TAIL_MS = 150           # audio kept after the last speech window, so the final word is not clipped
 MAX_UTTERANCE_S = 10.0  # decode cost grows with length; long monologues are cut at a quiet moment
 CUT_SEARCH_S = 3.0      # where to look for that quiet moment (the end of the utterance so far)
+# A long stretch of speech is committed at its next short pause (a breath between phrases) instead
+# of waiting for the full silence threshold: finals keep coming during a monologue, and every
+# partial re-decodes only the phrase in progress rather than the whole sentence so far.
+PHRASE_AFTER_S = 4.0
+PHRASE_PAUSE_MS = 250
 
 
 @dataclass(frozen=True)
@@ -26,13 +31,18 @@ class Utterance:
     start: int
     end: int
     audio: np.ndarray
-    reason: str          # "silence" | "force" | "length" | "flush"
+    reason: str          # "silence" | "pause" | "force" | "length" | "flush"
 
 
 class Segmenter:
     def __init__(self, silence_ms: int, *, vad: SileroVad | None = None,
-                 preroll_ms: int = PREROLL_MS, max_utterance_s: float = MAX_UTTERANCE_S) -> None:
+                 preroll_ms: int = PREROLL_MS, max_utterance_s: float = MAX_UTTERANCE_S,
+                 phrase_after_s: float | None = PHRASE_AFTER_S,
+                 phrase_pause_ms: int = PHRASE_PAUSE_MS) -> None:
         self.endpointer = Endpointer(silence_ms)
+        # None: only the silence threshold (and the length cap) end an utterance.
+        self._phrase_after = None if phrase_after_s is None else int(phrase_after_s * SAMPLE_RATE)
+        self._phrase_pause = phrase_pause_ms * SAMPLE_RATE // 1000
         self._vad = vad if vad is not None else SileroVad()
         self._preroll = preroll_ms * SAMPLE_RATE // 1000
         self._tail = TAIL_MS * SAMPLE_RATE // 1000
@@ -71,6 +81,14 @@ class Segmenter:
         audio = self._slice(self._audio_from(self._start), end + self._tail).copy()
         return Utterance(self._start, end, audio, "silence")
 
+    def phrase_pause_pending(self) -> bool:
+        """A pause in progress will end the utterance as a phrase if it lasts ``phrase_pause``:
+        the utterance is long enough and that pause is shorter than the silence threshold."""
+        if self._start is None or self._phrase_after is None:
+            return False
+        return (self.endpointer.last_speech_end - self._start >= self._phrase_after
+                and self._phrase_pause < self.endpointer.silence_ms * SAMPLE_RATE // 1000)
+
     # ---- feeding ------------------------------------------------------------------------
     def feed(self, audio: np.ndarray) -> list[Utterance]:
         """Append float32 samples; returns the utterances they completed."""
@@ -87,6 +105,9 @@ class Segmenter:
                 self._probs = []
             elif boundary is not None and boundary.kind == "end":
                 done.append(self._finish(boundary.sample, "silence"))
+            elif self._phrase_ends_here():
+                boundary = self.endpointer.end()
+                done.append(self._finish(boundary.sample, "pause"))
             if self._start is not None:
                 self._probs.append((start, prob))
                 if self._vad_pos - self._start >= self._max_len:
@@ -112,6 +133,10 @@ class Segmenter:
         self.endpointer.set_silence_ms(ms)
 
     # ---- internals ----------------------------------------------------------------------
+    def _phrase_ends_here(self) -> bool:
+        return (self.phrase_pause_pending()
+                and self.endpointer.quiet_samples(self._vad_pos) >= self._phrase_pause)
+
     def _audio_from(self, speech_start: int) -> int:
         return max(speech_start - self._preroll, self._floor, self._buf_start)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -157,7 +158,11 @@ def test_falling_behind_skips_partials_not_finals_and_says_so(monkeypatch):
     stats = session.stats()
     assert stats.partials_skipped > 0 and not stats.behind
     notices = [e for e in rec.of(StreamError) if e.recovery is Recovery.IGNORE]
-    assert len(notices) == 1 and "behind real time" in notices[0].message
+    # Said when it starts, and taken back once it is no longer true.
+    assert len(notices) == 2 and "behind real time" in notices[0].message
+    assert "caught up" in notices[1].message
+    caught_up = rec.events.index(notices[1])
+    assert all(not isinstance(e, Partial) for e in rec.events[rec.events.index(notices[0]):caught_up])
     first_final = rec.events.index(rec.of(Final)[0])
     # While behind, partials only for the utterance in progress at the stall, none for the next
     # ones until the backlog is under 2 s (the last utterance may show live words again).
@@ -324,3 +329,25 @@ def test_behind_is_only_in_stats_while_events_are_off(monkeypatch):
     session.stop(timeout=30)
     assert len(rec.of(Final)) == 3 and session.stats().partials_skipped > 0
     assert not rec.of(StreamError)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="per-thread priority is Linux-only")
+def test_decoding_runs_at_a_lower_priority_than_capture():
+    seen = []
+
+    class PriorityProbe(CountingRecognizer):
+        def transcribe(self, audio, **kw):
+            tid = threading.get_native_id()
+            seen.append((os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(0)))
+            return super().transcribe(audio, **kw)
+
+    session, rec = make(recognizer=PriorityProbe())
+    session.start()
+    feed_synced(session, np.concatenate([silence(0.3), tone(0.8), silence(0.8)]))
+    session.stop()
+    assert rec.of(Final) and seen
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert all(nice >= own + local_mod.ENGINE_NICE and policy == os.SCHED_BATCH
+               for nice, policy in seen)
+    # Only the engine thread: the caller (capture, GUI) keeps its priority.
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

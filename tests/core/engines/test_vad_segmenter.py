@@ -90,3 +90,38 @@ def test_silero_scores_speech_above_silence(speech_wav):
     probs = [vad.probability(audio[i:i + W]) for i in range(0, len(audio) - W, W)]
     lead = probs[:5]                                        # 300 ms of leading silence
     assert max(lead) < 0.2 and max(probs) > 0.8
+
+
+def test_a_long_stretch_is_committed_at_its_next_short_pause():
+    seg = Segmenter(700, vad=EnergyVad(), phrase_after_s=4.0, phrase_pause_ms=250)
+    breath = silence(0.3)                                    # shorter than the 700 ms threshold
+    audio = np.concatenate([silence(0.3), tone(2.0), breath, tone(2.5), breath, tone(1.5),
+                            silence(1.0)])
+    utts = seg.feed(audio)
+    # The first breath comes after only 2 s of speech: it stays inside the phrase. The second
+    # comes after 4.8 s: the phrase ends there, ~250 ms into the pause, not 700 ms.
+    assert [u.reason for u in utts] == ["pause", "silence"]
+    first, second = utts
+    assert first.start == pytest.approx(int(0.3 * 16000), abs=2 * W)
+    assert first.end == pytest.approx(int(5.1 * 16000), abs=2 * W)
+    assert second.start == pytest.approx(int(5.4 * 16000), abs=3 * W)
+    assert second.end == pytest.approx(int(6.9 * 16000), abs=2 * W)
+    assert second.start >= first.end                         # no audio decoded twice
+
+
+def test_phrase_commits_follow_the_speculative_decode_and_respect_a_short_threshold():
+    seg = Segmenter(700, vad=EnergyVad(), phrase_after_s=4.0, phrase_pause_ms=250)
+    seg.feed(np.concatenate([silence(0.3), tone(4.5), silence(0.2)]))
+    spec = seg.speculative()                                # decoded while the pause runs
+    assert spec is not None and seg.phrase_pause_pending()
+    (cut,) = seg.feed(silence(0.1))
+    assert cut.reason == "pause"
+    # The committed phrase is exactly what was decoded early, so that decode is reused.
+    assert (cut.start, cut.end, len(cut.audio)) == (spec.start, spec.end, len(spec.audio))
+    # A threshold at or below the phrase pause: the threshold alone decides.
+    short = Segmenter(200, vad=EnergyVad(), phrase_after_s=4.0, phrase_pause_ms=250)
+    utts = short.feed(np.concatenate([silence(0.3), tone(4.5), silence(0.4)]))
+    assert [u.reason for u in utts] == ["silence"] and not short.phrase_pause_pending()
+    # Switched off: only the threshold ends the utterance.
+    off = Segmenter(700, vad=EnergyVad(), phrase_after_s=None)
+    assert off.feed(np.concatenate([silence(0.3), tone(4.5), silence(0.4)])) == []

