@@ -117,10 +117,12 @@ PREFS: tuple[Pref, ...] = (
     _p("overlay/screen", "str", ""),
     _p("overlay/click_through", "bool", False),
     _p("overlay/visible", "bool", True),
-    # Global hotkeys
-    _p("hotkeys/toggle_visible", "str", "Ctrl+Alt+H"),
-    _p("hotkeys/toggle_click_through", "str", "Ctrl+Alt+L"),
-    _p("hotkeys/force_end", "str", "Ctrl+Alt+E"),
+    # Global hotkeys. Windows reads Ctrl+Alt as AltGr, so Ctrl+Alt(+Shift)+letter would steal
+    # characters such as € or ł; no keyboard layout types a character with an F-key. Shift
+    # keeps clear of Ctrl+Alt+F1..F12, which switch virtual terminals on Linux.
+    _p("hotkeys/toggle_visible", "str", "Ctrl+Alt+Shift+F9"),
+    _p("hotkeys/toggle_click_through", "str", "Ctrl+Alt+Shift+F10"),
+    _p("hotkeys/force_end", "str", "Ctrl+Alt+Shift+F11"),
     # Transcripts
     _p("transcript/enabled", "bool", True),
     _p("transcript/retention_days", "int", 30, minimum=0, maximum=3650, doc="0 = keep forever"),

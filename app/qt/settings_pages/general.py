@@ -56,7 +56,7 @@ class GeneralPage(SettingsPage):
         layout.addLayout(form)
         layout.addWidget(explanation(
             "Hotkeys work system-wide where the platform allows it (X11, Windows); write them like "
-            "Ctrl+Alt+H. Leave one empty for no hotkey."))
+            "Ctrl+Alt+Shift+F9. Leave one empty for no hotkey."))
         layout.addWidget(self.problem_label)
         layout.addStretch(1)
         self.transcript_enabled.toggled.connect(self.retention.setEnabled)
