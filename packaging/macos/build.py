@@ -1,5 +1,6 @@
 """Build the macOS disk image: .app (build.spec's BUNDLE) → sign → notarise → staple → DMG.
 
+    brew install portaudio python@3.11       # the PyAudio wheel does not contain PortAudio
     python3.11 -m venv .venv && .venv/bin/pip install -e ".[offline,package]"
     .venv/bin/python packaging/macos/build.py              # → dist/macos/CaptionOverlay-<ver>.dmg
 
