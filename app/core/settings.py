@@ -128,6 +128,10 @@ PREFS: tuple[Pref, ...] = (
     _p("transcript/retention_days", "int", 30, minimum=0, maximum=3650, doc="0 = keep forever"),
     # Start-up
     _p("app/start_on_launch", "bool", True),
+    # New-version check: off until the user says yes (asked once, on first run)
+    _p("updates/check", "bool", False, doc="read the latest release tag once a day"),
+    _p("updates/asked", "bool", False),
+    _p("updates/last_check", "int", 0, minimum=0, doc="seconds since the epoch; 0 = never"),
 )
 
 PREF_BY_KEY = {p.key: p for p in PREFS}
@@ -204,7 +208,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "appearance": tuple(p.key for p in PREFS
                         if p.key.startswith(("appearance/", "captions/"))),
     "general": ("app/start_on_launch", "transcript/enabled", "transcript/retention_days",
-                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end"),
+                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end",
+                "updates/check"),
 }
 
 #: Keys whose change needs a new recognition session (the controller restarts it on apply).
