@@ -54,14 +54,17 @@ class UpdateNotifier(QObject):
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         box.setDefaultButton(QMessageBox.StandardButton.No)
         box.setModal(False)
-        box.finished.connect(lambda result: self.answer(result == QMessageBox.StandardButton.Yes))
+        # Only a clicked button is an answer: quitting while the question is open closes it too,
+        # and then it is asked again next time. The box stays referenced (hidden) afterwards:
+        # dropping it from inside its own signal would delete it while Qt still uses it.
+        box.buttonClicked.connect(
+            lambda button: self.answer(box.standardButton(button) == QMessageBox.StandardButton.Yes))
         self._question = box
         box.show()
 
     def answer(self, yes: bool) -> None:
         self.settings.set("updates/asked", True)
         self.settings.set("updates/check", bool(yes))
-        self._question = None
         self.check_if_due()
 
     def check_if_due(self) -> bool:

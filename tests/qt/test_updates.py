@@ -94,3 +94,15 @@ def test_no_news_or_a_failed_check_stays_quiet(qtbot, settings, result):
     n.start()
     qtbot.waitUntil(lambda: n.last_result is not None, timeout=5000)
     assert notes == []
+
+
+def test_closing_the_question_without_answering_asks_again_next_time(qtbot, settings):
+    feed, notes = FakeFeed(NEWER), []
+    n = _notifier(settings, feed, notes)
+    n.start()
+    n._question.close()                                   # e.g. the app quits while it is open
+    assert settings.get("updates/asked") is False and feed.calls == 0
+    again = _notifier(settings, feed, notes)
+    again.start()
+    assert again._question is not None and again._question.isVisible()
+    again._question.close()
