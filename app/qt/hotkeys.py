@@ -40,6 +40,21 @@ _KEY_NAMES = {  # lower-case name people type → X keysym name
 }
 
 
+def types_a_character_with_altgr(hotkey: "Hotkey") -> bool:
+    """True when Windows would read the combination as AltGr+key, which layouts use for characters.
+
+    Windows treats Ctrl+Alt as AltGr, so Ctrl+Alt(+Shift)+E is € on German layouts and
+    Ctrl+Alt+L is ł on Polish ones; a global grab of it stops that character in every app.
+    Letters, digits and punctuation are at risk; F-keys and navigation keys type nothing.
+    """
+    if not {"ctrl", "alt"} <= hotkey.modifiers:
+        return False
+    return len(hotkey.key) == 1 or hotkey.key in _PUNCTUATION
+
+_PUNCTUATION = {"minus", "equal", "comma", "period", "slash", "semicolon", "apostrophe",
+                "bracketleft", "bracketright", "backslash", "grave", "space"}
+
+
 class HotkeyError(ValueError):
     """A hotkey text that cannot be used, with the reason in plain words."""
 
@@ -127,6 +142,10 @@ class GlobalHotkeys(QObject):
             if hotkey in self.active.values():
                 self.failures[name] = f"{hotkey} is already used for another action."
                 continue
+            if sys.platform == "win32" and types_a_character_with_altgr(hotkey):
+                # Kept (it is the user's saved choice) but said: it blocks an AltGr character.
+                log.warning("Hotkey %s for %s may block typing a character that needs AltGr on "
+                            "some keyboard layouts; Ctrl+Alt+Shift+F-keys avoid that.", hotkey, name)
             error = self._backend.grab(name, hotkey)
             if error:
                 self.failures[name] = error

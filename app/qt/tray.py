@@ -6,6 +6,7 @@ system tray (e.g. GNOME without the AppIndicator extension) still reach every ac
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -158,6 +159,13 @@ class Tray(QObject):
             self.dock_actions[dock].setChecked(True)
 
     def _on_activated(self, reason) -> None:
-        # A plain click on the icon toggles the overlay (the menu is on right-click).
-        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+        # A plain click on the icon toggles the overlay (the menu is on right-click). On macOS
+        # a click on the menu-bar item opens the menu and Qt reports that as Trigger too, so
+        # toggling there would hide the overlay whenever the menu is opened.
+        if reason == QSystemTrayIcon.ActivationReason.Trigger and not click_opens_menu():
             self.overlay.toggle_visible()
+
+
+def click_opens_menu() -> bool:
+    """True where a click on the tray icon opens its menu (the macOS menu bar)."""
+    return sys.platform == "darwin"

@@ -1,7 +1,8 @@
 """Build the macOS disk image: .app (build.spec's BUNDLE) → sign → notarise → staple → DMG.
 
+    brew install portaudio python@3.11       # the PyAudio wheel does not contain PortAudio
     python3.11 -m venv .venv && .venv/bin/pip install -e ".[offline,package]"
-    .venv/bin/python packaging/macos/build.py              # → dist/macos/CaptionOverlay-<ver>.dmg
+    .venv/bin/python packaging/macos/build.py              # → dist/macos/CaptionOverlay-<ver>-macos-<arch>.dmg
 
 Needs Xcode command-line tools (codesign, hdiutil, xcrun notarytool/stapler). Each step runs only
 when its credentials are in the environment; without them the result is an unsigned DMG for
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -90,6 +92,13 @@ def make_dmg(app: Path, volume: str, out: Path) -> Path:
     return out
 
 
+def dmg_name(version: str, machine: str | None = None) -> str:
+    """One DMG per architecture (arm64 and x86_64 are built on different runners)."""
+    machine = machine or platform.machine()
+    arch = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}.get(machine.lower(), machine)
+    return f"CaptionOverlay-{version}-macos-{arch}.dmg"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build, sign, notarise and package the macOS app.")
     parser.add_argument("--app", type=Path, help="use this .app instead of building one")
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("notarisation skipped: no MACOS_NOTARY_* credentials in the environment")
         args.out.mkdir(parents=True, exist_ok=True)
-        dmg = make_dmg(app, ident["APP_NAME"], args.out / f"CaptionOverlay-{ident['__version__']}.dmg")
+        dmg = make_dmg(app, ident["APP_NAME"], args.out / dmg_name(ident["__version__"]))
         if identity:
             sign(dmg, identity, entitlements=False)
         if auth:

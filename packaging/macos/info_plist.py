@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 
-def info_plist(ident: dict) -> dict:
+def info_plist(ident: dict, minimum_system: str) -> dict:
+    """``minimum_system`` comes from the bundle's binaries (``macho.bundle_minimum``)."""
     return {
         "CFBundleName": ident["APP_NAME"],
         "CFBundleDisplayName": ident["APP_NAME"],
         "CFBundleIdentifier": ident["BUNDLE_ID"],
         "CFBundleShortVersionString": ident["__version__"],
         "CFBundleVersion": ident["__version__"],
-        "LSMinimumSystemVersion": "11.0",
+        "LSMinimumSystemVersion": minimum_system,
+        # A menu-bar app: no Dock icon and no app menu (the status-item menu has every action).
+        "LSUIElement": True,
         "NSHighResolutionCapable": True,
         "LSApplicationCategoryType": "public.app-category.productivity",
         # Without this string macOS denies the microphone, silently: PortAudio then reads zeros.

@@ -3,24 +3,42 @@
     py -3.11 -m venv .venv && .venv\\Scripts\\pip install -e ".[offline,package]"
     .venv\\Scripts\\python packaging\\windows\\build.py            # → dist\\windows\\CaptionOverlay-<ver>-setup.exe
 
-Needs Inno Setup 6 (ISCC.exe on PATH or in its default folder; ``winget install JRSoftware.InnoSetup``).
-Signing runs only when credentials are in the environment, never otherwise:
+Needs Inno Setup 6 (ISCC.exe on PATH or in its default folder; ``winget install JRSoftware.InnoSetup``
+or ``choco install innosetup``). Signing runs only when credentials are in the environment, never
+otherwise. Since June 2023 code-signing keys must live in hardware or a cloud HSM, so the realistic
+choices are:
 
-    WINDOWS_SIGN_PFX            path to a .pfx code-signing certificate, with
-    WINDOWS_SIGN_PFX_PASSWORD   its password;  or instead
-    WINDOWS_SIGN_THUMBPRINT     SHA-1 thumbprint of a certificate in the user's store (e.g. a token)
-    WINDOWS_SIGN_TIMESTAMP_URL  RFC 3161 timestamp server (default below)
+    Azure Trusted Signing (Artifact Signing): signtool with Microsoft's dlib; Azure credentials come
+    from the environment (AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET, or a prior
+    `az login`):
+    AZURE_SIGNING_ENDPOINT      e.g. https://eus.codesigning.azure.net
+    AZURE_SIGNING_ACCOUNT       the Trusted Signing account name
+    AZURE_SIGNING_PROFILE       its certificate profile name
+    AZURE_SIGNING_DLIB          path to Azure.CodeSigning.Dlib.dll (Microsoft.Trusted.Signing.Client)
+
+    a certificate in the user's store, e.g. on a USB token:
+    WINDOWS_SIGN_THUMBPRINT     SHA-1 thumbprint
+
+    a .pfx file (only older, exportable certificates):
+    WINDOWS_SIGN_PFX + WINDOWS_SIGN_PFX_PASSWORD
+
+    WINDOWS_SIGN_TIMESTAMP_URL  RFC 3161 timestamp server (default below; Azure's for Azure)
     SIGNTOOL                    path to signtool.exe (default: found on PATH / in the Windows SDK)
+
+SignPath (free for open source) signs on its own servers instead: the release workflow uploads
+the unsigned setup and downloads the signed one; see the README's installers section.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +47,8 @@ sys.path.insert(0, str(HERE.parent))
 from identity import read_identity  # noqa: E402
 
 DEFAULT_TIMESTAMP_URL = "http://timestamp.digicert.com"
+AZURE_TIMESTAMP_URL = "http://timestamp.acs.microsoft.com"
+AZURE_VARS = ("AZURE_SIGNING_ENDPOINT", "AZURE_SIGNING_ACCOUNT", "AZURE_SIGNING_PROFILE", "AZURE_SIGNING_DLIB")
 ISCC_FOLDERS = (r"C:\Program Files (x86)\Inno Setup 6", r"C:\Program Files\Inno Setup 6")
 
 
@@ -36,18 +56,34 @@ class BuildError(Exception):
     pass
 
 
-def signing_command(env: dict[str, str] | None = None) -> list[str] | None:
+def signing_command(env: dict[str, str] | None = None, metadata_dir: Path | None = None) -> list[str] | None:
     """signtool arguments (without the file) when signing credentials are present, else None."""
     env = os.environ if env is None else env
     pfx, thumbprint = env.get("WINDOWS_SIGN_PFX"), env.get("WINDOWS_SIGN_THUMBPRINT")
-    if not pfx and not thumbprint:
+    azure = {k: env.get(k, "") for k in AZURE_VARS}
+    if any(azure.values()) and not all(azure.values()):
+        missing = [k for k, v in azure.items() if not v]
+        raise BuildError(f"incomplete Azure Trusted Signing settings: {', '.join(missing)} not set")
+    if not pfx and not thumbprint and not all(azure.values()):
         return None
     signtool = env.get("SIGNTOOL") or shutil.which("signtool") or _sdk_signtool()
     if not signtool:
         raise BuildError("signing credentials are set but signtool.exe was not found (set SIGNTOOL)")
+    default_ts = AZURE_TIMESTAMP_URL if all(azure.values()) else DEFAULT_TIMESTAMP_URL
     cmd = [signtool, "sign", "/fd", "sha256", "/td", "sha256",
-           "/tr", env.get("WINDOWS_SIGN_TIMESTAMP_URL", DEFAULT_TIMESTAMP_URL)]
-    if pfx:
+           "/tr", env.get("WINDOWS_SIGN_TIMESTAMP_URL", default_ts)]
+    if all(azure.values()):
+        if not Path(azure["AZURE_SIGNING_DLIB"]).is_file():
+            raise BuildError(f"AZURE_SIGNING_DLIB points to {azure['AZURE_SIGNING_DLIB']}, which does not exist")
+        folder = Path(metadata_dir or tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        metadata = folder / "trusted-signing-metadata.json"
+        metadata.write_text(json.dumps({"Endpoint": azure["AZURE_SIGNING_ENDPOINT"],
+                                        "CodeSigningAccountName": azure["AZURE_SIGNING_ACCOUNT"],
+                                        "CertificateProfileName": azure["AZURE_SIGNING_PROFILE"]}),
+                            encoding="utf-8")
+        cmd += ["/dlib", azure["AZURE_SIGNING_DLIB"], "/dmdf", str(metadata)]
+    elif pfx:
         if not Path(pfx).is_file():
             raise BuildError(f"WINDOWS_SIGN_PFX points to {pfx}, which does not exist")
         cmd += ["/f", pfx]
@@ -73,7 +109,8 @@ def _redacted(cmd: list[str]) -> str:
 
 def sign(files: list[Path], cmd: list[str] | None) -> None:
     if cmd is None:
-        print("signing skipped: no WINDOWS_SIGN_PFX or WINDOWS_SIGN_THUMBPRINT in the environment")
+        print("signing skipped: no AZURE_SIGNING_*, WINDOWS_SIGN_THUMBPRINT or WINDOWS_SIGN_PFX "
+              "in the environment")
         return
     for path in files:
         print("+ " + _redacted([*cmd, str(path)]))
@@ -103,8 +140,15 @@ def iscc_arguments(ident: dict, bundle: Path, out: Path, sign_cmd: list[str] | N
         # script, which reads the credentials from the environment, so no password is ever on a
         # command line that ISCC echoes into the build log.
         callback = [sys.executable, str(Path(__file__).resolve()), "--sign-file"]
-        args += ["/DSignTool=1", "/Ssigncmd=" + subprocess.list2cmdline(callback) + " $f"]
+        args += ["/DSignTool=1", "/S" + inno_sign_tool("signcmd", callback)]
     return args
+
+
+def inno_sign_tool(name: str, command: list[str]) -> str:
+    """ISCC's ``/S<name>=<command>`` value. Quotes inside a /S value do not survive ISCC's own
+    command-line parsing, so every part is wrapped in ``$q`` (Inno puts a quote there); ``$f``
+    is the file to sign, which Inno quotes itself. Paths with spaces then stay whole."""
+    return f"{name}=" + " ".join(f"$q{part}$q" for part in command) + " $f"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,3 +66,49 @@ def test_parse_api_key_rejects_bad_input_without_echoing_it(text, message):
 
 def test_parse_api_key_strips_surrounding_whitespace():
     assert credentials.parse_api_key(f"  {KEY}\n") == Secret(KEY)
+
+
+@pytest.fixture
+def windows_vault_failing(monkeypatch):
+    """keyring's Windows backend as it behaves on a locked or remote session: pywintypes.error."""
+    import sys
+    import types
+
+    from keyring.backend import KeyringBackend
+
+    pywintypes = types.ModuleType("pywintypes")
+
+    class error(Exception):                      # noqa: N801 - the real class is lower-case
+        pass
+
+    pywintypes.error = error
+    monkeypatch.setitem(sys.modules, "pywintypes", pywintypes)
+
+    class WinVault(KeyringBackend):
+        priority = 1
+
+        def _fail(self, *args):
+            raise error(1312, "CredRead", f"A specified logon session does not exist. {KEY}")
+
+        get_password = set_password = delete_password = _fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(WinVault())
+    yield
+    keyring.set_keyring(previous)
+
+
+def test_credential_manager_errors_become_clear_unavailable(windows_vault_failing):
+    for call in (lambda: credentials.save_api_key(Secret(KEY)), credentials.load_api_key,
+                 credentials.delete_api_key, credentials.stored_api_key):
+        with pytest.raises(KeyringUnavailable) as info:
+            call()
+        assert "not available" in str(info.value) and "error" in str(info.value)
+        assert KEY not in str(info.value) and info.value.__cause__ is None
+
+
+def test_a_key_too_long_for_credential_manager_is_refused_before_the_keyring():
+    with pytest.raises(ValueError, match="longer than 512") as info:
+        credentials.parse_api_key("a" * 3000)
+    assert "aaaa" not in str(info.value)
+    assert credentials.parse_api_key("a" * 512).reveal() == "a" * 512

@@ -218,10 +218,10 @@ def test_caption_overlay_with_no_arguments_shows_the_overlay_and_quits_cleanly(d
             lambda: (s := desktop.xprop(wid, "_NET_WM_STATE")) and "ABOVE" in s and s)
         # The app's own global hotkey hides and shows it again.
         viewable = lambda: "IsViewable" in desktop.xwininfo(wid)  # noqa: E731
-        desktop.xdotool("key", "ctrl+alt+h")
-        assert desktop.wait_for(lambda: not viewable()), "Ctrl+Alt+H did not hide the overlay"
-        desktop.xdotool("key", "ctrl+alt+h")
-        assert desktop.wait_for(viewable), "Ctrl+Alt+H did not show the overlay again"
+        desktop.xdotool("key", "ctrl+alt+shift+F9")
+        assert desktop.wait_for(lambda: not viewable()), "Ctrl+Alt+Shift+F9 did not hide the overlay"
+        desktop.xdotool("key", "ctrl+alt+shift+F9")
+        assert desktop.wait_for(viewable), "Ctrl+Alt+Shift+F9 did not show the overlay again"
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)

@@ -145,7 +145,7 @@ def test_entitlements_allow_the_microphone():
 
 def test_info_plist_explains_microphone_and_audio_capture():
     ident = identity.read_identity()
-    info = plist.info_plist(ident)
+    info = plist.info_plist(ident, "13.0")
     assert info["CFBundleIdentifier"] == ident["BUNDLE_ID"]
     assert info["CFBundleShortVersionString"] == ident["__version__"]
     assert "microphone" in info["NSMicrophoneUsageDescription"]

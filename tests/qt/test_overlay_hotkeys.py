@@ -60,3 +60,49 @@ def test_unsupported_platform_reports_every_binding_without_crashing(qapp):
     assert "toggle_click_through" not in failures  # empty = deliberately no hotkey
     assert hk.active == {}
     hk.close()
+
+
+def test_default_hotkeys_type_no_character_on_any_layout():
+    from app.core.settings import PREF_BY_KEY
+    from app.qt.hotkeys import SETTING_KEYS, types_a_character_with_altgr
+    defaults = [parse_hotkey(PREF_BY_KEY[key].default) for key in SETTING_KEYS.values()]
+    assert len(set(defaults)) == len(defaults)
+    for hotkey in defaults:
+        assert not types_a_character_with_altgr(hotkey), hotkey
+        assert hotkey.key.startswith("F")          # F-keys carry no character on any layout
+        assert "shift" in hotkey.modifiers         # Ctrl+Alt+Fn alone switches Linux consoles
+
+
+@pytest.mark.parametrize("text, risky", [
+    ("Ctrl+Alt+E", True), ("Ctrl+Alt+L", True), ("Ctrl+Alt+Shift+L", True), ("Ctrl+Alt+7", True),
+    ("Ctrl+Alt+[", True), ("Ctrl+Shift+E", False), ("Ctrl+Alt+Shift+F9", False), ("Ctrl+Alt+Home", False),
+])
+def test_altgr_collisions_are_recognised(text, risky):
+    from app.qt.hotkeys import types_a_character_with_altgr
+    assert types_a_character_with_altgr(parse_hotkey(text)) is risky
+
+
+def test_a_saved_altgr_hotkey_is_still_registered_on_windows_with_a_warning(qapp, monkeypatch, caplog):
+    import app.qt.hotkeys as hotkeys
+
+    class FakeBackend:
+        def __init__(self):
+            self.grabbed = []
+
+        def grab(self, name, hotkey):
+            self.grabbed.append((name, str(hotkey)))
+
+        def ungrab_all(self):
+            pass
+
+        def close(self):
+            pass
+
+    hk = GlobalHotkeys()
+    hk.supported, hk._backend = True, FakeBackend()
+    monkeypatch.setattr(hotkeys.sys, "platform", "win32")
+    failures = hk.register({"force_end": "Ctrl+Alt+E", "toggle_visible": "Ctrl+Alt+Shift+F9"})
+    assert failures == {}
+    assert hk._backend.grabbed == [("force_end", "Ctrl+Alt+E"), ("toggle_visible", "Ctrl+Alt+Shift+F9")]
+    warned = [r.getMessage() for r in caplog.records if "AltGr" in r.getMessage()]
+    assert len(warned) == 1 and "Ctrl+Alt+E" in warned[0]

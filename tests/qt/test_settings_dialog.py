@@ -272,13 +272,13 @@ def test_reopened_dialog_shows_saved_values_not_cancelled_edits(dialog, settings
 
 def test_general_page_transcripts_start_and_hotkeys(dialog, settings, controller):
     page = dialog.general
-    assert page.hotkeys["hotkeys/force_end"].text() == "Ctrl+Alt+E"
+    assert page.hotkeys["hotkeys/force_end"].text() == "Ctrl+Alt+Shift+F11"
     page.transcript_enabled.setChecked(False)
     assert not page.retention.isEnabled()
     page.start_on_launch.setChecked(False)
     page.hotkeys["hotkeys/force_end"].setText("E")              # no modifier: would block typing
     assert not dialog.ok_button.isEnabled() and "needs Ctrl" in dialog.problem.text()
-    page.hotkeys["hotkeys/force_end"].setText("Ctrl+Alt+H")     # same as show/hide
+    page.hotkeys["hotkeys/force_end"].setText("Ctrl+Alt+Shift+F9")   # same as show/hide
     assert not dialog.ok_button.isEnabled() and "used for both" in dialog.problem.text()
     page.hotkeys["hotkeys/force_end"].setText("")               # empty = no hotkey
     assert dialog.apply()

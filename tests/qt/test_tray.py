@@ -209,3 +209,26 @@ def test_wayland_is_explained_and_xwayland_offered(qtbot, tmp_path, monkeypatch)
         assert "keep a window above" in app.overlay.toolTip()
     finally:
         app.hotkeys.close()
+
+
+def test_a_click_on_the_icon_toggles_the_overlay(parts, monkeypatch):
+    from PySide6.QtWidgets import QSystemTrayIcon
+    import app.qt.tray as tray_module
+    h, overlay, tray = parts
+    monkeypatch.setattr(tray_module.sys, "platform", "win32")
+    assert overlay.isVisible()
+    tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    assert not overlay.isVisible()
+    tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    assert overlay.isVisible()
+
+
+def test_opening_the_macos_menu_bar_menu_keeps_the_overlay(parts, monkeypatch):
+    from PySide6.QtWidgets import QSystemTrayIcon
+    import app.qt.tray as tray_module
+    h, overlay, tray = parts
+    monkeypatch.setattr(tray_module.sys, "platform", "darwin")
+    tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)   # what opening the menu sends
+    assert overlay.isVisible()
+    tray.show_action.trigger()                                          # the menu entry still works
+    assert not overlay.isVisible()

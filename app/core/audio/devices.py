@@ -336,7 +336,8 @@ def _wasapi_loopback_resolver(name: str | None) -> Callable:
         # Loopback streams only run at the output's own format: open that, convert ourselves.
         return CaptureTarget(int(d["index"]), f"system audio of {d['name']!r}",
                              rates=[int(d["defaultSampleRate"])], channels=int(d["maxInputChannels"]),
-                             max_channels=int(d["maxInputChannels"]), identity=f"wasapi:{d['name']}")
+                             max_channels=int(d["maxInputChannels"]), identity=f"wasapi:{d['name']}",
+                             poll=True)
     return resolve
 
 
@@ -355,6 +356,9 @@ def _mac_loopback_resolver(name: str | None, sample_rate: int) -> Callable:
                                      ["none (see --list-devices)"])
         target = _target_from_pa(dev, sample_rate)
         target.description = f"system audio via {dev.name!r}"
+        # A Multi-Output Device plays into the driver's first two channels; opening one would
+        # drop the right channel, and averaging more would only lower the level.
+        target.channels = max(1, min(dev.max_input, 2))
         return target
     return resolve
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,6 +48,9 @@ class CaptureTarget:
     max_channels: int = 1                    # device limit (fallback on invalid channel count)
     pulse_source: str | None = None          # PULSE_SOURCE to set while opening (Linux)
     identity: str = ""                       # changes when the resolver would pick another device
+    # WASAPI loopback delivers nothing while no app plays sound, so a blocking read would never
+    # return (and would hold the lock close() needs): poll what is available, fill silence by the clock.
+    poll: bool = False
 
 
 Resolver = Callable[[object], CaptureTarget]   # (PyAudio instance) → target; raises DeviceNotFound
@@ -97,7 +101,8 @@ class PyAudioSource(AudioSource):
 
     def __init__(self, label: str, resolver: Resolver, sample_rate: int, chunk_ms: int, *,
                  module_name: str = "pyaudio", watch: Callable[[], str | None] | None = None,
-                 watch_interval_s: float = 2.0) -> None:
+                 watch_interval_s: float = 2.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(sample_rate, chunk_ms)
         self.label = label
         self._resolver = resolver
@@ -115,6 +120,10 @@ class PyAudioSource(AudioSource):
         self._watch_stop = threading.Event()
         self._watch_thread: threading.Thread | None = None
         self._wanted_identity: str | None = None
+        self._clock = clock
+        self._sleep = sleep
+        self._next_due = 0.0      # polled targets: when the next chunk is due, on self._clock
+        self._closed = threading.Event()
 
     # --- open / close ------------------------------------------------------------------------
     def open(self) -> None:
@@ -129,6 +138,8 @@ class PyAudioSource(AudioSource):
                 self._close_stream()
                 raise
             self._pending = np.zeros(0, dtype=np.int16)
+            self._next_due = self._clock() + self.chunk_ms / 1000
+            self._closed.clear()
             self.level.reset_silence()
         self._start_watch()
 
@@ -183,6 +194,7 @@ class PyAudioSource(AudioSource):
                     os.environ["PULSE_SOURCE"] = previous
 
     def close(self) -> None:
+        self._closed.set()        # a polling read() gives up between polls, not after a timeout
         self._stop_watch()
         with self._lock:
             self._close_stream()
@@ -201,6 +213,8 @@ class PyAudioSource(AudioSource):
 
     # --- reading -------------------------------------------------------------------------------
     def read(self) -> bytes:
+        if self.target is not None and self.target.poll:
+            return self._read_polled()
         need = self.chunk_samples
         with self._lock:
             if self._stream is None:
@@ -215,6 +229,65 @@ class PyAudioSource(AudioSource):
         self.level.update(data)
         return data
 
+    def _read_polled(self) -> bytes:
+        """One chunk without ever blocking in PortAudio; the lock is held only per poll.
+
+        Audio that is there is returned as soon as a chunk is full. When the device has been
+        silent past the chunk's due time (plus one chunk of grace for bursty delivery), the
+        missing part is silence, so the session keeps its real-time pace and Stop is prompt.
+        """
+        need = self.chunk_samples
+        step = self.chunk_ms / 1000
+        poll_s = min(0.01, step / 4)
+        while True:
+            with self._lock:
+                if self._stream is None:
+                    raise AudioSourceError(f"The {self.label} device is not open.")
+                if self._wanted_identity is not None and self.target is not None \
+                        and self._wanted_identity != self.target.identity:
+                    self._switch_device()
+                    self._next_due = self._clock() + step
+                block = self._read_available()
+                if len(block):
+                    self._pending = np.concatenate((self._pending, block))
+                now = self._clock()
+                if len(self._pending) >= need or now >= self._next_due + step:
+                    if len(self._pending) < need:
+                        pad = np.zeros(need - len(self._pending), dtype=np.int16)
+                        self._pending = np.concatenate((self._pending, pad))
+                    chunk, self._pending = self._pending[:need], self._pending[need:]
+                    # Never more than one chunk behind the clock: after a long stall we resume
+                    # from now instead of bursting out silence to catch up.
+                    self._next_due = max(self._next_due + step, now - step)
+                    break
+            if self._closed.is_set():
+                raise AudioSourceError(f"The {self.label} device is not open.")
+            self._sleep(poll_s)
+        data = chunk.astype("<i2").tobytes()
+        self.level.update(data)
+        return data
+
+    def _read_available(self) -> np.ndarray:
+        """What the device already holds (at most one chunk), converted; empty when none."""
+        try:
+            available = int(self._stream.get_read_available())
+        except OSError as exc:
+            self._lost(exc)
+        if available <= 0:
+            return np.zeros(0, dtype=np.int16)
+        frames = min(available, max(1, self.device_rate * self.chunk_ms // 1000))
+        try:
+            raw = self._stream.read(frames, exception_on_overflow=False)
+        except OSError as exc:
+            self._lost(exc)
+        return self._converter.convert(np.frombuffer(raw, dtype="<i2"))
+
+    def _lost(self, exc: OSError):
+        description = self.target.description if self.target else self.label
+        self._close_stream()
+        raise DeviceLost(f"{description} stopped delivering audio ({_pa_text(exc)}); "
+                         "it may have been unplugged or disabled.") from None
+
     def _read_block(self) -> np.ndarray:
         frames = max(1, self.device_rate * self.chunk_ms // 1000)
         while True:
@@ -225,10 +298,7 @@ class PyAudioSource(AudioSource):
                 if _pa_code(exc) == PA_INPUT_OVERFLOWED:
                     self.level.count_overflow()   # audio was dropped; count it and read on
                     continue
-                description = self.target.description if self.target else self.label
-                self._close_stream()
-                raise DeviceLost(f"{description} stopped delivering audio ({_pa_text(exc)}); "
-                                 "it may have been unplugged or disabled.") from None
+                self._lost(exc)
         samples = np.frombuffer(raw, dtype="<i2")
         return self._converter.convert(samples)
 

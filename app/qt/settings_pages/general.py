@@ -1,4 +1,4 @@
-"""General page: start-up, transcript autosave and retention, global hotkeys."""
+"""General page: start-up, transcript autosave and retention, global hotkeys, new-version check."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class GeneralPage(SettingsPage):
         self.retention.setRange(pref.minimum, pref.maximum)
         self.retention.setSuffix(" days")
         self.retention.setSpecialValueText("Keep forever")
+        self.update_check = QCheckBox("Tell me when a new version is out")
+        self.update_check.setToolTip("Once a day, reads the latest release number from the project's "
+                                     "release page. Nothing else is sent.")
         self.hotkeys = {key: QLineEdit() for key, _label in HOTKEYS}
         self.problem_label = QLabel()
         self.problem_label.setStyleSheet("color: #c62828;")
@@ -46,6 +49,7 @@ class GeneralPage(SettingsPage):
         form.addRow("", self.start_on_launch)
         form.addRow("", self.transcript_enabled)
         form.addRow("Delete transcripts after", self.retention)
+        form.addRow("", self.update_check)
         for key, label in HOTKEYS:
             self.hotkeys[key].setPlaceholderText("none")
             form.addRow(label, self.hotkeys[key])
@@ -53,7 +57,7 @@ class GeneralPage(SettingsPage):
         layout.addLayout(form)
         layout.addWidget(explanation(
             "Hotkeys work system-wide where the platform allows it (X11, Windows); write them like "
-            "Ctrl+Alt+H. Leave one empty for no hotkey."))
+            "Ctrl+Alt+Shift+F9. Leave one empty for no hotkey."))
         layout.addWidget(self.problem_label)
         layout.addStretch(1)
         self.transcript_enabled.toggled.connect(self.retention.setEnabled)
@@ -63,7 +67,8 @@ class GeneralPage(SettingsPage):
     def values(self) -> dict:
         values = {"app/start_on_launch": self.start_on_launch.isChecked(),
                   "transcript/enabled": self.transcript_enabled.isChecked(),
-                  "transcript/retention_days": self.retention.value()}
+                  "transcript/retention_days": self.retention.value(),
+                  "updates/check": self.update_check.isChecked()}
         values.update({key: edit.text().strip() for key, edit in self.hotkeys.items()})
         return values
 
@@ -72,6 +77,7 @@ class GeneralPage(SettingsPage):
         self.transcript_enabled.setChecked(values["transcript/enabled"])
         self.retention.setEnabled(values["transcript/enabled"])
         self.retention.setValue(values["transcript/retention_days"])
+        self.update_check.setChecked(values["updates/check"])
         for key, edit in self.hotkeys.items():
             edit.setText(values[key])
         self.refresh_validity()

@@ -210,6 +210,16 @@ def test_mac_loopback_driver_is_found_or_explained(fake_pa):
     assert "Multi-Output Device" in str(info.value)
 
 
+def test_mac_loopback_driver_is_captured_in_stereo_and_downmixed(fake_pa):
+    src = PyAudioSource("system", devices._mac_loopback_resolver(None, 16000), 16000, 100,
+                        module_name="fake_pyaudio")
+    with src:
+        assert src.device_channels == 2                   # both channels the Multi-Output feeds
+        assert fake_pa.opened[-1]["channels"] == 2
+        assert len(src.read()) == 1600 * 2                # mono at the session rate
+
+
+
 def test_windows_without_pyaudiowpatch_explains(monkeypatch):
     monkeypatch.setattr(devices, "platform_name", lambda: "windows")
     monkeypatch.setitem(sys.modules, "pyaudiowpatch", None)      # import fails
