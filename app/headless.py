@@ -25,6 +25,7 @@ from app.core.events import (Event, Final, Gap, Partial, Reconnecting, Recovery,
                              SessionStarted, StreamError)
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import DictStore, Settings
+from app.core.text import strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class Output:
                 record["source"] = label
                 self._write(json.dumps(record, ensure_ascii=False))
         elif isinstance(event, Final) and event.text.strip():
-            self._write(f"[{label}] {event.text}" if self.labelled else event.text)
+            self._write(strip_controls(f"[{label}] {event.text}" if self.labelled else event.text))
         notice = _notice_for(event)
         if notice:
             self.notice(f"[{label}] {notice}" if self.labelled else notice)
