@@ -101,7 +101,8 @@ def build_plan(args, settings: Settings) -> Plan:
         encoding=pick(args.encoding, "connection/encoding"),
         sample_rate=pick(args.sample_rate, "connection/sample_rate"), chunk_ms=chunk_ms,
         vocabulary=urls.clean_terms(vocabulary),
-        silence_ms=pick(args.silence_ms, "recognition/silence_ms"))
+        silence_ms=pick(args.silence_ms, "recognition/silence_ms"),
+        allow_insecure=bool(pick(getattr(args, "allow_insecure", None), "connection/allow_insecure")))
     try:
         config.validate()
         if requested != "local":
@@ -288,6 +289,10 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
     elif config.auth_mode in ("key", "token") and not api_key:
         out.notice(NO_KEY_MESSAGE + key_note)
         return EXIT_AUTH
+    if engine != "local":
+        from app.core.streaming.urls import insecure_warning
+        if warning := insecure_warning(config):
+            out.notice(warning)
 
     try:
         sources = _open_sources(plan.source_spec, config)

@@ -85,6 +85,8 @@ PREFS: tuple[Pref, ...] = (
     _p("connection/server_url", "str", ""),
     _p("connection/auth_mode", "choice", "key", choices=("key", "token", "broker")),
     _p("connection/token_url", "str", ""),
+    _p("connection/allow_insecure", "bool", False,
+       doc="allow unencrypted http:// and ws:// to hosts other than this computer"),
     _p("connection/speech_model", "str", "universal-streaming-english"),
     _p("connection/encoding", "choice", "pcm_s16le", choices=("pcm_s16le", "pcm_mulaw")),
     _p("connection/sample_rate", "int", 16000, minimum=8000, maximum=48000),
@@ -195,7 +197,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "connection": ("engine/engine", "connection/protocol", "connection/region",
                    "connection/server_url", "connection/auth_mode", "connection/token_url",
                    "connection/speech_model", "connection/encoding", "connection/sample_rate",
-                   "connection/chunk_ms"),
+                   "connection/chunk_ms", "connection/allow_insecure"),
     "vocabulary": ("recognition/vocabulary",),
     "silence": ("recognition/silence_ms",),
     "audio": ("audio/source", "audio/mic_device", "audio/system_device"),
@@ -253,4 +255,5 @@ def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
         chunk_ms=max(lo, min(hi, int(get("connection/chunk_ms")))),
         vocabulary=tuple(get("recognition/vocabulary")),
         silence_ms=int(get("recognition/silence_ms")),
+        allow_insecure=bool(get("connection/allow_insecure")),
     )

@@ -23,6 +23,7 @@ from app.core.events import Final, Partial, Recovery, StreamError
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import Settings
 from app.core.status import Status, StatusModel
+from app.core.streaming.urls import insecure_status, insecure_warning
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,9 @@ class Controller(QObject):
         self._stopping = False
         self._open_transcript(config, spec)
         self._publish(self.status_model.starting(self._labels))
+        self._publish(self.status_model.set_warning(insecure_status(config)))
+        if warning := insecure_warning(config):
+            log.warning("%s", warning)
         self.sources_changed.emit(list(self._labels))
         try:
             runner.start()
@@ -255,7 +259,8 @@ class Controller(QObject):
             token_url=token_url, speech_model=self._get("connection/speech_model"),
             encoding=self._get("connection/encoding"), sample_rate=int(self._get("connection/sample_rate")),
             chunk_ms=chunk, vocabulary=tuple(self._get("recognition/vocabulary")),
-            silence_ms=int(self._get("recognition/silence_ms")))
+            silence_ms=int(self._get("recognition/silence_ms")),
+            allow_insecure=bool(self._get("connection/allow_insecure")))
         config.validate()
         if config.engine == "assemblyai" and config.auth_mode != "broker" and key is None:
             raise ValueError("No AssemblyAI API key is set. Add one in Settings → Connection, set "

@@ -86,6 +86,8 @@ class BrokerAuth(AuthProvider):
         self._url = broker_url
 
     def credentials(self, config, timeout, deadline=None):
+        urls.check_url(self._url, "token-broker URL", allow_insecure=config.allow_insecure,
+                       schemes=("http", "https"))
         return Credentials(token=tokens.fetch_broker_token(self._url, timeout=timeout,
                                                            deadline=deadline))
 
