@@ -90,6 +90,16 @@ def make_dmg(app: Path, volume: str, out: Path) -> Path:
     return out
 
 
+def failure_text(exc: BaseException) -> str:
+    """What to print when a step fails. A failed command's own text holds its whole command
+    line (signing and notary passwords included), so only its return code is shown."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"a build step exited with return code {exc.returncode}"
+    if isinstance(exc, OSError) and not isinstance(exc, BuildError):
+        return f"a build step could not run ({type(exc).__name__})"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build, sign, notarise and package the macOS app.")
     parser.add_argument("--app", type=Path, help="use this .app instead of building one")
@@ -132,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             sign(dmg, identity, entitlements=False)
         if auth:
             notarise(dmg, auth)
-    except (BuildError, subprocess.CalledProcessError) as exc:
-        print(f"build failed: {exc}", file=sys.stderr)
+    except (BuildError, subprocess.CalledProcessError, OSError) as exc:
+        print(f"build failed: {failure_text(exc)}", file=sys.stderr)
         return 1
     print(f"{dmg}  {dmg.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -107,6 +107,16 @@ def iscc_arguments(ident: dict, bundle: Path, out: Path, sign_cmd: list[str] | N
     return args
 
 
+def failure_text(exc: BaseException) -> str:
+    """What to print when a step fails. A failed command's own text holds its whole command
+    line (signing and notary passwords included), so only its return code is shown."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"a build step exited with return code {exc.returncode}"
+    if isinstance(exc, OSError) and not isinstance(exc, BuildError):
+        return f"a build step could not run ({type(exc).__name__})"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the Windows installer.")
     parser.add_argument("--bundle", type=Path, help="use this PyInstaller dist folder instead of building")
@@ -117,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sign_file:
         try:
             sign([args.sign_file], signing_command())
-        except (BuildError, subprocess.CalledProcessError) as exc:
-            print(f"signing failed: {exc}", file=sys.stderr)
+        except (BuildError, subprocess.CalledProcessError, OSError) as exc:
+            print(f"signing failed: {failure_text(exc)}", file=sys.stderr)
             return 1
         return 0
     if sys.platform != "win32":
@@ -144,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                         str(HERE / "caption-overlay.iss")], check=True)
         setup = args.out / f"CaptionOverlay-{ident['__version__']}-setup.exe"
         sign([setup], sign_cmd)
-    except (BuildError, subprocess.CalledProcessError) as exc:
-        print(f"build failed: {exc}", file=sys.stderr)
+    except (BuildError, subprocess.CalledProcessError, OSError) as exc:
+        print(f"build failed: {failure_text(exc)}", file=sys.stderr)
         return 1
     print(f"{setup}  {setup.stat().st_size / 1e6:.1f} MB")
     return 0
