@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=PROTOCOLS, help="v3 Universal-Streaming (default) or v2 legacy")
     p.add_argument("--server", metavar="URL",
                    help="http(s)://HOST:PORT of an AssemblyAI-compatible server (WebSocket and tokens)")
+    p.add_argument("--allow-insecure", action="store_true", default=None,
+                   help="allow unencrypted http:// and ws:// to a host other than this computer "
+                        "(the key or token and the captions then cross the network in clear)")
     p.add_argument("--region", choices=REGIONS)
     p.add_argument("--auth", choices=[m for m in AUTH_MODES], dest="auth_mode",
                    help="key: API key header; token: mint a one-time token; broker: fetch from --token-url")

@@ -27,6 +27,7 @@ from app.core.events import Event, Final, Gap, Reconnecting, Recovery, StreamErr
 from app.core.run_plan import PlanError, overrides_from_args
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import DictStore, Settings
+from app.core.text import strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Output:
                 record["source"] = label
                 self._write(json.dumps(record, ensure_ascii=False))
         elif isinstance(event, Final) and event.text.strip():
-            self._write(f"[{label}] {event.text}" if self.labelled else event.text)
+            self._write(strip_controls(f"[{label}] {event.text}" if self.labelled else event.text))
         notice = _notice_for(event)
         if notice:
             self.notice(f"[{label}] {notice}" if self.labelled else notice)

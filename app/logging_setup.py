@@ -11,6 +11,7 @@ from pathlib import Path
 import platformdirs
 
 from app import APP_ID
+from app.core.private_files import PrivateRotatingFileHandler, private_dir
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -30,9 +31,9 @@ def setup_gui_logging(level: int = logging.INFO) -> Path | None:
         root.addHandler(stream)
     path = log_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2,
-                                                       encoding="utf-8")
+        private_dir(path.parent, tighten=True)
+        handler = PrivateRotatingFileHandler(path, maxBytes=1_000_000, backupCount=2,
+                                             encoding="utf-8")
     except OSError as exc:
         logging.getLogger(__name__).warning("cannot write the log file %s: %s", path, exc)
         return None

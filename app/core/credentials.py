@@ -69,21 +69,42 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     if pywintypes is not None and isinstance(getattr(pywintypes, "error", None), type):
         errors.append(pywintypes.error)
     return tuple(errors)
+class InvalidStoredKey(KeyringUnavailable):
+    """The environment or the keyring holds something that cannot be a key (line breaks,
+    spaces, control characters). It is never used; the message says where it came from."""
+
+
+def _validated(value: str, where: str) -> Secret:
+    # The same rules as a typed key: a CR/LF would otherwise reach an HTTP header and from
+    # there an exception text, stderr and the transcript.
+    try:
+        return parse_api_key(value)
+    except ValueError as exc:
+        raise InvalidStoredKey(f"The API key in {where} is not usable: {exc}") from None
 
 
 def load_api_key() -> Secret | None:
     """The key from the environment, else the keyring; ``None`` when neither has one.
 
-    Raises ``KeyringUnavailable`` only when there is no environment key and the keyring fails.
+    Raises ``KeyringUnavailable`` when there is no environment key and the keyring fails, and
+    ``InvalidStoredKey`` (a ``KeyringUnavailable``) when the key found is not a valid key.
     """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        return Secret(env)
+        return _validated(env, ENV_VAR)
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
     except _backend_errors() as exc:
         raise _unavailable(exc) from None
-    return Secret(stored) if stored else None
+    return _validated(stored, "the system keyring") if stored else None
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a child program, without the API key: helpers such as
+    pactl have no use for it, and a child's crash dump or debug output must not hold it."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    env.update(extra)
+    return env
 
 
 def save_api_key(key: Secret) -> None:
@@ -137,4 +158,4 @@ def stored_api_key() -> Secret | None:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
     except _backend_errors() as exc:
         raise _unavailable(exc) from None
-    return Secret(stored) if stored else None
+    return Secret(stored) if stored else None  # shown as "a key is stored", never sent

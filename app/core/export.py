@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from app.core.private_files import write_private
 from app.core.transcript import Entry
 
 FORMATS = {"txt": "Plain text", "srt": "SubRip subtitles", "vtt": "WebVTT subtitles"}
@@ -180,17 +181,9 @@ def export(entries: Iterable[Entry], path: Path | str, fmt: str | None = None, *
     """Write entries to ``path`` in ``fmt`` (default: from the file extension). UTF-8, LF endings.
 
     Written to a temporary file and renamed, so a failed export never leaves half a file
-    in place of a good one. Raises ``ValueError`` for an unknown format, ``OSError`` for I/O.
+    in place of a good one; the file is private (0600) like the transcript it came from. Raises ``ValueError`` for an unknown format, ``OSError`` for I/O.
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     text = render(entries, fmt, labels=labels)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with open(tmp, "w", encoding="utf-8", errors="replace", newline="\n") as fh:
-            fh.write(text)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_private(path, text.encode("utf-8", "replace"))

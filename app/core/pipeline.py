@@ -93,12 +93,19 @@ class CaptionPipeline:
         self._finishing = False
         self._token_rejected = False
         self._unreachable = False                    # the last attempt never reached the server
+        self._opening: SpeechSession | None = None   # session whose start() is in progress
 
     # ---- control (any thread) --------------------------------------------------------------
     def stop(self) -> None:
-        """Ask ``run()`` to finish: the current session is stopped with its finals flushed."""
+        """Ask ``run()`` to finish: the current session is stopped with its finals flushed, and
+        a connection attempt in progress is abandoned at once (a slow server cannot hold Stop)."""
         self._stop.set()
         self._wake.set()
+        with self._lock:
+            opening = self._opening
+        cancel = getattr(opening, "cancel", None)
+        if cancel is not None:
+            cancel()
 
     def force_end(self) -> None:
         session = self._live_session()
@@ -218,6 +225,12 @@ class CaptionPipeline:
             if self._vocabulary is not None:
                 session.set_vocabulary(self._vocabulary)
             run.session = session
+            with self._lock:
+                self._opening = session
+            if self._stop.is_set():
+                cancel = getattr(session, "cancel", None)
+                if cancel is not None:
+                    cancel()
             session.start(self.connect_timeout_s)
         except SessionError as exc:
             self._token_rejected = bool(getattr(run.session, "token_rejected", False))
@@ -228,6 +241,9 @@ class CaptionPipeline:
         except Exception as exc:  # an engine that cannot even be built: say so, do not crash
             log.exception("could not start the speech session")
             return StreamError(None, f"The speech engine could not start ({exc}).", Recovery.STOP)
+        finally:
+            with self._lock:
+                self._opening = None
         run.started_at = self._clock()
         return run
 
@@ -261,6 +277,8 @@ class CaptionPipeline:
                 self.connected_once = True
                 return result
             error = result
+            if self._stop.is_set():           # Stop during the attempt: not a failure to report
+                return None
             self._out(error)
             if error.recovery is Recovery.STOP and self._token_rejected and not token_retried:
                 # A temporary token can expire or be used up; one fresh token settles it.

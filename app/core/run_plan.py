@@ -32,7 +32,7 @@ OVERRIDE_KEYS: dict[str, str] = {
     "token_url": "connection/token_url", "speech_model": "connection/speech_model",
     "encoding": "connection/encoding", "sample_rate": "connection/sample_rate",
     "chunk_ms": "connection/chunk_ms", "vocabulary": "recognition/vocabulary",
-    "silence_ms": "recognition/silence_ms",
+    "silence_ms": "recognition/silence_ms", "allow_insecure": "connection/allow_insecure",
 }
 #: ``--source`` names a whole source spec (``file:PATH``, ``mic:NAME``…), not one setting.
 SOURCE_OVERRIDE = "source"
@@ -152,7 +152,8 @@ def session_config(get: Callable[[str], Any], engine: str,
         speech_model=get("connection/speech_model") or PREF_BY_KEY["connection/speech_model"].default,
         encoding=get("connection/encoding"), sample_rate=int(get("connection/sample_rate")),
         chunk_ms=chunk_ms, vocabulary=tuple(vocabulary.clean_terms(get("recognition/vocabulary"))),
-        silence_ms=get("recognition/silence_ms"))
+        silence_ms=get("recognition/silence_ms"),
+        allow_insecure=bool(get("connection/allow_insecure")))
     try:
         config.validate()
         if engine == "assemblyai":

@@ -164,6 +164,7 @@ class CaptionService:
             return False
         self.start_error = None
         self.plan = plan
+        self._warn_if_insecure(plan)
         holder: list[_Run] = []
         group = self._group_factory(
             sources, partial(self._session_for, plan),
@@ -348,6 +349,17 @@ class CaptionService:
         thread = threading.Thread(target=close, name="transcript-close", daemon=True)
         self._closers.append(thread)
         thread.start()
+
+    def _warn_if_insecure(self, plan: RunPlan) -> None:
+        """An opted-in plain-text link: said once per run, and shown while captions run."""
+        from app.core.streaming.urls import insecure_status, insecure_warning
+        if plan.config.engine == "local":
+            self.status_model.set_warning(None)
+            return
+        self.status_model.set_warning(insecure_status(plan.config))
+        if warning := insecure_warning(plan.config):
+            log.warning("%s", warning)
+            self.listener.problem(warning)
 
     def _fail(self, message: str) -> None:
         self._publish(self.status_model.failed(message))

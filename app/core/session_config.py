@@ -34,6 +34,7 @@ class SessionConfig:
     vocabulary: tuple[str, ...] = field(default=())
     silence_ms: int = silence.DEFAULT_MS
     format_turns: bool = True
+    allow_insecure: bool = False        # plain http/ws to a non-loopback host (the user opted in)
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a message a person understands."""
@@ -47,6 +48,12 @@ class SessionConfig:
             raise ValueError(f"Unknown auth mode {self.auth_mode!r}; choose key, token or broker.")
         if self.auth_mode == "broker" and not self.token_url:
             raise ValueError("Token-broker authentication needs a token URL.")
+        from app.core.streaming.urls import check_url   # urls imports this module
+        if self.server_url:
+            check_url(self.server_url, "server URL", allow_insecure=self.allow_insecure)
+        if self.auth_mode == "broker":
+            check_url(self.token_url, "token-broker URL", allow_insecure=self.allow_insecure,
+                      schemes=("http", "https"))
         if self.encoding not in ENCODINGS:
             raise ValueError(f"Unknown encoding {self.encoding!r}; choose pcm_s16le or pcm_mulaw.")
         if not 8000 <= self.sample_rate <= 48000:

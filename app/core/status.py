@@ -37,6 +37,7 @@ class Status:
     silence_ms: int | None = None
     engine: str = ""                      # "AssemblyAI v3", "AssemblyAI v2", "offline engine"
     notice: str = ""                      # e.g. "4.2 s of audio were not captioned"
+    warning: str = ""                     # e.g. an unencrypted connection the user allowed
 
     @property
     def running(self) -> bool:
@@ -49,6 +50,8 @@ class Status:
             parts.append(f"latency {format_latency(self.latency_ms)}")
         if self.notice:
             parts.append(self.notice)
+        if self.warning and self.running:
+            parts.append(self.warning)
         return " · ".join(parts)
 
 
@@ -78,6 +81,7 @@ class StatusModel:
         self._latency: float | None = None
         self._silence = silence_ms
         self._notice = ""
+        self._warning = ""
         self.status = Status(silence_ms=silence_ms)
         self.changed = False
 
@@ -100,6 +104,11 @@ class StatusModel:
         self._sources = {}
         self._overall = State.ERROR
         self._stop_detail = message
+        return self._publish()
+
+    def set_warning(self, text: str | None) -> Status:
+        """A standing warning for this run (shown while captions run), or none."""
+        self._warning = text or ""
         return self._publish()
 
     def set_latency(self, ms: float | None) -> Status:
@@ -174,7 +183,8 @@ class StatusModel:
         new = Status(state=state, text=text, detail=detail,
                      latency_ms=self._latency if state in (State.LIVE, State.OFFLINE) else None,
                      silence_ms=self._silence, engine=engine,
-                     notice=self._notice if state in (State.LIVE, State.OFFLINE, State.RECONNECTING) else "")
+                     notice=self._notice if state in (State.LIVE, State.OFFLINE, State.RECONNECTING) else "",
+                     warning=self._warning if state not in (State.STOPPED, State.ERROR) else "")
         self.changed = new != self.status
         self.status = new
         return new

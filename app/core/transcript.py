@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping
 
 from app import APP_ID, __version__
 from app.core.events import Event, Final, Gap, Reconnecting, SessionStarted, StreamError
+from app.core.private_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ class TranscriptWriter:
         self._pending: list[bytes] = []
         self._closed = False
         self._closing = False
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory, tighten=self.directory == default_transcript_dir())
         started = clock()
         for _ in range(5):
             self.path = _new_path(self.directory, started)

@@ -10,6 +10,7 @@ A read-only store (the headless CLI) never creates, repairs or writes the file.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import platformdirs
 from PySide6.QtCore import QSettings
 
 from app import APP_ID
+from app.core.private_files import FILE_MODE, private_dir, tighten_file
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,24 @@ def default_settings_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_ID, appauthor=False)) / SETTINGS_FILE
 
 
+def _create_private(path: Path) -> None:
+    """An empty 0600 file if none exists (QSettings keeps an existing file's mode on save)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        tighten_file(path)
+    except OSError as exc:
+        log.warning("Could not create the settings file %s: %s", path, exc)
+
+
 class QSettingsStore:
     def __init__(self, path: str | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path else default_settings_path()
         self.read_only = read_only
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The file may hold a broker URL: folder 0700, file 0600 from its first byte on.
+            private_dir(self.path.parent, tighten=not path)
+            _create_private(self.path)
         self.warnings: list[str] = []
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
         self._check_status(on_load=True)
@@ -65,6 +79,7 @@ class QSettingsStore:
         if self.read_only:
             return None
         self._qs.sync()
+        tighten_file(self.path)
         return self._check_status(on_load=False)
 
     def _check_status(self, *, on_load: bool) -> str | None:
@@ -93,6 +108,7 @@ class QSettingsStore:
             self.path.unlink()
         except OSError as exc:
             log.warning("Could not replace the damaged settings file: %s", exc)
+        _create_private(self.path)
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
         for key, value in salvaged.items():
             self._qs.setValue(key, value)
@@ -102,6 +118,7 @@ class QSettingsStore:
         backup = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             shutil.copy2(self.path, backup)
+            tighten_file(backup)
         except OSError as exc:
             log.warning("Could not keep a copy of the damaged settings file: %s", exc)
             return None

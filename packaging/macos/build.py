@@ -97,6 +97,14 @@ def dmg_name(version: str, machine: str | None = None) -> str:
     machine = machine or platform.machine()
     arch = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}.get(machine.lower(), machine)
     return f"CaptionOverlay-{version}-macos-{arch}.dmg"
+def failure_text(exc: BaseException) -> str:
+    """What to print when a step fails. A failed command's own text holds its whole command
+    line (signing and notary passwords included), so only its return code is shown."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"a build step exited with return code {exc.returncode}"
+    if isinstance(exc, OSError) and not isinstance(exc, BuildError):
+        return f"a build step could not run ({type(exc).__name__})"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             sign(dmg, identity, entitlements=False)
         if auth:
             notarise(dmg, auth)
-    except (BuildError, subprocess.CalledProcessError) as exc:
-        print(f"build failed: {exc}", file=sys.stderr)
+    except (BuildError, subprocess.CalledProcessError, OSError) as exc:
+        print(f"build failed: {failure_text(exc)}", file=sys.stderr)
         return 1
     print(f"{dmg}  {dmg.stat().st_size / 1e6:.1f} MB")
     return 0

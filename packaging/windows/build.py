@@ -149,6 +149,14 @@ def inno_sign_tool(name: str, command: list[str]) -> str:
     command-line parsing, so every part is wrapped in ``$q`` (Inno puts a quote there); ``$f``
     is the file to sign, which Inno quotes itself. Paths with spaces then stay whole."""
     return f"{name}=" + " ".join(f"$q{part}$q" for part in command) + " $f"
+def failure_text(exc: BaseException) -> str:
+    """What to print when a step fails. A failed command's own text holds its whole command
+    line (signing and notary passwords included), so only its return code is shown."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"a build step exited with return code {exc.returncode}"
+    if isinstance(exc, OSError) and not isinstance(exc, BuildError):
+        return f"a build step could not run ({type(exc).__name__})"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sign_file:
         try:
             sign([args.sign_file], signing_command())
-        except (BuildError, subprocess.CalledProcessError) as exc:
-            print(f"signing failed: {exc}", file=sys.stderr)
+        except (BuildError, subprocess.CalledProcessError, OSError) as exc:
+            print(f"signing failed: {failure_text(exc)}", file=sys.stderr)
             return 1
         return 0
     if sys.platform != "win32":
@@ -188,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                         str(HERE / "caption-overlay.iss")], check=True)
         setup = args.out / f"CaptionOverlay-{ident['__version__']}-setup.exe"
         sign([setup], sign_cmd)
-    except (BuildError, subprocess.CalledProcessError) as exc:
-        print(f"build failed: {exc}", file=sys.stderr)
+    except (BuildError, subprocess.CalledProcessError, OSError) as exc:
+        print(f"build failed: {failure_text(exc)}", file=sys.stderr)
         return 1
     print(f"{setup}  {setup.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -112,3 +112,25 @@ def test_a_key_too_long_for_credential_manager_is_refused_before_the_keyring():
         credentials.parse_api_key("a" * 3000)
     assert "aaaa" not in str(info.value)
     assert credentials.parse_api_key("a" * 512).reveal() == "a" * 512
+@pytest.mark.parametrize("bad", ["abc\ndef", "abc\r\nX-Injected: 1", "abc def", "abc\tdef",
+                                 "abc\x1b[2Jdef", "clé-non-ascii"])
+def test_environment_key_is_validated_like_a_typed_one(monkeypatch, bad):
+    monkeypatch.setenv(credentials.ENV_VAR, bad)
+    with pytest.raises(credentials.InvalidStoredKey) as info:
+        credentials.load_api_key()
+    text = str(info.value)
+    assert credentials.ENV_VAR in text and "not usable" in text
+    assert bad not in text and "abc" not in text and info.value.__cause__ is None
+    assert isinstance(info.value, KeyringUnavailable)   # callers treat it as "no usable key"
+
+
+def test_keyring_key_is_validated_like_a_typed_one(_memory_keyring):
+    _memory_keyring.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] = "abc\ndef"
+    with pytest.raises(credentials.InvalidStoredKey) as info:
+        credentials.load_api_key()
+    assert "keyring" in str(info.value) and "abc" not in str(info.value)
+
+
+def test_surrounding_whitespace_of_an_environment_key_is_still_fine(monkeypatch):
+    monkeypatch.setenv(credentials.ENV_VAR, "  envkey\n")
+    assert credentials.load_api_key() == Secret("envkey")

@@ -112,9 +112,10 @@ def test_failed_export_keeps_the_previous_file(tmp_path, monkeypatch):
     (tmp_path / "out").mkdir()
     target = tmp_path / "out" / "out.srt"
     target.write_text("previous good export")
-    def boom(self, other):
+    def boom(src, dst):
         raise OSError("disk went away")
-    monkeypatch.setattr(type(target), "replace", boom)
+    from app.core import private_files
+    monkeypatch.setattr(private_files.os, "replace", boom)
     with pytest.raises(OSError, match="disk went away"):
         ex.export([final("x", 0, 1)], target)
     assert target.read_text() == "previous good export"

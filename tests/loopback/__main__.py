@@ -10,6 +10,7 @@ script runs out the offline engine transcribes, if installed (--offline), else "
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 import threading
@@ -22,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.loopback", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--script", type=Path, help="text file: one final transcript per line, in order")
-    parser.add_argument("--api-key", default="test-key", help="the API key clients must present (default test-key)")
+    parser.add_argument("--api-key", help="the API key clients must present (default: a random one, "
+                                          "printed at start)")
     parser.add_argument("--offline", action="store_true",
                         help="transcribe with the offline engine when the script is exhausted")
     parser.add_argument("--idle-timeout", type=float, default=60.0, help="v2 idle timeout in seconds (default 60)")
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # not installed or no model: say so and carry on
             print(f"Offline engine unavailable ({exc}); using the script / 'utterance N'.", file=sys.stderr)
 
+    if not args.api_key:   # no well-known key that anything else on this computer could guess
+        args.api_key = "loopback-" + secrets.token_urlsafe(12)
     log = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     server = LoopbackServer(api_keys=(args.api_key,), script=script, transcriber=transcriber,
                             partial_interval_ms=args.partial_interval, idle_timeout_s=args.idle_timeout,

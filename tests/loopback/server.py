@@ -124,8 +124,10 @@ class LoopbackServer:
                  max_session_s: float | None = None, port: int = 0,
                  vad_threshold_dbfs: float = -40.0, min_speech_ms: int = 40,
                  close_timeout_s: float = 2.0, log: Callable[[str], None] | None = None,
-                 tls: tuple[str, str] | None = None) -> None:
+                 tls: tuple[str, str] | None = None,
+                 allowed_origins: Iterable[str] = ()) -> None:
         self.api_keys = tuple(api_keys)
+        self.allowed_origins = tuple(o.lower() for o in allowed_origins)
         if not self.api_keys:
             raise ValueError("at least one API key is needed")
         self.api_key = self.api_keys[0]
@@ -279,6 +281,9 @@ class LoopbackServer:
         split = urlsplit(request.path)
         path = split.path
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        refused = self._foreign_request(request)
+        if refused:
+            return self._note(request, path, query, 403, {"error": refused})
         if path in WS_PATHS:
             if request.method != "GET":
                 return _json_response(405, {"error": "Method not allowed"})
@@ -288,6 +293,23 @@ class LoopbackServer:
         if path == "/v3/token":
             return self._token_v3(request, query)
         return self._note(request, path, query, 404, {"error": "Not found"})
+
+    def _foreign_request(self, request: Request) -> str | None:
+        """Why a request did not come from a program on this computer, or None.
+
+        A web page open in a browser can reach 127.0.0.1 too: its requests carry the page's
+        Origin, and a DNS-rebinding page an unknown Host. Neither may drive this server.
+        """
+        own = {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
+        host = (request.headers.get("Host") or "").strip().lower()
+        if host not in own:
+            return "Host not allowed: this server answers only to 127.0.0.1 / localhost"
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            allowed = {f"{scheme}://{h}" for scheme in ("http", "https") for h in own}
+            if origin.strip().lower() not in allowed | set(self.allowed_origins):
+                return "Origin not allowed: web pages may not use this server"
+        return None
 
     def _note(self, request: Request, path: str, query: dict, status: int, payload: dict,
               body: dict | None = None) -> Response:

@@ -156,3 +156,46 @@ def test_info_plist_explains_microphone_and_audio_capture():
 def test_macos_script_refuses_other_platforms(monkeypatch):
     monkeypatch.setattr(mac.sys, "platform", "linux")
     assert mac.main([]) == 2
+
+
+# --- failures never print a command line (it can hold a password) ---------------------------
+
+def test_failed_windows_signing_prints_only_the_return_code(tmp_path, monkeypatch, capsys):
+    pfx = tmp_path / "cert.pfx"
+    pfx.write_bytes(b"x")
+    tool = tmp_path / "signtool"
+    tool.write_text("#!/bin/sh\nexit 3\n")
+    tool.chmod(0o700)
+    for name, value in {"WINDOWS_SIGN_PFX": str(pfx), "WINDOWS_SIGN_PFX_PASSWORD": "pfx-S3CRET",
+                        "SIGNTOOL": str(tool)}.items():
+        monkeypatch.setenv(name, value)
+    assert win.main(["--sign-file", str(tmp_path / "app.exe")]) == 1
+    captured = capsys.readouterr()
+    assert "pfx-S3CRET" not in captured.out + captured.err
+    assert "return code 3" in captured.err
+
+
+def test_failed_macos_step_prints_only_the_return_code(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    def failing(cmd, **kw):
+        if "notarytool" in cmd:            # the step whose command line holds the password
+            raise subprocess.CalledProcessError(69, cmd)
+    monkeypatch.setattr(mac.subprocess, "run", failing)
+    monkeypatch.setattr(mac.sys, "platform", "darwin")
+    for name, value in {"MACOS_SIGN_IDENTITY": "Developer ID", "MACOS_NOTARY_APPLE_ID": "a@b.c",
+                        "MACOS_NOTARY_PASSWORD": "notary-S3CRET", "MACOS_NOTARY_TEAM_ID": "T"}.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "App.app").mkdir()
+    monkeypatch.setattr(mac, "sign", lambda *a, **k: None)   # straight to the notary step
+    assert mac.main(["--app", str(tmp_path / "App.app")]) == 1
+    captured = capsys.readouterr()
+    assert "notary-S3CRET" not in captured.out + captured.err
+    assert "return code 69" in captured.err
+
+
+@pytest.mark.parametrize("module", [win, mac])
+def test_failure_text_never_contains_the_command(module):
+    import subprocess
+    text = module.failure_text(subprocess.CalledProcessError(2, ["tool", "/p", "pw-123"]))
+    assert "pw-123" not in text and "2" in text

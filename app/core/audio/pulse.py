@@ -10,12 +10,12 @@ PulseAudio ≥ 12 and PipeWire's pactl alike.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 
 from app.core.audio.errors import AudioSourceError
+from app.core.credentials import child_environment
 
 PACTL_TIMEOUT_S = 5.0
 
@@ -48,7 +48,7 @@ def _run(*args: str) -> str:
     exe = shutil.which("pactl")
     if exe is None:
         raise PulseUnavailable("pactl was not found (install pulseaudio-utils, or pipewire-pulse)")
-    env = {**os.environ, "LC_ALL": "C"}
+    env = child_environment(LC_ALL="C")
     try:
         res = subprocess.run([exe, *args], env=env, capture_output=True, text=True,
                              timeout=PACTL_TIMEOUT_S)

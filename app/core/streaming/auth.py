@@ -14,6 +14,7 @@ from app.core.engine import SessionError
 from app.core.events import Recovery, StreamError
 from app.core.session_config import SessionConfig
 from app.core.streaming import tokens, urls
+from app.core.streaming.deadline import Deadline
 
 NO_KEY_MESSAGE = ("No AssemblyAI API key is configured. Save one in Settings, or set "
                   "ASSEMBLYAI_API_KEY for one run.")
@@ -29,14 +30,16 @@ class AuthProvider(abc.ABC):
     mode = ""
 
     @abc.abstractmethod
-    def credentials(self, config: SessionConfig, timeout: float) -> Credentials:
-        """Fresh credentials for one connection. Raises ``SessionError``."""
+    def credentials(self, config: SessionConfig, timeout: float,
+                    deadline: Deadline | None = None) -> Credentials:
+        """Fresh credentials for one connection, within ``deadline`` when given (Stop cancels
+        it). Raises ``SessionError``."""
 
 
 def _require_key(key: Secret | None) -> Secret:
     if not key:
         raise SessionError(StreamError(None, NO_KEY_MESSAGE, Recovery.STOP))
-    return key
+    return tokens.checked_key(key)
 
 
 class KeyAuth(AuthProvider):
@@ -47,7 +50,7 @@ class KeyAuth(AuthProvider):
     def __init__(self, api_key: Secret | None) -> None:
         self._key = api_key
 
-    def credentials(self, config, timeout):
+    def credentials(self, config, timeout, deadline=None):
         return Credentials(headers={"Authorization": _require_key(self._key).reveal()})
 
     def __repr__(self) -> str:
@@ -62,11 +65,11 @@ class TokenAuth(AuthProvider):
     def __init__(self, api_key: Secret | None) -> None:
         self._key = api_key
 
-    def credentials(self, config, timeout):
+    def credentials(self, config, timeout, deadline=None):
         key = _require_key(self._key)
         base = urls.http_base(config)
         mint = tokens.mint_v2_token if config.protocol == "v2" else tokens.mint_v3_token
-        return Credentials(token=mint(base, key, timeout=timeout))
+        return Credentials(token=mint(base, key, timeout=timeout, deadline=deadline))
 
     def __repr__(self) -> str:
         return "TokenAuth(***)"
@@ -82,8 +85,11 @@ class BrokerAuth(AuthProvider):
             raise ValueError("Token-broker authentication needs a token URL.")
         self._url = broker_url
 
-    def credentials(self, config, timeout):
-        return Credentials(token=tokens.fetch_broker_token(self._url, timeout=timeout))
+    def credentials(self, config, timeout, deadline=None):
+        urls.check_url(self._url, "token-broker URL", allow_insecure=config.allow_insecure,
+                       schemes=("http", "https"))
+        return Credentials(token=tokens.fetch_broker_token(self._url, timeout=timeout,
+                                                           deadline=deadline))
 
     def __repr__(self) -> str:
         return "BrokerAuth(***)"
@@ -97,7 +103,7 @@ class PresetTokenAuth(AuthProvider):
     def __init__(self, token: str) -> None:
         self._token = token
 
-    def credentials(self, config, timeout):
+    def credentials(self, config, timeout, deadline=None):
         return Credentials(token=self._token)
 
     def __repr__(self) -> str:

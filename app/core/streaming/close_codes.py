@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.events import Recovery, StreamError
+from app.core.text import one_line
 
 AUTH, BILLING, LIMIT, CONFIG, TRANSIENT, BUG, NORMAL = (
     "auth", "billing", "limit", "config", "transient", "bug", "normal")
@@ -126,10 +127,10 @@ def lookup(code: int | None, protocol: str) -> CodeInfo | None:
 
 
 def _with_detail(message: str, detail: str | None, doc_text: str = "") -> str:
-    detail = (detail or "").strip()
+    detail = one_line(detail or "")   # the server's text: no escapes or line breaks
     if not detail or detail.lower().startswith(doc_text.lower()) and len(detail) <= len(doc_text) + 1:
         return message
-    return f"{message} (server said: {detail[:200]})"
+    return f"{message} (server said: {detail})"
 
 
 def from_close(code: int | None, reason: str | None, protocol: str) -> StreamError:

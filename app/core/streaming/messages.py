@@ -16,6 +16,9 @@ from typing import Any, Union
 from app.core import silence
 
 
+MAX_POSIX_S = 253402300799     # 9999-12-31T23:59:59Z, the last instant datetime can hold
+
+
 class MalformedMessage(ValueError):
     """A server frame that is not valid JSON or lacks a documented field."""
 
@@ -239,6 +242,8 @@ def parse_v3(text: str | bytes) -> V3Message:
             expires = int(expires) if expires is not None else None
         except (OverflowError, ValueError):
             expires = None                  # informational only: a bad value is not fatal
+        if expires is not None and not 0 <= expires <= MAX_POSIX_S:
+            expires = None                  # beyond year 9999: would overflow float/datetime
         return Begin(id=_req(data, "id", str), expires_at=expires)
     if kind == "Turn":
         return Turn(turn_order=_req(data, "turn_order", int),

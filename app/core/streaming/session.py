@@ -26,12 +26,14 @@ from app.core.session_config import SessionConfig
 from app.core.streaming import close_codes, urls
 from app.core.streaming.auth import AuthProvider
 from app.core.streaming.framing import Frame, Framer
-from app.core.streaming.transport import (ConnectFailed, HandshakeRejected, Incoming, Transport,
-                                          TransportClosed, WebSocketTransport)
+from app.core.streaming.deadline import Cancelled, Deadline
+from app.core.streaming.transport import (ConnectFailed, HandshakeRejected, Incoming, ServerFault,
+                                          Transport, TransportClosed, WebSocketTransport)
 
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "The AssemblyAI streaming server"
+STOPPED_MESSAGE = "Stopped while connecting."
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class StreamingSession(SpeechSession):
         self.sent_ms = 0.0                      # audio sent on the wire, padding included
         self.session_id: str | None = None
         self._ws_stage = False                  # credentials obtained; now talking to the socket
+        self._deadline: Deadline | None = None  # of the start in progress; Stop cancels it
+        self._connecting: Transport | None = None
         self.reached_server = False             # the WebSocket handshake got an answer
 
     @property
@@ -102,24 +106,51 @@ class StreamingSession(SpeechSession):
                 raise RuntimeError("a session can be started once")
             self._state = "connecting"
         deadline = self._clock() + timeout
+        with self._lock:
+            self._deadline = Deadline(timeout)
+            if self._ended.is_set():            # cancelled before it began
+                self._state = "ended"
+                raise SessionError(self._start_error or StreamError(None, STOPPED_MESSAGE,
+                                                                    Recovery.STOP))
+        transport = None
         try:
-            creds = self._auth.credentials(self.config, timeout)
+            creds = self._auth.credentials(self.config, timeout, deadline=self._deadline)
+            self._deadline.check()
             self._ws_stage = True
             url = self._build_url(creds.token)
             transport = self._transport_factory()
+            with self._lock:
+                self._connecting = transport
+            if self._deadline.cancelled:
+                raise Cancelled()
             log.info("connecting (%s, %s auth) to %s", self.protocol, self._auth.mode,
                      urls.redact_url(url))
-            transport.connect(url, creds.headers, max(0.5, deadline - self._clock()))
+            transport.connect(url, creds.headers, max(0.5, min(deadline - self._clock(),
+                                                               self._deadline.remaining())))
             self.reached_server = True
+        except Cancelled:
+            self._abort_connecting(transport)
+            self._fail_start(StreamError(None, STOPPED_MESSAGE, Recovery.STOP))
         except SessionError as exc:
             self._fail_start(exc.error)
         except HandshakeRejected as exc:
             self.reached_server = True
             self._fail_start(self._handshake_error(exc))
+        except ServerFault as exc:
+            self.reached_server = True
+            self._fail_start(StreamError(None, str(exc), exc.recovery))
         except ConnectFailed as exc:
+            if self._deadline.cancelled:
+                self._fail_start(StreamError(None, STOPPED_MESSAGE, Recovery.STOP))
             self._fail_start(StreamError(None, f"{exc}; retrying.", Recovery.RECONNECT))
+        except TimeoutError:
+            self._fail_start(StreamError(None, "Connecting took too long; retrying.",
+                                         Recovery.RECONNECT))
         except ValueError as exc:
             self._fail_start(StreamError(None, str(exc), Recovery.STOP))
+        if self._deadline.cancelled:
+            self._abort_connecting(transport)
+            self._fail_start(StreamError(None, STOPPED_MESSAGE, Recovery.STOP))
         with self._lock:
             self._transport = transport
             self._last_rx = self._last_ping = self._clock()
@@ -169,12 +200,35 @@ class StreamingSession(SpeechSession):
             else:
                 self._control(message, "vocabulary")
 
+    def cancel(self) -> None:
+        """Abandon a ``start()`` in progress at once (Stop, Ctrl+C): it raises ``SessionError``.
+
+        Any thread may call it; a session that already began is left alone (use ``stop``).
+        """
+        with self._lock:
+            if self._began.is_set() or self._state == "ended":
+                return
+            deadline, transport = self._deadline, self._connecting
+        if deadline is not None:
+            deadline.cancel()
+        if transport is not None:
+            transport.abort()
+        with self._lock:
+            if not self._began.is_set():
+                self._start_error = self._start_error or StreamError(None, STOPPED_MESSAGE,
+                                                                     Recovery.STOP)
+                self._ended.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
             if self._state == "new":
                 self._state = "ended"
                 self._ended.set()
                 return
+            starting = self._state == "connecting" and not self._began.is_set()
+        if starting:
+            self.cancel()
+            return
         with self._framer_lock:
             first = not self._stop_requested
             self._stop_requested = True
@@ -259,6 +313,10 @@ class StreamingSession(SpeechSession):
             log.info("session ended with an error: %s (code %s)", event.message, event.code)
         self._teardown(join=False)
 
+    def _abort_connecting(self, transport: Transport | None) -> None:
+        if transport is not None:
+            transport.abort()
+
     def _fail_start(self, error: StreamError):
         with self._lock:
             self._start_error = error
@@ -295,6 +353,10 @@ class StreamingSession(SpeechSession):
         while not self._ended.is_set():
             try:
                 msg: Incoming | None = transport.recv()
+            except ServerFault as exc:
+                log.warning("protocol violation by the server: %s", exc)
+                self._finish(StreamError(None, str(exc), exc.recovery))
+                return
             except TransportClosed as exc:
                 self._connection_lost(str(exc))
                 return

@@ -6,6 +6,7 @@ Also a redaction helper so a token never reaches a log line. The vocabulary limi
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -23,18 +24,95 @@ _WS_FOR = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _HTTP_FOR = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
-def _normalise_server(server_url: str) -> tuple[str, str, str]:
+LOOPBACK_NAMES = ("localhost", "localhost.", "ip6-localhost")
+INSECURE_HINT = ("Use https://, or allow unencrypted connections explicitly (Settings \u2192 "
+                 "Connection, or --allow-insecure).")
+
+
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this computer."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def safe_url(url: str) -> str:
+    """scheme://host:port/path for messages: no user name, password, query or fragment."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}"
+
+
+def check_url(url: str, what: str, *, allow_insecure: bool = False,
+              schemes: tuple[str, ...] = ("http", "https", "ws", "wss")) -> None:
+    """Raise ``ValueError`` (plain words, never the URL's password) unless ``url`` is usable.
+
+    Plain http:// and ws:// are accepted for loopback hosts; for any other host only when the
+    user opted in, because the key (or a token) and the captions would cross the network in clear.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in schemes or not parts.netloc:
+        also = " (ws:// and wss:// work too)" if "ws" in schemes else ""
+        raise ValueError(f"The {what} must look like https://HOST or http://HOST:PORT{also}.")
+    if "@" in parts.netloc:
+        raise ValueError(f"The {what} must not contain a user name or password (user:password@); "
+                         "remove them and use the API key or a token broker instead.")
+    try:
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        raise ValueError(f"The {what} has an invalid port.") from None
+    if not host:
+        raise ValueError(f"The {what} must name a host.")
+    if scheme in ("http", "ws") and not allow_insecure and not is_loopback(host):
+        raise ValueError(f"The {what} uses unencrypted {scheme}:// to {host}: the credentials "
+                         f"and captions would cross the network in clear. {INSECURE_HINT}")
+
+
+def insecure_targets(config: SessionConfig) -> list[str]:
+    """The plain-text, non-loopback URLs this configuration connects to (shown as warnings)."""
+    out = []
+    for url in (config.server_url, config.token_url if config.auth_mode == "broker" else None):
+        if url:
+            parts = urlsplit(url.strip())
+            if parts.scheme.lower() in ("http", "ws") and not is_loopback(parts.hostname):
+                out.append(safe_url(url))
+    return out
+
+
+def insecure_warning(config: SessionConfig) -> str | None:
+    """One sentence for stderr and the status line when an opted-in plain-text link is used."""
+    targets = insecure_targets(config)
+    if not targets:
+        return None
+    return (f"Warning: unencrypted connection to {', '.join(targets)} (allowed by the "
+            "insecure-connection setting): the credentials and captions can be read on the network.")
+
+
+def insecure_status(config: SessionConfig) -> str:
+    """A few words for the status line while an opted-in plain-text link is used ("" if none)."""
+    if config.engine == "local":
+        return ""
+    targets = insecure_targets(config)
+    return f"\u26a0 unencrypted connection to {urlsplit(targets[0]).hostname}" if targets else ""
+
+
+def _normalise_server(server_url: str, allow_insecure: bool = False) -> tuple[str, str, str]:
     """``http(s)://host:port[/prefix]`` (ws/wss accepted too) → (scheme, netloc, prefix)."""
+    check_url(server_url, "server URL", allow_insecure=allow_insecure)
     parts = urlsplit(server_url.strip())
-    if parts.scheme.lower() not in _WS_FOR or not parts.netloc:
-        raise ValueError(f"Server URL {server_url!r} must look like http://HOST:PORT or https://HOST.")
     return parts.scheme.lower(), parts.netloc, parts.path.rstrip("/")
 
 
 def http_base(config: SessionConfig) -> str:
     """Base for the token endpoints (https://… or the --server host)."""
     if config.server_url:
-        scheme, netloc, prefix = _normalise_server(config.server_url)
+        scheme, netloc, prefix = _normalise_server(config.server_url, config.allow_insecure)
         return f"{_HTTP_FOR[scheme]}://{netloc}{prefix}"
     if config.protocol == "v2":
         if config.region != "us":
@@ -78,11 +156,13 @@ def ws_url(config: SessionConfig, *, token: str | None = None, vocabulary=None,
 
 
 def redact_url(url: str) -> str:
-    """The URL with any token (or other credential-looking) query value replaced by ***."""
+    """The URL with any token (or other credential-looking) query value replaced by ***, and
+    any user name or password (user:password@host) dropped."""
     parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
     if not parts.query:
-        return url
+        return urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment))
     secret = {"token", "key", "api_key", "sig", "signature", "auth", "access_token"}
     query = urlencode([(k, "***" if k.lower() in secret else v)
                        for k, v in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

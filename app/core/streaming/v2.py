@@ -26,7 +26,10 @@ def _iso_to_posix(text: str | None) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (OverflowError, OSError, ValueError):   # informational only: never fatal
+        return None
 
 
 class V2Session(StreamingSession):

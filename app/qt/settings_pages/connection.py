@@ -5,10 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
+                               QVBoxLayout)
 
 from app.core.session_config import CHUNK_LIMITS_MS
 from app.core.settings import PAGE_KEYS
+from app.core.streaming.urls import check_url
 from app.qt.settings_pages.base import SettingsPage, explanation
 
 ENGINES = (("auto", "Automatic"), ("assemblyai", "AssemblyAI (cloud)"), ("local", "Offline (on this computer)"))
@@ -43,13 +45,15 @@ def _select(combo: QComboBox, value) -> None:
     combo.setCurrentIndex(index)
 
 
-def url_problem(text: str, what: str, schemes=("http", "https", "ws", "wss")) -> str:
+def url_problem(text: str, what: str, schemes=("http", "https", "ws", "wss"),
+                allow_insecure: bool = False) -> str:
     text = text.strip()
     if not text:
         return ""
-    parsed = urlparse(text)
-    if parsed.scheme not in schemes or not parsed.netloc:
-        return f"The {what} must start with {' or '.join(s + '://' for s in schemes)} and name a host."
+    try:
+        check_url(text, what, allow_insecure=allow_insecure, schemes=tuple(schemes))
+    except ValueError as exc:
+        return str(exc)
     return ""
 
 
@@ -70,6 +74,9 @@ class ConnectionPage(SettingsPage):
         self.auth_mode = _combo(AUTH_MODES)
         self.token_url = QLineEdit()
         self.token_url.setPlaceholderText("https://example.org/assemblyai-token")
+        self.allow_insecure = QCheckBox("Allow unencrypted http:// and ws:// to other computers")
+        self.allow_insecure.setToolTip("The API key or token and the captions then cross the "
+                                       "network in clear. This computer (localhost) never needs it.")
         self.speech_model = QComboBox()
         self.speech_model.setEditable(True)
         for model in V3_MODELS:
@@ -95,6 +102,7 @@ class ConnectionPage(SettingsPage):
         form.addRow("Server URL", self.server_url)
         form.addRow("Authentication", self.auth_mode)
         form.addRow("Token-broker URL", self.token_url)
+        form.addRow("", self.allow_insecure)
         form.addRow("Speech model (v3)", self.speech_model)
         form.addRow("Encoding", self.encoding)
         form.addRow("Sample rate", self.sample_rate)
@@ -110,6 +118,7 @@ class ConnectionPage(SettingsPage):
         for edit in (self.server_url, self.token_url):
             edit.textChanged.connect(self._on_edit)
         self.auth_mode.currentIndexChanged.connect(self._on_edit)
+        self.allow_insecure.toggled.connect(self._on_edit)
         self.region.currentIndexChanged.connect(self._on_edit)
         self.speech_model.editTextChanged.connect(self._on_edit)
         self._apply_protocol_limits()
@@ -129,6 +138,7 @@ class ConnectionPage(SettingsPage):
             "connection/encoding": self.encoding.currentData(),
             "connection/sample_rate": int(self.sample_rate.currentData()),
             "connection/chunk_ms": self.chunk_ms.value(),
+            "connection/allow_insecure": self.allow_insecure.isChecked(),
         }
 
     def set_values(self, values: dict) -> None:
@@ -138,6 +148,7 @@ class ConnectionPage(SettingsPage):
         self.server_url.setText(values["connection/server_url"])
         _select(self.auth_mode, values["connection/auth_mode"])
         self.token_url.setText(values["connection/token_url"])
+        self.allow_insecure.setChecked(bool(values.get("connection/allow_insecure", False)))
         self.speech_model.setEditText(values["connection/speech_model"])
         _select(self.encoding, values["connection/encoding"])
         rate = int(values["connection/sample_rate"])
@@ -152,8 +163,10 @@ class ConnectionPage(SettingsPage):
         self.refresh_validity()
 
     def problem(self) -> str:
-        problems = [url_problem(self.server_url.text(), "server URL"),
-                    url_problem(self.token_url.text(), "token-broker URL", ("http", "https"))]
+        insecure = self.allow_insecure.isChecked()
+        problems = [url_problem(self.server_url.text(), "server URL", allow_insecure=insecure),
+                    url_problem(self.token_url.text(), "token-broker URL", ("http", "https"),
+                                insecure)]
         if self.auth_mode.currentData() == "broker" and not self.token_url.text().strip():
             problems.append("Token-broker authentication needs the broker's URL.")
         if (self.protocol.currentData() == "v2" and self.region.currentData() == "eu"
