@@ -89,8 +89,10 @@ class CaptionServer:
         app.router.add_get("/config.json", self._page_config)
         app.router.add_get("/events", self._sse)
         app.router.add_get("/ws", self._ws)
+        # handler_cancellation: a viewer who closes the tab frees its slot at once, not at
+        # the next keep-alive write.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
+                                     shutdown_timeout=1.0, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host.strip("[]"), self.config.port,
                            backlog=self.config.max_clients, reuse_address=True)
@@ -133,7 +135,7 @@ class CaptionServer:
             self._check(request)
             response = await handler(request)
         except web.HTTPException as exc:
-            response = exc
+            response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
         if not response.prepared:   # streams set their headers before preparing
             response.headers.update(SECURITY_HEADERS)
         return response
@@ -231,8 +233,8 @@ class CaptionServer:
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         client, backlog = self._join(request, request.query.get("last_event_id"))
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_REQUEST_BYTES,
-                                   headers=SECURITY_HEADERS)
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_REQUEST_BYTES)
+        ws.headers.update(SECURITY_HEADERS)
         reader = None
         try:
             await ws.prepare(request)
