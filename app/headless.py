@@ -261,8 +261,9 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
     _utf8_stdout()
     _setup_logging()
     out = Output(bool(args.json), stdout, stderr)
+    settings = _load_settings()
     try:
-        plan = build_plan(args, _load_settings())
+        plan = build_plan(args, settings)
     except UsageError as exc:
         out.notice(str(exc))
         return EXIT_USAGE
@@ -295,12 +296,22 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
         return EXIT_AUDIO
     out.labelled = len(sources) > 1
 
+    try:
+        share = _start_share(args, settings, out)
+    except UsageError as exc:
+        for source in sources:
+            _close_quietly(source)
+        out.notice(str(exc))
+        return EXIT_USAGE
+
     from app.core.pipeline import CaptionPipeline
     writers = []
     pipelines = []
     for source in sources:
         label = getattr(source, "label", "audio")
         listeners = [partial(out.event, label)]
+        if share is not None:
+            listeners.append(share.listener(label))
         if args.transcript_dir:
             from app.core.transcript import TranscriptWriter
             try:
@@ -355,10 +366,40 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
             signal.signal(sig, handler)
         for writer in writers:
             writer.close()
+        if share is not None:
+            for note in share.stop():
+                out.notice(note)
     code, message = _exit_code(pipelines)
     if message:
         out.notice(message)
     return code
+
+
+def _start_share(args, settings: Settings, out: Output):
+    """The caption page / caption targets the flags ask for (None when none); UsageError."""
+    flags = (getattr(args, "serve", None), getattr(args, "zoom_url", None),
+             getattr(args, "youtube_url", None), getattr(args, "webhook_url", None))
+    if not any(flags):
+        return None
+    from app.core.sharing import CaptionShare, ShareConfigError, ShareStartError
+    from app.core.sharing.config import share_config_from
+    try:
+        config = share_config_from(settings.snapshot(), serve=flags[0], zoom_url=flags[1],
+                                   youtube_url=flags[2], webhook_url=flags[3],
+                                   caption_lang=getattr(args, "caption_lang", None))
+        share = CaptionShare(config, on_status=lambda name, text: out.notice(text)).start()
+    except (ShareConfigError, ShareStartError) as exc:
+        raise UsageError(str(exc)) from None
+    if share.url:
+        out.notice(f"sharing captions at {share.url}")
+    return share
+
+
+def _close_quietly(source) -> None:
+    try:
+        source.close()
+    except Exception:  # nothing was captured yet; closing is best effort
+        pass
 
 
 def _open_sources(spec: str, config: SessionConfig):

@@ -126,6 +126,14 @@ PREFS: tuple[Pref, ...] = (
     _p("transcript/retention_days", "int", 30, minimum=0, maximum=3650, doc="0 = keep forever"),
     # Start-up
     _p("app/start_on_launch", "bool", True),
+    # Sharing: the caption page (OBS, phones in the room) and caption targets
+    _p("sharing/serve", "bool", False, doc="serve the caption page while captioning"),
+    _p("sharing/lan", "bool", False, doc="reachable from the local network (access token required)"),
+    _p("sharing/port", "int", 8765, minimum=1024, maximum=65535),
+    _p("sharing/zoom_url", "str", "", doc="Zoom meeting caption API token URL"),
+    _p("sharing/youtube_url", "str", "", doc="YouTube Live caption ingestion URL"),
+    _p("sharing/webhook_url", "str", "", doc="receives each final as JSON"),
+    _p("sharing/caption_lang", "str", "en-US", doc="Zoom's lang parameter, language-COUNTRY"),
 )
 
 PREF_BY_KEY = {p.key: p for p in PREFS}
@@ -204,6 +212,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "general": ("app/start_on_launch", "transcript/enabled", "transcript/retention_days",
                 "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end"),
 }
+
+PAGE_KEYS["sharing"] = tuple(p.key for p in PREFS if p.key.startswith("sharing/"))
 
 #: Keys whose change needs a new recognition session (the controller restarts it on apply).
 RESTART_KEYS: frozenset[str] = frozenset(PAGE_KEYS["connection"] + PAGE_KEYS["audio"])

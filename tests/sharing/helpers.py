@@ -78,3 +78,9 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def local_url(share) -> str:
+    """The share link as this computer reaches it (the printed one names the LAN address)."""
+    token = share.server.token
+    return f"http://127.0.0.1:{share.server.port}/" + (f"?token={token}" if token else "")

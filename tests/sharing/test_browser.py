@@ -9,6 +9,7 @@ import pytest
 from app.core.events import Final, Partial
 from app.core.sharing import CaptionShare, ShareConfig
 from tests.sharing.browser import browser_missing, start_chromium
+from tests.sharing.helpers import local_url
 
 pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
 
@@ -105,7 +106,7 @@ def test_late_joiner_sees_history_and_page_reconnects_after_a_drop(driver, share
 def test_token_page_loads_everything_with_its_token(driver):
     s = CaptionShare(ShareConfig(serve=True, host="0.0.0.0", port=0)).start()
     try:
-        url = s.url.replace("0.0.0.0", "127.0.0.1")
+        url = local_url(s)
         open_page(driver, url)
         s.on_event("mic", Final("only with the link", 0, 1))
         wait_js(driver, "return document.querySelectorAll('#captions .final').length === 1")

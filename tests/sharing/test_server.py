@@ -13,7 +13,7 @@ from app.core.events import Final, SessionStarted
 from app.core.sharing import CaptionShare, ShareConfig, ShareStartError, parse_serve
 from app.core.sharing.config import ShareConfigError
 from app.core.sharing.server import CSP
-from tests.sharing.helpers import SSEReader, finals, partial, request, wait_for
+from tests.sharing.helpers import SSEReader, finals, local_url, partial, request, wait_for
 
 PATHS = ("/", "/page.js", "/page.css", "/config.json", "/events", "/ws", "/nothing-here",
          "/../../etc/passwd")
@@ -150,7 +150,7 @@ def test_lan_bind_needs_the_token_on_every_path(share_factory):
     share = share_factory(host="0.0.0.0")
     token = share.server.token
     assert len(token) >= 22 and share.url.endswith(f"/?token={token}")   # ≥ 128 bits
-    url = share.url.replace("0.0.0.0", "127.0.0.1")
+    url = local_url(share)
     for path in PATHS:
         assert request(url, path)[0] == 401, path
         assert request(url, path, token="wrong" + token[5:])[0] == 403, path
@@ -166,11 +166,20 @@ def test_lan_bind_needs_the_token_on_every_path(share_factory):
     assert f'src="page.js?token={token}"'.encode() in page
 
 
+def test_lan_link_names_the_address_a_phone_can_reach(share_factory, monkeypatch):
+    from app.core.sharing import config
+    monkeypatch.setattr(config, "lan_address", lambda: "192.168.1.20")
+    share = share_factory(host="0.0.0.0")
+    assert share.server.url == f"http://192.168.1.20:{share.server.port}/?token={share.server.token}"
+    monkeypatch.setattr(config, "lan_address", lambda: None)     # no network: say what we bound
+    assert share.server.url.startswith("http://0.0.0.0:")
+
+
 def test_each_start_has_a_new_token_and_regenerating_disconnects(share_factory):
     a = share_factory(host="0.0.0.0")
     b = share_factory(host="0.0.0.0")
     assert a.server.token != b.server.token
-    url = a.url.replace("0.0.0.0", "127.0.0.1")
+    url = local_url(a)
     old = a.server.token
     reader = SSEReader(url, token=old)
     wait_for(lambda: a.viewers == 1)

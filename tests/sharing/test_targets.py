@@ -32,6 +32,7 @@ def test_zoom_resumes_seq_and_counts_up_per_caption(targets):
     assert z.accepted == [(42, "Guten Morgen."), (43, "Zweiter Satz mit Ümlaut."), (44, "Drei.")]
     assert z.seq_gets >= 1                                     # read before the first post
     assert all(a.headers["Content-Type"] == "text/plain; charset=utf-8" for a in z.attempts)
+    assert {a.query["lang"] for a in z.attempts} == {"de-DE"}
 
 
 def test_zoom_keeps_seq_on_retry_after_503_and_keeps_order(targets):

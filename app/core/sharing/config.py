@@ -133,3 +133,73 @@ def redact_url(url: str) -> str:
         return f"{parts.scheme}://{parts.hostname}{parts.path}"
     except ValueError:
         return "(the configured URL)"
+
+
+def read_url_arg(name: str, value: str | None) -> str | None:
+    """A target URL from the command line; ``@FILE`` reads it from a file, so its signature
+    stays out of the process list."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("@"):
+        from pathlib import Path
+        path = Path(value[1:]).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ShareConfigError(f"Cannot read the {name} from {path}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}.") from None
+    return value or None
+
+
+def share_config_from(values: dict, *, serve: str | None = None, zoom_url: str | None = None,
+                      youtube_url: str | None = None, webhook_url: str | None = None,
+                      caption_lang: str | None = None, use_saved_targets: bool = False,
+                      **extra) -> ShareConfig:
+    """Preferences (a ``Settings.snapshot()``) + command-line overrides → a checked config.
+
+    The headless CLI shares only what its flags ask for (``use_saved_targets=False``); the app
+    also uses what Settings → Sharing saved.
+    """
+    from app.core.settings import PREF_BY_KEY
+    from app.core.sharing.server import config_style
+
+    def get(key):
+        return values.get(key, PREF_BY_KEY[key].default) if key in PREF_BY_KEY else None
+
+    if serve is not None:
+        host, port = parse_serve(serve)
+        serving = True
+    else:
+        serving = bool(use_saved_targets and get("sharing/serve"))
+        host = "0.0.0.0" if get("sharing/lan") else "127.0.0.1"
+        port = int(get("sharing/port") or DEFAULT_PORT)
+
+    def saved(key):
+        return (get(key) or "").strip() or None if use_saved_targets else None
+
+    return ShareConfig(
+        serve=serving, host=host, port=port,
+        zoom_url=read_url_arg("Zoom caption URL", zoom_url) or saved("sharing/zoom_url"),
+        youtube_url=read_url_arg("YouTube caption URL", youtube_url) or saved("sharing/youtube_url"),
+        webhook_url=read_url_arg("Webhook URL", webhook_url) or saved("sharing/webhook_url"),
+        caption_lang=caption_lang or get("sharing/caption_lang") or "en-US",
+        style=config_style(values), **extra).validate()
+
+
+def lan_address() -> str | None:
+    """This computer's address on the local network (what a phone in the room can reach).
+
+    A UDP "connect" only picks the outgoing interface; no packet is sent.
+    """
+    import socket
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.254.254.254", 1))
+            address = s.getsockname()[0]
+    except OSError:
+        try:
+            address = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return None
+    return None if ipaddress.ip_address(address).is_loopback else address

@@ -122,6 +122,9 @@ class CaptionServer:
     @property
     def url(self) -> str:
         host = self.config.host
+        if host in ("0.0.0.0", "::"):      # listening everywhere: give the LAN address
+            from app.core.sharing.config import lan_address
+            host = lan_address() or host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         base = f"http://{host}:{self.port}/"
