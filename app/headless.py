@@ -392,6 +392,10 @@ def _start_share(args, settings: Settings, out: Output):
         raise UsageError(str(exc)) from None
     if share.url:
         out.notice(f"sharing captions at {share.url}")
+        isatty = getattr(out.stderr, "isatty", None)
+        if "token=" in share.url and isatty is not None and isatty():  # phones scan it
+            from app.core.sharing.qr import qr_text
+            out.notice("scan to open the captions on a phone:\n" + qr_text(share.url))
     return share
 
 

@@ -92,24 +92,28 @@ class Target:
                 if not synced:
                     await self.sync()
                     synced = True
+                    if not self.queue or self.status.endswith("connecting"):
+                        self._set_status(f"{self.name}: sending")
                 if not self.queue:
                     self.idle.set()
-                    self._set_status(f"{self.name}: sending")
                     self._wake.clear()
                     await self._wake.wait()
                     continue
                 caption = self.queue[0]
                 if caption.seq is None:
                     caption.seq = self.next_seq()
-                self._set_status(f"{self.name}: sending")
                 await self.send(caption)
                 self.accepted(caption)
                 self.queue.popleft()
                 self.sent += 1
                 delay = self.backoff[0]
+                # The error stays shown until a caption really got through.
+                self._set_status(f"{self.name}: sending")
             except SendError as exc:
                 self.failures += 1
                 synced = False
+                if not self.queue:
+                    self.idle.set()
                 waiting = len(self.queue)
                 self._set_status(f"{self.name}: {exc} Retrying in {delay:g} s"
                                  + (f" ({waiting} waiting)." if waiting else "."))
@@ -132,7 +136,7 @@ class Target:
         raise NotImplementedError
 
     def _describe(self, status: int) -> str:
-        return f"{self.name} answered HTTP {status}."
+        return f"answered HTTP {status}."
 
     async def _request(self, method: str, url: URL, **kw) -> str:
         assert self.session is not None
@@ -144,9 +148,9 @@ class Target:
                     raise SendError(self._describe(resp.status))
                 return body.decode("utf-8", "replace")
         except asyncio.TimeoutError:
-            raise SendError(f"{self.name} did not answer within {self.timeout_s:g} s.") from None
+            raise SendError(f"no answer within {self.timeout_s:g} s.") from None
         except aiohttp.ClientError as exc:
-            raise SendError(f"Cannot reach {self.name} ({type(exc).__name__}).") from None
+            raise SendError(f"cannot reach the server ({type(exc).__name__}).") from None
 
 
 class ZoomTarget(Target):
@@ -168,7 +172,7 @@ class ZoomTarget(Target):
         body = await self._request("GET", self.seq_url())
         match = _SEQ_BODY.match(body)
         if not match:
-            raise SendError("Zoom's sequence number answer was not a number.")
+            raise SendError("the sequence number answer was not a number.")
         last = int(match.group(1))
         self.last_seq = last
         if self.queue and self.queue[0].seq is not None:
@@ -194,9 +198,9 @@ class ZoomTarget(Target):
 
     def _describe(self, status: int) -> str:
         why = {400: "the meeting has not started or the caption URL expired",
-               403: "Zoom refused the caption URL; copy the API token again",
-               405: "the caption URL is not Zoom's caption API"}.get(status)
-        return f"Zoom answered HTTP {status}" + (f" ({why})." if why else ".")
+               403: "the caption URL was refused; copy the API token again",
+               405: "this is not Zoom's caption API URL"}.get(status)
+        return f"answered HTTP {status}" + (f" ({why})." if why else ".")
 
 
 def youtube_time(t: float) -> str:

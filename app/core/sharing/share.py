@@ -99,6 +99,14 @@ class CaptionShare:
         done.wait(1.0)   # the loop only swaps a string; never waits on a client
         return self._url
 
+    def restyle(self, style: dict) -> None:
+        """New looks for the page (appearance edited while sharing); the link stays."""
+        import dataclasses
+        self.config = dataclasses.replace(self.config, style=dict(style))
+        loop, server, config = self._loop, self.server, self.config
+        if loop is not None and server is not None:
+            loop.call_soon_threadsafe(setattr, server, "config", config)
+
     def statuses(self) -> dict[str, str]:
         return dict(self._statuses)
 
