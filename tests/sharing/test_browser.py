@@ -176,3 +176,15 @@ def test_transparent_mode_for_obs(driver, share):
         assert _pixel(driver.get_screenshot_as_png(), 400, 300)[3] == 255
     finally:
         driver.execute_cdp_cmd("Emulation.setDefaultBackgroundColorOverride", {})
+
+
+def test_finals_only_setting_hides_partials(driver):
+    s = CaptionShare(ShareConfig(serve=True, port=0, style={"stable_only": True})).start()
+    try:
+        open_page(driver, s.url)
+        s.on_event("mic", Partial("not shown", 0, 1))
+        s.on_event("mic", Final("shown", 0, 1))
+        wait_js(driver, "return document.querySelectorAll('#captions .final').length === 1")
+        assert lines(driver) == [("final", "shown")]
+    finally:
+        s.stop(timeout_s=3)

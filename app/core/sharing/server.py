@@ -26,6 +26,8 @@ TOKEN_BYTES = 24          # 192 bits
 WRITE_TIMEOUT_S = 5.0     # a client that takes longer to accept bytes is dropped
 KEEPALIVE_S = 15.0        # comment lines keep proxies and phones from closing idle streams
 MAX_REQUEST_BYTES = 1024  # GET only: any body is refused
+SPARE_CONNECTIONS = 20    # page loads beyond the viewer cap before connections are refused
+KEEPALIVE_TIMEOUT_S = 15.0
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -92,7 +94,8 @@ class CaptionServer:
         # handler_cancellation: a viewer who closes the tab frees its slot at once, not at
         # the next keep-alive write.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0, handler_cancellation=True)
+                                     shutdown_timeout=1.0, handler_cancellation=True,
+                                     keepalive_timeout=KEEPALIVE_TIMEOUT_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host.strip("[]"), self.config.port,
                            backlog=self.config.max_clients, reuse_address=True)
@@ -144,6 +147,11 @@ class CaptionServer:
         return response
 
     def _check(self, request: web.Request) -> None:
+        server = self._runner.server if self._runner is not None else None
+        if server is not None and \
+                len(server.connections) > self.config.max_clients + SPARE_CONNECTIONS:
+            raise web.HTTPServiceUnavailable(text="Too many connections; try again later.\n",
+                                             headers={"Retry-After": "10", "Connection": "close"})
         if request.method not in ("GET", "HEAD"):
             raise web.HTTPMethodNotAllowed(request.method, ["GET"], text="Only GET is served.\n")
         if request.body_exists or (request.content_length or 0) > 0:
@@ -288,5 +296,6 @@ def config_style(values: dict) -> dict:
         "lines": int(get("captions/lines")),
         "clear_after_s": int(get("captions/clear_after_s")),
         "show_source_labels": bool(get("captions/show_source_labels")),
+        "stable_only": bool(get("captions/stable_only")),
     }
 

@@ -91,6 +91,7 @@
   function onEvent(ev) {
     if (!ev || typeof ev !== "object") return;
     const src = String(ev.source || "");
+    if (ev.event === "partial" && style.stable_only) return;   // the overlay's "finals only"
     if (ev.event === "partial" || ev.event === "final") {
       if (src) sources.add(src);
       let el = partials.get(src);
