@@ -140,3 +140,25 @@ def test_the_app_shares_while_running_and_stops_on_quit(qtbot, tmp_path, monkeyp
         app.hotkeys.close()
         app.tray.hide()
         h.controller.shutdown()
+
+
+def test_bridge_signals_arrive_on_the_gui_thread(qtbot, settings, controller, targets):
+    import threading
+    targets.zoom.fail = [503] * 3
+    settings.set("sharing/zoom_url", targets.zoom_url)
+    bridge = ShareBridge(settings, controller)
+    seen = []
+    bridge.problem.connect(lambda text: seen.append(("problem", threading.current_thread().name)))
+    bridge.status.connect(lambda n, t: seen.append(("status", threading.current_thread().name)))
+    bridge.changed.connect(lambda: seen.append(("changed", threading.current_thread().name)))
+    try:
+        bridge.start()
+        qtbot.waitUntil(lambda: bridge.runner.running, timeout=10000)
+        from app.core.events import Final
+        controller.final.emit("mic", Final("hi", 0, 1))
+        qtbot.waitUntil(lambda: any(k == "problem" for k, _ in seen), timeout=15000)
+    finally:
+        bridge.shutdown()
+        assert bridge.runner.wait_idle()
+    assert {k for k, _ in seen} >= {"problem", "status", "changed"}
+    assert {t for _, t in seen} == {threading.main_thread().name}
