@@ -80,6 +80,8 @@ def test_apply_starts_sharing_and_shows_link_and_qr(dialog, settings, controller
     assert page.qr.pixmap().width() >= 100
     page.copy_button.click()
     assert QGuiApplication.clipboard().text() == url
+    page.copy_obs_button.click()
+    assert QGuiApplication.clipboard().text() == url + "&transparent=1"
     page.renew_button.click()
     qtbot.waitUntil(lambda: page.link.text() != url, timeout=10000)
     assert "token=" in page.link.text()

@@ -126,6 +126,11 @@ def check_target_url(name: str, url: str) -> None:
                                "unencrypted).")
 
 
+def obs_url(url: str) -> str:
+    """The share link as an OBS Browser Source wants it: see-through page, captions only."""
+    return url + ("&" if "?" in url else "?") + "transparent=1"
+
+
 def redact_url(url: str) -> str:
     """Scheme, host and path only: caption URLs carry signatures that act as passwords."""
     try:

@@ -49,6 +49,9 @@ class SharingPage(SettingsPage):
         self.qr = QLabel()
         self.qr.setAccessibleName("QR code of the share link")
         self.copy_button = QPushButton("Copy link")
+        self.copy_obs_button = QPushButton("Copy OBS link")
+        self.copy_obs_button.setToolTip("The link with a transparent background, for an OBS "
+                                        "Browser Source")
         self.open_button = QPushButton("Open in browser")
         self.renew_button = QPushButton("New link")
         self.renew_button.setToolTip("Makes a new access token; people with the old link are "
@@ -66,7 +69,7 @@ class SharingPage(SettingsPage):
         form.addRow("", self.lan)
         form.addRow("Port", self.port)
         buttons = QHBoxLayout()
-        for b in (self.copy_button, self.open_button, self.renew_button):
+        for b in (self.copy_button, self.copy_obs_button, self.open_button, self.renew_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         link_column = QVBoxLayout()
@@ -79,8 +82,8 @@ class SharingPage(SettingsPage):
         link_row.addWidget(self.qr)
         form.addRow(link_row)
         form.addRow(explanation(
-            "OBS: add a Browser Source with the link and “?transparent=1” at its end "
-            "(…/?transparent=1, or &transparent=1 after a token) for captions over your scene."))
+            "OBS: add a Browser Source with the OBS link (the link with transparent=1) for "
+            "captions over your scene."))
 
         targets_box = QGroupBox("Send captions to")
         tform = QFormLayout(targets_box)
@@ -104,6 +107,7 @@ class SharingPage(SettingsPage):
         self.serve.toggled.connect(self._enable)
         self.port.valueChanged.connect(self.refresh_validity)
         self.copy_button.clicked.connect(self._copy)
+        self.copy_obs_button.clicked.connect(self._copy_obs)
         self.open_button.clicked.connect(self._open)
         self.renew_button.clicked.connect(self._renew)
         bridge = self.bridge
@@ -154,7 +158,7 @@ class SharingPage(SettingsPage):
         bridge = self.bridge
         runner = bridge.runner if bridge is not None else None
         url = runner.url if runner is not None else None
-        for b in (self.copy_button, self.open_button):
+        for b in (self.copy_button, self.copy_obs_button, self.open_button):
             b.setEnabled(bool(url))
         self.renew_button.setEnabled(bool(url and "token=" in url))
         if url:
@@ -190,6 +194,12 @@ class SharingPage(SettingsPage):
         url = self.link.text()
         if url.startswith("http"):
             QGuiApplication.clipboard().setText(url)
+
+    def _copy_obs(self) -> None:
+        from app.core.sharing.config import obs_url
+        url = self.link.text()
+        if url.startswith("http"):
+            QGuiApplication.clipboard().setText(obs_url(url))
 
     def _open(self) -> None:
         url = self.link.text()
