@@ -127,3 +127,27 @@ def test_qr_code_of_the_link():
     assert png.startswith(b"\x89PNG")
     text = qr_text("http://192.168.1.20:8765/?token=abc")
     assert len(text.splitlines()) >= 10 and "█" in text
+
+
+def test_changing_targets_keeps_the_link(targets):
+    from tests.e2e.test_cli import free_port
+    s = settings(sharing__serve=True, sharing__lan=True, sharing__port=free_port())
+    r, _, _ = runner_with()
+    r.apply(s.snapshot())
+    assert r.wait_idle()
+    link, share = r.url, r._share
+    reader = SSEReader(local_url(share), token=share.server.token)
+    s.set("sharing/webhook_url", targets.webhook_url)   # a target added while people watch
+    r.apply(s.snapshot())
+    assert r.wait_idle()
+    assert r.url == link and r._share is share and [t.name for t in share.targets] == ["Webhook"]
+    r.on_event("mic", Final("after the change", 0, 1))
+    assert reader.take(1)[0]["text"] == "after the change"     # still connected
+    wait_for(lambda: targets.webhook.accepted)
+    s.set("sharing/webhook_url", "")
+    r.apply(s.snapshot())
+    assert r.wait_idle()
+    assert r._share is share and share.targets == []
+    reader.close()
+    r.shutdown()
+    assert r.wait_idle()

@@ -7,7 +7,6 @@ restyles the running page; a change of address or targets starts sharing anew (n
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
@@ -18,6 +17,16 @@ from app.core.sharing.config import ShareConfig, ShareConfigError, share_config_
 from app.core.sharing.share import CaptionShare, ShareStartError
 
 log = logging.getLogger(__name__)
+
+
+def server_part(config: ShareConfig) -> tuple:
+    return (config.serve, config.host, config.port, config.max_clients, config.history,
+            config.client_queue)
+
+
+def target_part(config: ShareConfig) -> tuple:
+    return (config.zoom_url, config.youtube_url, config.webhook_url, config.caption_lang,
+            config.request_timeout_s, config.backoff_s)
 
 
 class ShareRunner:
@@ -115,12 +124,16 @@ class ShareRunner:
         if not config.enabled:
             self._stop()
             return
-        current = self._config
-        if current is not None and self._share is not None and \
-                dataclasses.replace(current, style=config.style) == config:
+        current, share = self._config, self._share
+        if current is not None and share is not None and server_part(current) == server_part(config):
+            # Same page and link: people who scanned the QR code stay connected.
+            if target_part(current) != target_part(config):
+                for note in share.retarget(config):
+                    log.warning("%s", note)
             if current.style != config.style:
-                self._share.restyle(config.style)
-                self._config = config
+                share.restyle(config.style)
+            self._config = config
+            self._on_change()
             return
         self._stop(notify=False)
         try:

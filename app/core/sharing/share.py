@@ -8,6 +8,7 @@ a short grace to deliver what is queued, then everything is cancelled.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -44,6 +45,7 @@ class CaptionShare:
         self.feed: Feed | None = None
         self.server = None
         self.targets: list = []
+        self._tasks: list = []
         self._statuses: dict[str, str] = {}
         self._url: str | None = None
 
@@ -101,7 +103,6 @@ class CaptionShare:
 
     def restyle(self, style: dict) -> None:
         """New looks for the page (appearance edited while sharing); the link stays."""
-        import dataclasses
         self.config = dataclasses.replace(self.config, style=dict(style))
         loop, server, config = self._loop, self.server, self.config
         if loop is not None and server is not None:
@@ -158,7 +159,6 @@ class CaptionShare:
 
     async def _main(self, loop) -> None:
         import aiohttp
-        from app.core.sharing.senders import WebhookTarget, YouTubeTarget, ZoomTarget
         from app.core.sharing.server import CaptionServer
         cfg = self.config
         self.feed = Feed(cfg.history)
@@ -166,28 +166,58 @@ class CaptionShare:
             self.server = CaptionServer(cfg, self.feed)
             await self.server.start()
             self._url = self.server.url
-        common = dict(timeout_s=cfg.request_timeout_s, backoff_s=cfg.backoff_s,
-                      on_status=self._status)
-        if cfg.zoom_url:
-            self.targets.append(ZoomTarget(cfg.zoom_url, lang=cfg.caption_lang, **common))
-        if cfg.youtube_url:
-            self.targets.append(YouTubeTarget(cfg.youtube_url, **common))
-        if cfg.webhook_url:
-            self.targets.append(WebhookTarget(cfg.webhook_url, **common))
         self._stop_request = asyncio.Event()
-        session = aiohttp.ClientSession(headers={"User-Agent": "caption-overlay"})
-        tasks = [asyncio.ensure_future(t.run(session)) for t in self.targets]
+        self._session = aiohttp.ClientSession(headers={"User-Agent": "caption-overlay"})
+        self._start_targets(cfg)
         self._loop = loop
         self._ready.set()
         try:
             await self._stop_request.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await session.close()
+            await self._stop_targets()
+            await self._session.close()
             if self.server is not None:
                 await self.server.close()
+
+    def _start_targets(self, cfg: ShareConfig) -> None:
+        from app.core.sharing.senders import WebhookTarget, YouTubeTarget, ZoomTarget
+        common = dict(timeout_s=cfg.request_timeout_s, backoff_s=cfg.backoff_s,
+                      on_status=self._status)
+        targets = []
+        if cfg.zoom_url:
+            targets.append(ZoomTarget(cfg.zoom_url, lang=cfg.caption_lang, **common))
+        if cfg.youtube_url:
+            targets.append(YouTubeTarget(cfg.youtube_url, **common))
+        if cfg.webhook_url:
+            targets.append(WebhookTarget(cfg.webhook_url, **common))
+        self.targets = targets
+        self._tasks = [asyncio.ensure_future(t.run(self._session)) for t in targets]
+
+    async def _stop_targets(self) -> list[str]:
+        notes = [f"{t.name}: {len(t.queue)} caption(s) were not accepted before sharing stopped "
+                 f"({redact_url(t.url)})." for t in self.targets if t.queue]
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        return notes
+
+    def retarget(self, config: ShareConfig, timeout_s: float = 5.0) -> list[str]:
+        """New caption targets (URLs, language) while the page and its link stay as they are.
+        Blocks up to ``timeout_s``: call it from a worker thread, never the GUI thread."""
+        config = config.validate()
+        loop = self._loop
+        if loop is None:
+            return []
+
+        async def swap() -> list[str]:
+            notes = await self._stop_targets()
+            for name in list(self._statuses):
+                self._statuses.pop(name, None)
+            self.config = dataclasses.replace(config, style=self.config.style)
+            self._start_targets(self.config)
+            return notes
+        return asyncio.run_coroutine_threadsafe(swap(), loop).result(timeout_s)
 
     def _dispatch(self, record: dict, received: float) -> None:
         if self.feed is None:
@@ -212,8 +242,7 @@ class CaptionShare:
                 await asyncio.wait_for(asyncio.gather(*(t.idle.wait() for t in busy)), grace_s)
             except asyncio.TimeoutError:
                 pass
-        notes = [f"{t.name}: {len(t.queue)} caption(s) were not accepted before sharing stopped "
-                 f"({redact_url(t.url)})." for t in self.targets if t.queue]
+        notes = await self._stop_targets()
         self._stop_request.set()
         return notes
 
