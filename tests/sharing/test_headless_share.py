@@ -106,3 +106,26 @@ def test_zoom_url_from_a_file_keeps_it_out_of_argv(tmp_path, loopback_factory, s
     assert code == 0, err
     assert targets.zoom.texts() == [S1]
     assert json.dumps(err).find("s1gN") < 0
+
+
+def test_lan_link_gets_a_qr_code_on_a_terminal():
+    import io
+
+    from app.cli import build_parser
+    from app.core.settings import DictStore, Settings
+    from app.headless import Output, _start_share
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, wants_qr in ((Terminal(), True), (io.StringIO(), False)):
+        args = build_parser().parse_args(["--headless", "--serve", f"0.0.0.0:{free_port()}"])
+        share = _start_share(args, Settings(DictStore()), Output(False, io.StringIO(), stream))
+        try:
+            text = stream.getvalue()
+            assert "sharing captions at http://" in text and "?token=" in text
+            assert ("scan to open the captions on a phone" in text) is wants_qr
+            assert ("█" in text) is wants_qr
+        finally:
+            share.stop()
