@@ -72,6 +72,15 @@ def test_sse_data_lines_are_the_json_events(share_factory):
     ]
 
 
+def test_latency_reaches_the_feed_as_in_json(share_factory):
+    share = share_factory()
+    reader = SSEReader(share.url)
+    share.on_event("mic", Final("timed", 0, 900), latency_ms=412.6)
+    assert reader.take(1)[0] == {"event": "final", "text": "timed", "audio_start": 0,
+                                 "audio_end": 900, "source": "mic", "latency_ms": 413}
+    reader.close()
+
+
 def test_late_joiner_gets_history_finals_and_current_partial_only(share_factory):
     share = share_factory()
     finals(share, "mic", ["one", "two"])

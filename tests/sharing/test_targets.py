@@ -73,8 +73,8 @@ def test_zoom_speaker_name_and_lines(targets):
     from app.core.sharing import share as share_module
     original = share_module._event_json
 
-    def with_speaker(event):
-        record = original(event)
+    def with_speaker(event, latency_ms=None):
+        record = original(event, latency_ms)
         if record and record["event"] == "final":
             record["speaker"] = "Ana"
         return record

@@ -27,9 +27,12 @@ class ShareStartError(RuntimeError):
     """Sharing could not start (port taken, address not on this computer); plain words."""
 
 
-def _event_json(event: Event) -> dict | None:
+def _event_json(event: Event, latency_ms: float | None = None) -> dict | None:
     from app.headless import event_json   # the --json records, one format everywhere
-    return event_json(event)
+    record = event_json(event)
+    if record is not None and latency_ms is not None and record["event"] == "final":
+        record["latency_ms"] = round(latency_ms)
+    return record
 
 
 class CaptionShare:
@@ -63,12 +66,12 @@ class CaptionShare:
             raise ShareStartError(_start_message(self.config, self._start_error))
         return self
 
-    def on_event(self, label: str, event: Event) -> None:
+    def on_event(self, label: str, event: Event, latency_ms: float | None = None) -> None:
         loop = self._loop
         if loop is None or self._stopped.is_set():
             return
         try:
-            record = _event_json(event)
+            record = _event_json(event, latency_ms)
             if record is None:
                 return
             record["source"] = label
