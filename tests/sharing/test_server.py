@@ -369,20 +369,19 @@ def test_asyncio_not_needed_by_callers():
         asyncio.get_running_loop()
 
 
-def test_total_connections_are_capped(share_factory):
+def test_total_connections_are_capped_on_accept(share_factory):
+    import http.client
     share = share_factory(max_clients=2)
-    from app.core.sharing.server import SPARE_CONNECTIONS
-    idle = []
-    for _ in range(2 + SPARE_CONNECTIONS + 1):   # idle keep-alive connections
-        s = socket.create_connection(("127.0.0.1", share.server.port))
-        s.sendall(b"GET /page.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        idle.append(s)
-    wait_for(lambda: len(share.server._runner.server.connections) >= 2 + SPARE_CONNECTIONS + 1)
-    status, headers, _ = request(share.url)
-    assert status == 503
+    cap = share.server.max_connections
+    idle = [socket.create_connection(("127.0.0.1", share.server.port)) for _ in range(cap)]
+    wait_for(lambda: len(share.server._runner.server.connections) == cap)
+    with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+        request(share.url)
+    assert share.server.refused_connections >= 1
     for s in idle:
         s.close()
-    wait_for(lambda: request(share.url)[0] == 200)
+    wait_for(lambda: len(share.server._runner.server.connections) == 0)
+    assert request(share.url)[0] == 200
 
 
 def test_page_config_carries_finals_only_choice():

@@ -49,6 +49,11 @@ def _asset(name: str) -> bytes:
     return resources.files("app.core.sharing").joinpath("assets", name).read_bytes()
 
 
+class _Refuse(asyncio.Protocol):
+    def connection_made(self, transport) -> None:
+        transport.close()
+
+
 class Client:
     def __init__(self, token: str | None) -> None:
         self.token = token
@@ -77,6 +82,8 @@ class CaptionServer:
         self.clients: set[Client] = set()
         self.dropped_slow = 0
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self.refused_connections = 0
         self.port: int | None = None
         self._assets = {name: _asset(name) for name in ("index.html", "page.js", "page.css")}
 
@@ -97,14 +104,30 @@ class CaptionServer:
                                      shutdown_timeout=1.0, handler_cancellation=True,
                                      keepalive_timeout=KEEPALIVE_TIMEOUT_S)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host.strip("[]"), self.config.port,
-                           backlog=self.config.max_clients, reuse_address=True)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        # Our own listening socket (not a TCPSite) so that connections beyond the cap are
+        # closed on accept, before they cost a request handler.
+        self._listener = await asyncio.get_running_loop().create_server(
+            self._protocol, self.config.host.strip("[]"), self.config.port,
+            backlog=self.config.max_clients, reuse_address=True)
+        self.port = self._listener.sockets[0].getsockname()[1]
+
+    @property
+    def max_connections(self) -> int:
+        return self.config.max_clients + SPARE_CONNECTIONS
+
+    def _protocol(self):
+        handlers = self._runner.server
+        if len(handlers.connections) >= self.max_connections:
+            self.refused_connections += 1
+            return _Refuse()
+        return handlers()
 
     async def close(self) -> None:
         for client in list(self.clients):
             client.drop()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -147,11 +170,6 @@ class CaptionServer:
         return response
 
     def _check(self, request: web.Request) -> None:
-        server = self._runner.server if self._runner is not None else None
-        if server is not None and \
-                len(server.connections) > self.config.max_clients + SPARE_CONNECTIONS:
-            raise web.HTTPServiceUnavailable(text="Too many connections; try again later.\n",
-                                             headers={"Retry-After": "10", "Connection": "close"})
         if request.method not in ("GET", "HEAD"):
             raise web.HTTPMethodNotAllowed(request.method, ["GET"], text="Only GET is served.\n")
         if request.body_exists or (request.content_length or 0) > 0:
