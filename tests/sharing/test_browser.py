@@ -66,14 +66,32 @@ def test_finals_appear_and_the_partial_is_replaced_in_place(driver, share):
     assert driver.execute_script(
         "return window.__partialEl === document.querySelector('#captions .partial')")
     assert lines(driver) == [("partial", "hello wor")]
+    assert driver.execute_script("return window.__partialEl.getAttribute('aria-hidden')") == "true"
     share.on_event("mic", Final("Hello world.", 0, 900))
     wait_js(driver, "return document.querySelectorAll('#captions .final').length === 1")
     assert lines(driver) == [("final", "Hello world.")]
+    assert driver.execute_script(   # a new node: screen readers announce the final once
+        "return document.querySelector('#captions .final').hasAttribute('aria-hidden')") is False
     for i in range(3):
         share.on_event("mic", Final(f"Caption {i}.", 1000 * i, 1000 * i + 500))
         wait_js(driver, f"return document.querySelectorAll('#captions .final').length === {i + 2}")
     assert [t for _, t in lines(driver)] == ["Hello world.", "Caption 0.", "Caption 1.", "Caption 2."]
     assert not [e for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+def test_two_sources_are_labelled_and_each_partial_keeps_its_place(driver, share):
+    open_page(driver, share.url)
+    share.on_event("mic", Partial("mic talking", 0, 100))
+    share.on_event("system", Partial("video playing", 0, 100))
+    share.on_event("mic", Final("Mic done.", 0, 900))
+    wait_js(driver, "return document.querySelectorAll('#captions .final').length === 1")
+    assert lines(driver) == [("final", "micMic done."), ("partial", "systemvideo playing")]
+    assert driver.execute_script(
+        "return [...document.querySelectorAll('#captions .src')].map(e => e.textContent)") == [
+        "mic", "system"]
+    share.on_event("system", Partial("", 0, 100))        # the other partial is withdrawn
+    wait_js(driver, "return !document.querySelector('#captions .partial')")
+    assert lines(driver) == [("final", "micMic done.")]
 
 
 def test_hostile_captions_are_shown_as_text_with_no_element_created(driver, share):

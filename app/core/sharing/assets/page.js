@@ -94,20 +94,26 @@
     if (ev.event === "partial" && style.stable_only) return;   // the overlay's "finals only"
     if (ev.event === "partial" || ev.event === "final") {
       if (src) sources.add(src);
-      let el = partials.get(src);
-      if (!ev.text && ev.event === "partial") { if (el) { el.remove(); partials.delete(src); } return; }
-      if (!el) {
-        el = document.createElement("p");
-        box.append(el);
-      }
-      fill(el, ev);
+      const live = partials.get(src);
+      if (!ev.text && ev.event === "partial") { if (live) { live.remove(); partials.delete(src); } return; }
       if (ev.event === "partial") {
+        const el = live || document.createElement("p");
+        if (!live) {
+          // Screen readers announce finals only, not every revision of the partial.
+          el.setAttribute("aria-hidden", "true");
+          box.append(el);
+        }
+        fill(el, ev);
         el.className = "line partial";
         partials.set(src, el);
       } else {
-        el.className = "line final";
         partials.delete(src);
-        if (!String(ev.text || "").trim()) el.remove();
+        const el = document.createElement("p");   // a new node, so it is announced once
+        el.className = "line final";
+        fill(el, ev);
+        if (!String(ev.text || "").trim()) { if (live) live.remove(); }
+        else if (live) live.replaceWith(el);
+        else box.append(el);
       }
       trim();
       scrollDown();
