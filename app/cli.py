@@ -51,4 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-ms", type=int, metavar="N", help="audio per frame (v2 100-2000, v3 50-1000)")
     p.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
     p.add_argument("--transcript-dir", metavar="DIR", help="where session transcripts are saved")
+    share = p.add_argument_group("sharing captions")
+    share.add_argument("--serve", metavar="[HOST:]PORT",
+                       help="serve the caption page, /events (SSE) and /ws; a LAN address "
+                            "(e.g. 0.0.0.0:8765) requires the printed link's access token")
+    share.add_argument("--zoom-url", metavar="URL",
+                       help="Zoom caption API token URL (or @FILE holding it): send each final")
+    share.add_argument("--youtube-url", metavar="URL",
+                       help="YouTube Live caption ingestion URL (or @FILE): send each final")
+    share.add_argument("--webhook-url", metavar="URL",
+                       help="POST each final as its JSON record to this URL (or @FILE)")
+    share.add_argument("--caption-lang", metavar="xx-YY",
+                       help="language sent to Zoom with each caption (default en-US)")
     return p

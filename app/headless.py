@@ -97,12 +97,15 @@ def _notice_for(event: Event) -> str | None:
 class _Printer(ServiceListener):
     """The service's reports, printed."""
 
-    def __init__(self, out: Output) -> None:
+    def __init__(self, out: Output, share=None) -> None:
         self.out = out
+        self.share = share          # the caption page / caption targets (--serve, --zoom-url…)
         self.outcome: RunOutcome | None = None
 
     def caption_event(self, label, event, latency_ms):
         self.out.event(label, event, latency_ms)
+        if self.share is not None:
+            self.share.on_event(label, event, latency_ms)     # queues; never blocks
 
     def problem(self, message, from_captions=False):
         if not from_captions:       # errors of the captions are reported with the exit code
@@ -198,14 +201,21 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
     _setup_logging()
     out = Output(bool(args.json), stdout, stderr)
     overrides = overrides_from_args(args)
-    printer = _Printer(out)
+    settings = settings if settings is not None else _load_settings()
+    try:
+        share = _start_share(args, settings, out)
+    except PlanError as exc:
+        out.notice(str(exc))
+        return EXIT_USAGE
+    printer = _Printer(out, share)
     posted: queue.SimpleQueue = queue.SimpleQueue()
     service = CaptionService(
-        settings if settings is not None else _load_settings(), overrides, listener=printer,
+        settings, overrides, listener=printer,
         post=posted.put, transcript_dir=args.transcript_dir,
         save_transcripts=bool(args.transcript_dir),
         pipeline_options={"max_retries": INITIAL_RETRIES, "max_outage_s": MAX_OUTAGE_S})
     if not service.start():
+        _stop_share(share, out)
         return start_error_code(service.start_error)
 
     interrupted = threading.Event()
@@ -237,7 +247,38 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
         service.shutdown(QUIT_WAIT_S)
         while not posted.empty():       # a transcript problem reported while closing
             posted.get()()
+        _stop_share(share, out)
     code, message = exit_code(printer.outcome)
     if message:
         out.notice(message)
     return code
+
+
+def _start_share(args, settings: Settings, out: Output):
+    """The caption page / caption targets the flags ask for (None when none). ``PlanError``."""
+    flags = (getattr(args, "serve", None), getattr(args, "zoom_url", None),
+             getattr(args, "youtube_url", None), getattr(args, "webhook_url", None))
+    if not any(flags):
+        return None
+    from app.core.sharing import CaptionShare, ShareConfigError, ShareStartError
+    from app.core.sharing.config import share_config_from
+    try:
+        config = share_config_from(settings.snapshot(), serve=flags[0], zoom_url=flags[1],
+                                   youtube_url=flags[2], webhook_url=flags[3],
+                                   caption_lang=getattr(args, "caption_lang", None))
+        share = CaptionShare(config, on_status=lambda name, text: out.notice(text)).start()
+    except (ShareConfigError, ShareStartError) as exc:
+        raise PlanError(str(exc)) from None
+    if share.url:
+        out.notice(f"sharing captions at {share.url}")
+        isatty = getattr(out.stderr, "isatty", None)
+        if "token=" in share.url and isatty is not None and isatty():  # phones scan it
+            from app.core.sharing.qr import qr_text
+            out.notice("scan to open the captions on a phone:\n" + qr_text(share.url))
+    return share
+
+
+def _stop_share(share, out: Output) -> None:
+    if share is not None:
+        for note in share.stop():
+            out.notice(note)

@@ -14,7 +14,7 @@ RUNTIME_APT=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plu
   libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libxcb-sync1)
 TEST_APT=(xvfb xauth x11-utils x11-apps xdotool imagemagick xcompmgr openbox pulseaudio espeak-ng sox
   dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux
-  flatpak-builder)
+  flatpak-builder chromium chromium-driver)
 BUILD_APT=(binutils icu-devtools desktop-file-utils appstream xvfb)
 
 apt_install() {

@@ -142,6 +142,14 @@ PREFS: tuple[Pref, ...] = (
     _p("updates/check", "bool", False, doc="read the latest release tag once a day"),
     _p("updates/asked", "bool", False),
     _p("updates/last_check", "int", 0, minimum=0, doc="seconds since the epoch; 0 = never"),
+    # Sharing: the caption page (OBS, phones in the room) and caption targets
+    _p("sharing/serve", "bool", False, doc="serve the caption page while captioning"),
+    _p("sharing/lan", "bool", False, doc="reachable from the local network (access token required)"),
+    _p("sharing/port", "int", 8765, minimum=1024, maximum=65535),
+    _p("sharing/zoom_url", "str", "", doc="Zoom meeting caption API token URL"),
+    _p("sharing/youtube_url", "str", "", doc="YouTube Live caption ingestion URL"),
+    _p("sharing/webhook_url", "str", "", doc="receives each final as JSON"),
+    _p("sharing/caption_lang", "str", "en-US", doc="Zoom's lang parameter, language-COUNTRY"),
 )
 
 PREF_BY_KEY = {p.key: p for p in PREFS}
@@ -219,6 +227,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                 "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end",
                 "updates/check"),
 }
+
+PAGE_KEYS["sharing"] = tuple(p.key for p in PREFS if p.key.startswith("sharing/"))
 
 #: Not a preference, but a change the settings dialog reports like one: the saved API key.
 API_KEY_CHANGED = "credentials/api_key"

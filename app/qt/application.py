@@ -37,6 +37,8 @@ class GuiApp:
         self.controller = controller or Controller(
             settings, overrides=overrides_from_args(args),
             transcript_dir=getattr(args, "transcript_dir", None))
+        from app.qt.sharing import ShareBridge
+        self.sharing = ShareBridge(settings, self.controller, args)
         self.overlay = CaptionOverlay(settings)
         self.tray = Tray(self.controller, self.overlay, offer_xwayland=self.info.can_offer_xwayland)
         self.hotkeys = GlobalHotkeys()
@@ -52,6 +54,7 @@ class GuiApp:
         c.style_preview.connect(o.preview_style)
         c.settings_applied.connect(self._on_settings_applied)
         c.error.connect(self._on_error)
+        self.sharing.problem.connect(self._on_error)
         self.tray.settings_requested.connect(self.open_settings)
         self.tray.history_requested.connect(self.open_history)
         self.tray.quit_requested.connect(self.quit)
@@ -79,9 +82,11 @@ class GuiApp:
         from app.qt.updates import UpdateNotifier
         self.updates = UpdateNotifier(self.settings, self.tray.notify)
         self.updates.start()
+        self.sharing.start()
 
     def quit(self) -> None:
         self.controller.shutdown()
+        self.sharing.shutdown()
         self.overlay.flush_geometry()
         self.hotkeys.close()
         self.tray.hide()
@@ -91,6 +96,7 @@ class GuiApp:
         """Stop cleanly (finals saved, geometry kept), then replace this process under XWayland."""
         from app.qt import platform as plat
         self.controller.shutdown()
+        self.sharing.shutdown()
         self.overlay.flush_geometry()
         self.hotkeys.close()
         self.tray.hide()

@@ -21,13 +21,14 @@ from app.qt.settings_pages.audio import AudioPage
 from app.qt.settings_pages.base import SettingsPage
 from app.qt.settings_pages.connection import ConnectionPage
 from app.qt.settings_pages.general import GeneralPage
+from app.qt.settings_pages.sharing import SharingPage
 from app.qt.settings_pages.silence import SilencePage
 from app.qt.settings_pages.vocabulary import VocabularyPage
 
 log = logging.getLogger(__name__)
 
 PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPage, AppearancePage,
-                GeneralPage)
+                GeneralPage, SharingPage)
 
 
 class SettingsDialog(QDialog):
@@ -38,7 +39,7 @@ class SettingsDialog(QDialog):
         self.controller = controller
         self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
         (self.connection, self.api_key, self.vocabulary, self.silence, self.audio, self.appearance,
-         self.general) = self.pages
+         self.general, self.sharing) = self.pages
         self._closing = False
         self._status_connected = False
 

@@ -32,7 +32,7 @@ def dialog(qtbot, settings, controller, monkeypatch):
 
 def test_pages_follow_one_contract(dialog):
     assert [p.title for p in dialog.pages] == ["Connection", "API key", "Vocabulary", "Silence",
-                                              "Audio", "Appearance", "General"]
+                                              "Audio", "Appearance", "General", "Sharing"]
     for page in dialog.pages:
         for method in ("load", "save", "restore_defaults", "revert", "committed", "values",
                        "set_values", "problem"):
