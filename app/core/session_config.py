@@ -103,6 +103,8 @@ class SessionConfig:
                 changes["prompt"] = ""
             elif name != "speech_model":
                 changes[name] = False
+                if name == "speaker_labels":
+                    changes["max_speakers"] = None
         notes = [f"{name.replace('_', ' ')} is off for this run: {why}" for name, why in out.items()]
         return replace(self, **changes), notes
 

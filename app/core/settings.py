@@ -93,6 +93,18 @@ PREFS: tuple[Pref, ...] = (
     # Recognition
     _p("recognition/vocabulary", "list", ()),
     _p("recognition/silence_ms", "int", 700, minimum=0, maximum=20000),
+    _p("recognition/speaker_labels", "bool", False),
+    _p("recognition/max_speakers", "int", 0, minimum=0, maximum=10, doc="0 = no cap"),
+    _p("recognition/languages", "list", (), doc="language codes; empty = the model's default"),
+    _p("recognition/language_detection", "bool", False),
+    _p("recognition/prompt", "str", "", doc="meeting context for the Pro models: topic, names"),
+    _p("recognition/mode", "choice", "", choices=("", "min_latency", "balanced", "max_accuracy"),
+       doc="empty = the model's default"),
+    _p("recognition/voice_focus", "choice", "", choices=("", "near-field", "far-field")),
+    _p("recognition/filter_profanity", "bool", False),
+    _p("recognition/inactivity_timeout_s", "int", 0, minimum=0, maximum=3600,
+       doc="0 = none; otherwise 5-3600 s (KeepAlive holds a silent source's session open)"),
+    _p("recognition/heartbeat", "bool", True, doc="ask for Heartbeats: say when the service lags"),
     # Audio
     _p("audio/source", "choice", "mic", choices=("mic", "system", "both")),
     _p("audio/mic_device", "str", "", doc="empty = follow the system default"),
@@ -198,6 +210,11 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                    "connection/chunk_ms"),
     "vocabulary": ("recognition/vocabulary",),
     "silence": ("recognition/silence_ms",),
+    "recognition": ("recognition/speaker_labels",
+                    "recognition/max_speakers", "recognition/languages",
+                    "recognition/language_detection", "recognition/prompt", "recognition/mode",
+                    "recognition/voice_focus", "recognition/filter_profanity",
+                    "recognition/inactivity_timeout_s", "recognition/heartbeat"),
     "audio": ("audio/source", "audio/mic_device", "audio/system_device"),
     "appearance": tuple(p.key for p in PREFS
                         if p.key.startswith(("appearance/", "captions/"))),
@@ -206,7 +223,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 #: Keys whose change needs a new recognition session (the controller restarts it on apply).
-RESTART_KEYS: frozenset[str] = frozenset(PAGE_KEYS["connection"] + PAGE_KEYS["audio"])
+RESTART_KEYS: frozenset[str] = frozenset(PAGE_KEYS["connection"] + PAGE_KEYS["audio"]
+                                         + PAGE_KEYS["recognition"])
 
 
 def defaults(keys: Iterable[str]) -> dict[str, Any]:
@@ -240,7 +258,8 @@ def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
 
     protocol = get("connection/protocol")
     lo, hi = CHUNK_LIMITS_MS[protocol]
-    return SessionConfig(
+    idle = int(get("recognition/inactivity_timeout_s"))
+    config = SessionConfig(
         engine=engine,
         protocol=protocol,
         region=get("connection/region"),
@@ -253,4 +272,22 @@ def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
         chunk_ms=max(lo, min(hi, int(get("connection/chunk_ms")))),
         vocabulary=tuple(get("recognition/vocabulary")),
         silence_ms=int(get("recognition/silence_ms")),
+        speaker_labels=bool(get("recognition/speaker_labels")),
+        max_speakers=(int(get("recognition/max_speakers")) or None)
+        if get("recognition/speaker_labels") else None,
+        language_codes=tuple(get("recognition/languages")),
+        language_detection=bool(get("recognition/language_detection")),
+        prompt=get("recognition/prompt"),
+        mode=get("recognition/mode") or None,
+        voice_focus=get("recognition/voice_focus") or None,
+        filter_profanity=bool(get("recognition/filter_profanity")),
+        inactivity_timeout_s=max(5, idle) if idle and protocol == "v3" else None,
+        session_heartbeat=bool(get("recognition/heartbeat")) and protocol == "v3"
+        and engine != "local",
     )
+    # Saved options the engine or model lacks are shown disabled on the Recognition page;
+    # a run leaves them out rather than failing to start.
+    config, notes = config.without_unsupported()
+    for note in notes:
+        log.info("%s", note)
+    return config
