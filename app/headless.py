@@ -21,10 +21,13 @@ from pathlib import Path
 
 from app import APP_ID
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE
-from app.core.events import (Event, Final, Gap, Partial, Reconnecting, Recovery, SessionEnded,
-                             SessionStarted, StreamError)
+from collections import OrderedDict
+
+from app.core.events import (Event, Final, Gap, LLMResponse, Partial, Reconnecting, Recovery,
+                             Revision, SessionEnded, SessionStarted, StreamError)
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import DictStore, Settings
+from app.core.speakers import SpeakerNames
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,18 @@ class Plan:
     source_spec: str
     token_url: str | None        # broker URL (broker auth only)
     requested_engine: str | None  # None = auto
+    notes: tuple[str, ...] = ()  # saved options left out of this run, and why
+    flagged: frozenset = frozenset()   # recognition options given as flags (errors, not notes)
+
+
+def parse_languages(text: str | None) -> tuple[str, ...] | None:
+    """ "en, es" → ("en", "es"); None when the flag was not given."""
+    if text is None:
+        return None
+    codes = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    if not codes:
+        raise UsageError("--language needs at least one language code, e.g. en or en,es.")
+    return codes
 
 
 def build_plan(args, settings: Settings) -> Plan:
@@ -93,7 +108,10 @@ def build_plan(args, settings: Settings) -> Plan:
                   else tuple(settings.get("recognition/vocabulary")))
     requested = args.engine or settings.get("engine/engine")
     requested = requested if requested in ("assemblyai", "local") else None
-    config = SessionConfig(
+    from app.core.settings import session_config_from
+    saved = session_config_from(settings.snapshot(), prune=False)   # saved recognition options
+    config = replace(
+        saved,
         engine="assemblyai", protocol=protocol,
         region=pick(args.region, "connection/region"), server_url=server, auth_mode=auth_mode,
         token_url=token_url, speech_model=pick(args.speech_model, "connection/speech_model"),
@@ -101,6 +119,27 @@ def build_plan(args, settings: Settings) -> Plan:
         sample_rate=pick(args.sample_rate, "connection/sample_rate"), chunk_ms=chunk_ms,
         vocabulary=urls.clean_terms(vocabulary),
         silence_ms=pick(args.silence_ms, "recognition/silence_ms"))
+    if protocol != "v3":
+        config = replace(config, inactivity_timeout_s=None, session_heartbeat=False)
+    # The model or protocol chosen by flag may lack options saved for another one.
+    config, notes = config.without_unsupported()
+    notes = tuple(notes)
+    flagged, changes = set(), {}
+    for name, value, field_name in (
+            ("speaker_labels", getattr(args, "speaker_labels", None), "speaker_labels"),
+            ("languages", parse_languages(getattr(args, "language", None)), "language_codes"),
+            ("language_detection", getattr(args, "language_detection", None), "language_detection"),
+            ("prompt", getattr(args, "prompt", None), "prompt"),
+            ("mode", getattr(args, "mode", None), "mode"),
+            ("voice_focus", getattr(args, "voice_focus", None), "voice_focus")):
+        if value is not None:
+            flagged.add(name)
+            changes[field_name] = value
+    if getattr(args, "max_speakers", None) is not None:
+        changes["max_speakers"] = args.max_speakers
+        if not (changes.get("speaker_labels") or config.speaker_labels):
+            raise UsageError("--max-speakers needs --speaker-labels.")
+    config = replace(config, **changes)
     try:
         config.validate()
         if requested != "local":
@@ -111,17 +150,21 @@ def build_plan(args, settings: Settings) -> Plan:
     source = args.source or settings.get("audio/source")
     if not source:
         raise UsageError("Say which audio to caption with --source (file:PATH, mic, system or both).")
-    return Plan(config, source, token_url if auth_mode == "broker" else None, requested)
+    return Plan(config, source, token_url if auth_mode == "broker" else None, requested,
+                notes, frozenset(flagged))
 
 
 class Output:
     """Writes events to stdout (plain or JSON) and notices to stderr; serialised across threads."""
 
-    def __init__(self, json_mode: bool, stdout=None, stderr=None, labelled: bool = False) -> None:
+    def __init__(self, json_mode: bool, stdout=None, stderr=None, labelled: bool = False,
+                 names: SpeakerNames | None = None) -> None:
         self.json_mode = json_mode
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.labelled = labelled
+        self.names = names or SpeakerNames()
+        self._texts: OrderedDict[int, str] = OrderedDict()   # recent finals, for revision notices
         self._lock = threading.Lock()
 
     def notice(self, text: str) -> None:
@@ -129,13 +172,31 @@ class Output:
             print(f"{APP_ID}: {text}", file=self.stderr, flush=True)
 
     def event(self, label: str, event: Event) -> None:
+        speaker = None
+        if isinstance(event, Final):
+            self.names.note_final(event.id, event.speaker, label)
+            speaker = self.names.display(event.speaker, label)
+            with self._lock:
+                self._texts[event.id] = event.text
+                if len(self._texts) > 2000:
+                    self._texts.popitem(last=False)
+        elif isinstance(event, Revision):
+            if self.names.revise(event.id, event.speaker) is None:
+                return                       # nothing changes for the reader
+            speaker = self.names.display(event.speaker, label)
+            if not self.json_mode:
+                with self._lock:
+                    text = self._texts.get(event.id, "")
+                shown = text if len(text) <= 40 else text[:39] + "…"
+                self.notice(f"speaker revised: \"{shown}\" was said by {speaker or 'an unknown speaker'}.")
         if self.json_mode:
-            record = event_json(event)
+            record = event_json(event, speaker=speaker)
             if record is not None:
                 record["source"] = label
                 self._write(json.dumps(record, ensure_ascii=False))
         elif isinstance(event, Final) and event.text.strip():
-            self._write(f"[{label}] {event.text}" if self.labelled else event.text)
+            text = f"{speaker}: {event.text}" if speaker else event.text
+            self._write(f"[{label}] {text}" if self.labelled else text)
         notice = _notice_for(event)
         if notice:
             self.notice(f"[{label}] {notice}" if self.labelled else notice)
@@ -149,16 +210,23 @@ class Output:
                 pass
 
 
-def event_json(event: Event) -> dict | None:
+def event_json(event: Event, speaker: str | None = None) -> dict | None:
+    """``speaker``: the display name of a Final's or Revision's speaker (None = no name)."""
     if isinstance(event, Final):
         return {"event": "final", "text": event.text, "audio_start": event.audio_start,
-                "audio_end": event.audio_end}
+                "audio_end": event.audio_end, "id": event.id, "speaker": speaker,
+                "language": event.language}
+    if isinstance(event, Revision):
+        return {"event": "revision", "id": event.id, "speaker": speaker}
+    if isinstance(event, LLMResponse):
+        return {"event": "llm_response", "turn_order": event.turn_order,
+                "transcript": event.transcript, "text": event.text}
     if isinstance(event, Partial):
         return {"event": "partial", "text": event.text, "audio_start": event.audio_start,
                 "audio_end": event.audio_end}
     if isinstance(event, SessionStarted):
         return {"event": "session_started", "session_id": event.session_id,
-                "protocol": event.protocol, "expires_at": event.expires_at}
+                "protocol": event.protocol, "expires_at": event.expires_at, "model": event.model}
     if isinstance(event, SessionEnded):
         return {"event": "session_ended", "audio_duration_s": event.audio_duration_s}
     if isinstance(event, StreamError):
@@ -277,6 +345,17 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
         api_key, key_note = None, f" ({exc})"
     engine = resolve_engine(plan.requested_engine, bool(api_key), plan.token_url)
     config = replace(plan.config, engine=engine)
+    for note in plan.notes:
+        out.notice(note)
+    if engine == "local":
+        problems = config.unsupported_options()
+        asked = [why for name, why in problems.items() if name in plan.flagged]
+        if asked:
+            out.notice(asked[0])
+            return EXIT_USAGE
+        config, notes = config.without_unsupported()
+        for note in notes:
+            out.notice(note)
     if engine == "local":
         from app.core.engines import offline_engine_available
         ok, reason = offline_engine_available()
@@ -294,6 +373,8 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
         out.notice(str(exc) or type(exc).__name__)
         return EXIT_AUDIO
     out.labelled = len(sources) > 1
+    labels = {getattr(s, "label", "audio") for s in sources}
+    out.names.mic_is_you = len(sources) > 1 and "mic" in labels
 
     from app.core.pipeline import CaptionPipeline
     writers = []

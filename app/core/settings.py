@@ -245,7 +245,7 @@ def _optional_url(text: str) -> str | None:
     return text or None
 
 
-def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
+def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai", prune: bool = True):
     """A ``SessionConfig`` from preference values (a ``snapshot()`` or a dialog's pending values).
 
     ``engine`` is the resolved engine ("assemblyai" or "local"); the chunk size is clamped into
@@ -285,6 +285,8 @@ def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai"):
         session_heartbeat=bool(get("recognition/heartbeat")) and protocol == "v3"
         and engine != "local",
     )
+    if not prune:
+        return config
     # Saved options the engine or model lacks are shown disabled on the Recognition page;
     # a run leaves them out rather than failing to start.
     config, notes = config.without_unsupported()
