@@ -23,6 +23,7 @@ def test_cli_speakers_languages_revision_and_rollover(loopback_factory, tmp_path
     results = [(json_mode, server, *finish(proc, timeout=90)) for json_mode, server, proc in runs]
     for json_mode, server, code, out, err in results:
         assert code == 0, err
+        assert server.wait_for(lambda: all(r.ended for r in server.sessions), 10)
         assert all(r.close_code == 1000 for r in server.sessions), [(r.close_code, r.close_reason)
                                                                     for r in server.sessions]
         assert len([r for r in server.sessions if r.audio_ms > 0]) >= 3      # the limit was crossed

@@ -70,6 +70,7 @@ def test_rollovers_keep_every_final_once_with_speakers_and_languages(loopback_fa
     assert revisions == [Revision(finals[3].id, "C")]
     # Several sessions, each ended by our Terminate, none by the server's limit.
     assert pipeline.rollovers >= 2
+    assert server.wait_for(lambda: all(r.ended for r in server.sessions), 10)
     records = [r for r in server.sessions if r.audio_ms > 0]
     assert len(records) >= 3
     assert all(r.close_code == 1000 for r in server.sessions), [(r.close_code, r.close_reason)
