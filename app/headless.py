@@ -374,7 +374,7 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
         return EXIT_AUDIO
     out.labelled = len(sources) > 1
     labels = {getattr(s, "label", "audio") for s in sources}
-    out.names.mic_is_you = len(sources) > 1 and "mic" in labels
+    out.names.mic_is_you = config.speaker_labels and len(sources) > 1 and "mic" in labels
 
     from app.core.pipeline import CaptionPipeline
     writers = []

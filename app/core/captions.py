@@ -196,6 +196,15 @@ class CaptionModel:
                 return True
         return False
 
+    def speakers_on_screen(self) -> list[tuple[str, str]]:
+        """(label, display name) of the renamable speakers in the kept captions, in order."""
+        seen: dict[str, str] = {}
+        for slot in self._slots:
+            key = _color_key(slot.speaker, slot.label, self.names)
+            if key and key != YOU and key not in seen:
+                seen[key] = self.names.display(slot.speaker, slot.label) or key
+        return list(seen.items())
+
     def speaker_of_last_final(self) -> str | None:
         """Display name of who said the newest final on screen (status and screen readers)."""
         for slot in reversed(self._slots):
@@ -332,7 +341,12 @@ class CaptionModel:
         current: list[_Word] = []
         for piece in pieces:
             candidate = " ".join(w.text for w in current + [piece])
-            if current and self._measure(candidate) > self._width:
+            # A language tag stays with the word it introduces.
+            tag_tail = len(current) > 1 and current[-1].kind == "language"
+            if tag_tail and self._measure(candidate) > self._width:
+                lines.append(current[:-1])
+                current = [current[-1], piece]
+            elif current and self._measure(candidate) > self._width:
                 lines.append(current)
                 current = [piece]
             else:

@@ -245,6 +245,25 @@ def _optional_url(text: str) -> str | None:
     return text or None
 
 
+def recognition_fields(get, protocol: str, engine: str) -> dict[str, Any]:
+    """The Recognition page's preferences as ``SessionConfig`` fields (``get(key)`` reads one)."""
+    idle = int(get("recognition/inactivity_timeout_s"))
+    labels = bool(get("recognition/speaker_labels"))
+    return dict(
+        speaker_labels=labels,
+        max_speakers=(int(get("recognition/max_speakers")) or None) if labels else None,
+        language_codes=tuple(get("recognition/languages")),
+        language_detection=bool(get("recognition/language_detection")),
+        prompt=get("recognition/prompt"),
+        mode=get("recognition/mode") or None,
+        voice_focus=get("recognition/voice_focus") or None,
+        filter_profanity=bool(get("recognition/filter_profanity")),
+        inactivity_timeout_s=max(5, idle) if idle and protocol == "v3" else None,
+        session_heartbeat=bool(get("recognition/heartbeat")) and protocol == "v3"
+        and engine != "local",
+    )
+
+
 def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai", prune: bool = True):
     """A ``SessionConfig`` from preference values (a ``snapshot()`` or a dialog's pending values).
 
@@ -258,7 +277,6 @@ def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai", p
 
     protocol = get("connection/protocol")
     lo, hi = CHUNK_LIMITS_MS[protocol]
-    idle = int(get("recognition/inactivity_timeout_s"))
     config = SessionConfig(
         engine=engine,
         protocol=protocol,
@@ -272,18 +290,7 @@ def session_config_from(values: dict[str, Any], *, engine: str = "assemblyai", p
         chunk_ms=max(lo, min(hi, int(get("connection/chunk_ms")))),
         vocabulary=tuple(get("recognition/vocabulary")),
         silence_ms=int(get("recognition/silence_ms")),
-        speaker_labels=bool(get("recognition/speaker_labels")),
-        max_speakers=(int(get("recognition/max_speakers")) or None)
-        if get("recognition/speaker_labels") else None,
-        language_codes=tuple(get("recognition/languages")),
-        language_detection=bool(get("recognition/language_detection")),
-        prompt=get("recognition/prompt"),
-        mode=get("recognition/mode") or None,
-        voice_focus=get("recognition/voice_focus") or None,
-        filter_profanity=bool(get("recognition/filter_profanity")),
-        inactivity_timeout_s=max(5, idle) if idle and protocol == "v3" else None,
-        session_heartbeat=bool(get("recognition/heartbeat")) and protocol == "v3"
-        and engine != "local",
+        **recognition_fields(get, protocol, engine),
     )
     if not prune:
         return config

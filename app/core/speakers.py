@@ -64,6 +64,12 @@ class SpeakerNames:
             self._names[key] = clean
         return clean
 
+    def reset(self) -> None:
+        """A new session: names and the record of finals start over (renames are per session)."""
+        with self._lock:
+            self._names.clear()
+            self._finals.clear()
+
     def forget(self, label: str) -> None:
         with self._lock:
             self._names.pop(label_key(label) or "", None)

@@ -19,9 +19,12 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from app.core.credentials import KeyringUnavailable, Secret, load_api_key
-from app.core.events import Final, Partial, Recovery, StreamError
+from dataclasses import replace
+
+from app.core.events import Final, Partial, Recovery, Revision, StreamError
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
-from app.core.settings import Settings
+from app.core.settings import Settings, recognition_fields
+from app.core.speakers import SpeakerNames
 from app.core.status import Status, StatusModel
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ def overrides_from_args(args) -> dict[str, Any]:
 class Controller(QObject):
     partial = Signal(str, object)          # (source label, Partial)
     final = Signal(str, object)            # (source label, Final)
+    revision = Signal(str, object)         # (source label, Revision): a final's better speaker
+    speakers_renamed = Signal(str, str)    # (label, name): "A is Dana", for this session
     status_changed = Signal(object)        # app.core.status.Status
     error = Signal(str)                    # something the user must know, plain words
     running_changed = Signal(bool)
@@ -90,6 +95,7 @@ class Controller(QObject):
         self._session_key: Secret | None = None
         self._runner = None                 # CaptionSession while running
         self._writer = None                 # TranscriptWriter while running
+        self.names = SpeakerNames()         # speaker names of the running session (overlay, history)
         self._labels: list[str] = []
         self._stopping = False
         self.config: SessionConfig | None = None
@@ -131,7 +137,11 @@ class Controller(QObject):
             self._fail(_plain(exc))
             return
         self.config = config
+        self.names.reset()
         self._labels = [getattr(s, "label", "") or "" for s in sources]
+        # With both sources and speaker labels the microphone is the user ("You").
+        self.names.mic_is_you = bool(config.speaker_labels and len(self._labels) > 1
+                                     and "mic" in self._labels)
         factory = self._session_factory(config, key)
         runner_class = self._session_class or _default_session_class()
         runner = runner_class(sources, factory, parent=self)
@@ -256,6 +266,11 @@ class Controller(QObject):
             encoding=self._get("connection/encoding"), sample_rate=int(self._get("connection/sample_rate")),
             chunk_ms=chunk, vocabulary=tuple(self._get("recognition/vocabulary")),
             silence_ms=int(self._get("recognition/silence_ms")))
+        config = replace(config, **recognition_fields(self._get, protocol, engine))
+        # Options this model or engine lacks are shown disabled on the Recognition page.
+        config, notes = config.without_unsupported()
+        for note in notes:
+            log.info("%s", note)
         config.validate()
         if config.engine == "assemblyai" and config.auth_mode != "broker" and key is None:
             raise ValueError("No AssemblyAI API key is set. Add one in Settings → Connection, set "
@@ -314,6 +329,18 @@ class Controller(QObject):
                 self.error.emit(f"The transcript could not be closed cleanly: {exc}")
 
     # ---- runner signals (GUI thread) ----------------------------------------------------------
+    def speaker_renamed(self, label: str, name: str) -> None:
+        """Rename a speaker for this session (from the overlay's menu or the history window);
+        recorded in the transcript so exports use the name. A bad name is reported, not kept."""
+        try:
+            clean = self.names.rename(label, name)
+        except ValueError as exc:
+            self.error.emit(str(exc))
+            return
+        if self._writer is not None:
+            self._writer.rename(label, clean)
+        self.speakers_renamed.emit(label, clean)
+
     def _on_event(self, label: str, event) -> None:
         if self._writer is not None:
             self._writer.on_event(event, label)
@@ -325,6 +352,8 @@ class Controller(QObject):
             latency = runner.latency_ms(label, event) if runner is not None else None
             if latency is not None:
                 self._publish(self.status_model.set_latency(latency))
+        elif isinstance(event, Revision):
+            self.revision.emit(label, event)
         elif isinstance(event, StreamError) and event.recovery in (Recovery.STOP, Recovery.BUG):
             self.error.emit(event.message)
         self._publish(self.status_model.on_event(label, event))

@@ -320,3 +320,11 @@ def test_no_speakers_no_change():
     m = speaker_model()
     m.on_final("mic", "Plain.", 0)
     assert m.visible_text() == "Plain." and m.lines()[0].runs[0].kind == "final"
+
+
+def test_language_tag_is_never_left_at_a_line_end():
+    m = speaker_model(width=24, lines=4)
+    m.on_final("system", "Good morning all.", 0, speaker="A", language="en", final_id=1)
+    m.on_final("system", "Hola.", 1, speaker="A", language="es", final_id=2)
+    lines = [line.text for line in m.lines()]
+    assert all(not t.endswith("[ES]") for t in lines) and any("[ES] Hola." in t for t in lines)

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from app.core.audio.errors import DeviceNotFound
 from app.core.credentials import KeyringUnavailable, Secret, save_api_key
-from app.core.events import Final, Partial, Recovery, SessionStarted, StreamError
+from app.core.events import Final, Partial, Recovery, Revision, SessionStarted, StreamError
 from app.core.settings import DictStore, Settings
 from app.core.status import State
 from app.qt.controller import Controller, overrides_from_args
@@ -355,3 +355,39 @@ def test_saving_a_key_in_settings_switches_the_running_captions_to_it(h):
     assert len(FakeRunner.instances) == 2 and h.controller.running
     assert h.session_config()["config"].engine == "assemblyai"
     assert h.session_config()["api_key"] == Secret("sk-new")
+
+
+def test_speakers_revisions_and_renames(h):
+    save_api_key(Secret("k"))
+    for key, value in (("audio/source", "both"), ("connection/speech_model", "universal-3-5-pro"),
+                       ("recognition/speaker_labels", True), ("recognition/max_speakers", 4),
+                       ("recognition/prompt", "Budget review")):
+        h.settings.set(key, value)
+    revisions, renamed = [], []
+    h.controller.revision.connect(lambda label, ev: revisions.append((label, ev)))
+    h.controller.speakers_renamed.connect(lambda label, name: renamed.append((label, name)))
+    h.controller.start()
+    config = h.session_config()["config"]
+    assert (config.speaker_labels, config.max_speakers, config.prompt) == (True, 4, "Budget review")
+    assert h.controller.names.mic_is_you                     # both sources: the microphone is "You"
+    first = Final("Good morning.", 0, 900, speaker="A")
+    h.runner.event.emit("system", first)
+    h.runner.event.emit("system", Revision(first.id, "B"))
+    assert revisions == [("system", Revision(first.id, "B"))]
+    h.controller.speaker_renamed("B", "Dana")
+    h.controller.speaker_renamed("B", "  ")                 # refused in plain words, not kept
+    assert renamed == [("B", "Dana")] and any("empty" in e for e in h.errors)
+    path = h.controller.transcript_path
+    h.controller.stop()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {"type": "revision", "id": first.id, "speaker": "B"}.items() <= \
+        next(r for r in records if r["type"] == "revision").items()
+    assert [r["name"] for r in records if r["type"] == "rename"] == ["Dana"]
+
+
+def test_saved_options_the_model_lacks_do_not_stop_captions(h):
+    save_api_key(Secret("k"))
+    h.settings.set("connection/speech_model", "whisper-rt")
+    h.settings.set("recognition/speaker_labels", True)
+    h.controller.start()
+    assert h.controller.running and not h.session_config()["config"].speaker_labels
