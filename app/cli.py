@@ -6,6 +6,7 @@ import argparse
 
 from app import APP_ID, __version__
 from app.core.session_config import AUTH_MODES, ENCODINGS, ENGINES, PROTOCOLS, REGIONS
+from app.core.speech_models import MODES, VOICE_FOCUS
 
 # Exit codes of the headless mode.
 EXIT_OK = 0
@@ -45,7 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-url", metavar="URL", help="organisation token broker (GET/POST → {\"token\": ...})")
     p.add_argument("--vocabulary", metavar="TERMS", help='comma-separated terms to boost, e.g. "Kubernetes, Añejo"')
     p.add_argument("--silence-ms", type=int, metavar="N", help="end-of-utterance silence, 0-20000 ms")
-    p.add_argument("--speech-model", metavar="NAME", help="v3 speech model")
+    p.add_argument("--speech-model", metavar="NAME",
+                   help="v3 speech model, e.g. universal-streaming-english, "
+                        "universal-streaming-multilingual, universal-3-5-pro, universal-3-6-pro, "
+                        "whisper-rt, or the name of a newer one")
+    p.add_argument("--speaker-labels", action="store_const", const=True, default=None,
+                   help="v3: label who is speaking (captions start with \"Speaker A: \")")
+    p.add_argument("--max-speakers", type=int, metavar="N", help="with --speaker-labels: at most N (1-10)")
+    p.add_argument("--language", metavar="CODE[,CODE...]",
+                   help="v3: the language(s) spoken, e.g. en or en,es")
+    p.add_argument("--language-detection", action="store_const", const=True, default=None,
+                   help="v3: detect the language of each caption")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="v3 Pro models: what the meeting is about, names (context, not instructions)")
+    p.add_argument("--mode", choices=MODES, help="v3 Pro models: latency versus accuracy")
+    p.add_argument("--voice-focus", choices=VOICE_FOCUS,
+                   help="v3 Pro models: near-field (headset) or far-field (room microphone)")
     p.add_argument("--encoding", choices=ENCODINGS)
     p.add_argument("--sample-rate", type=int, metavar="N")
     p.add_argument("--chunk-ms", type=int, metavar="N", help="audio per frame (v2 100-2000, v3 50-1000)")

@@ -17,16 +17,18 @@ import queue
 import signal
 import sys
 import threading
+from collections import OrderedDict
 from functools import partial
 
 from app import APP_ID
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE
 from app.core import silence, vocabulary
 from app.core.event_json import event_json
-from app.core.events import Event, Final, Gap, Reconnecting, Recovery, StreamError
+from app.core.events import Event, Final, Gap, Reconnecting, Recovery, Revision, StreamError
 from app.core.run_plan import PlanError, overrides_from_args
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import DictStore, Settings
+from app.core.speakers import SpeakerNames
 from app.core.text import strip_controls
 
 log = logging.getLogger(__name__)
@@ -52,11 +54,14 @@ def _load_settings() -> Settings:
 class Output:
     """Writes events to stdout (plain or JSON) and notices to stderr; serialised across threads."""
 
-    def __init__(self, json_mode: bool, stdout=None, stderr=None, labelled: bool = False) -> None:
+    def __init__(self, json_mode: bool, stdout=None, stderr=None, labelled: bool = False,
+                 names: SpeakerNames | None = None) -> None:
         self.json_mode = json_mode
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.labelled = labelled
+        self.names = names or SpeakerNames()
+        self._texts: OrderedDict[int, str] = OrderedDict()   # recent finals, for revision notices
         self._lock = threading.Lock()
 
     def notice(self, text: str) -> None:
@@ -64,13 +69,30 @@ class Output:
             print(f"{APP_ID}: {text}", file=self.stderr, flush=True)
 
     def event(self, label: str, event: Event, latency_ms: float | None = None) -> None:
+        """``names`` already knows this final (or has applied this revision): the service
+        records every final and drops revisions that change nothing before they get here."""
+        speaker = None
+        if isinstance(event, Final):
+            speaker = self.names.display(event.speaker, label)
+            with self._lock:
+                self._texts[event.id] = event.text
+                if len(self._texts) > 2000:
+                    self._texts.popitem(last=False)
+        elif isinstance(event, Revision):
+            speaker = self.names.display(event.speaker, label)
+            if not self.json_mode:
+                with self._lock:
+                    text = self._texts.get(event.id, "")
+                shown = strip_controls(text if len(text) <= 40 else text[:39] + "…")
+                self.notice(f"speaker revised: \"{shown}\" was said by {speaker or 'an unknown speaker'}.")
         if self.json_mode:
-            record = event_json(event, latency_ms)
+            record = event_json(event, latency_ms, speaker=speaker)
             if record is not None:
                 record["source"] = label
                 self._write(json.dumps(record, ensure_ascii=False))
         elif isinstance(event, Final) and event.text.strip():
-            self._write(strip_controls(f"[{label}] {event.text}" if self.labelled else event.text))
+            text = f"{speaker}: {event.text}" if speaker else event.text
+            self._write(strip_controls(f"[{label}] {text}" if self.labelled else text))
         notice = _notice_for(event)
         if notice:
             self.notice(f"[{label}] {notice}" if self.labelled else notice)
@@ -104,12 +126,17 @@ class _Printer(ServiceListener):
 
     def caption_event(self, label, event, latency_ms):
         self.out.event(label, event, latency_ms)
-        if self.share is not None:
-            self.share.on_event(label, event, latency_ms)     # queues; never blocks
+        if self.share is not None:      # queues; never blocks
+            speaker = self.out.names.display(getattr(event, "speaker", None), label) \
+                if isinstance(event, (Final, Revision)) else None
+            self.share.on_event(label, event, latency_ms, speaker)
 
     def problem(self, message, from_captions=False):
         if not from_captions:       # errors of the captions are reported with the exit code
             self.out.notice(message)
+
+    def notice(self, message):
+        self.out.notice(message)
 
     def run_started(self, labels):
         self.out.labelled = len(labels) > 1
@@ -214,6 +241,7 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
         post=posted.put, transcript_dir=args.transcript_dir,
         save_transcripts=bool(args.transcript_dir),
         pipeline_options={"max_retries": INITIAL_RETRIES, "max_outage_s": MAX_OUTAGE_S})
+    out.names = service.names       # the run's speaker names: "Speaker A", renames, "You"
     if not service.start():
         _stop_share(share, out)
         return start_error_code(service.start_error)

@@ -9,6 +9,11 @@ How it works
 - Paragraphs are word-wrapped to a pixel width with a text-measuring function the caller
   injects (Qt's font metrics in the app, ``len`` in tests); only the last ``lines`` wrapped
   lines are shown, so long finals scroll older text out.
+- Speakers: a slot may carry the engine's speaker label. A new speaker starts a new paragraph
+  headed by their display name ("Speaker A:", or the name they were renamed to); ``UNKNOWN``
+  starts a paragraph with no name rather than a wrong one. A revision moves a final to its
+  right speaker. Runs carry the speaker's colour key and colour for the painter.
+- A language tag ("[ES]") marks a final whose detected language differs from the previous one.
 - Stable-text-only mode hides partials (the slot still keeps the order right).
 - Auto-clear: ``tick(now)`` empties the screen after ``clear_after_s`` seconds without a new
   word (0 = never). The caller passes the time in, which keeps this testable.
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Iterable
+
+from app.core.speakers import YOU, SpeakerNames, label_key
 
 MIN_LINES, MAX_LINES = 1, 8
 # Older slots beyond this are dropped: they are long scrolled out (history lives in the transcript).
@@ -32,6 +39,10 @@ class _Slot:
     text: str
     final: bool
     seq: int
+    speaker: str | None = None      # engine label ("A", "UNKNOWN") or None
+    final_id: int | None = None
+    language: str | None = None
+    tag: str | None = None          # language tag shown before this final
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,9 @@ class Run:
     """A piece of one line drawn in one style."""
 
     text: str
-    kind: str  # "final" | "partial" | "label"
+    kind: str  # "final" | "partial" | "label" | "speaker" | "language"
+    speaker: str | None = None      # colour key of the speaker (None = the style's text colour)
+    color: str | None = None        # #rrggbb to draw final/speaker text in, when per-speaker
 
 
 @dataclass(frozen=True)
@@ -74,14 +87,27 @@ def default_label_name(label: str) -> str:
 class _Word:
     text: str
     kind: str
+    speaker: str | None = None
+    color: str | None = None
+
+
+def _color_key(label: str | None, source: str, names) -> str | None:
+    if getattr(names, "mic_is_you", False) and source == "mic":
+        return YOU
+    return label_key(label)
 
 
 class CaptionModel:
     """Feed it events; ask it for ``lines()``. ``revision`` changes whenever the lines may have."""
 
     def __init__(self, config: CaptionConfig | None = None, *, measure: Measure = len,
-                 width: float = 80, label_name: Callable[[str], str] = default_label_name) -> None:
+                 width: float = 80, label_name: Callable[[str], str] = default_label_name,
+                 names: SpeakerNames | None = None,
+                 speaker_color: Callable[[str], str | None] | None = None) -> None:
         self.config = config or CaptionConfig()
+        self.names = names if names is not None else SpeakerNames()
+        self._speaker_color = speaker_color
+        self._last_language: str | None = None
         self._measure = measure
         self._width = max(1.0, float(width))
         self._label_name = label_name
@@ -108,21 +134,34 @@ class CaptionModel:
         self._measure = measure
         self._changed()
 
+    def set_speaker_color(self, speaker_color: Callable[[str], str | None] | None) -> None:
+        """The palette changed (a new style): recolour what is on screen."""
+        self._speaker_color = speaker_color
+        self._changed()
+
+    def names_changed(self) -> None:
+        """A speaker was renamed: the names on screen follow."""
+        self._changed()
+
     # ---- events ------------------------------------------------------------------------
-    def on_partial(self, label: str, text: str, now: float) -> None:
+    def on_partial(self, label: str, text: str, now: float, speaker: str | None = None) -> None:
         text = _clean(text)
         slot = self._open_slot(label)
         if slot is None:
             if not text:
                 return
             slot = self._new_slot(label, text, final=False)
-        elif slot.text == text:
+            slot.speaker = speaker
+        elif slot.text == text and (speaker is None or slot.speaker == speaker):
             return
         else:
             slot.text = text
+            if speaker is not None:
+                slot.speaker = speaker
         self._touch(now)
 
-    def on_final(self, label: str, text: str, now: float) -> None:
+    def on_final(self, label: str, text: str, now: float, speaker: str | None = None,
+                 final_id: int | None = None, language: str | None = None) -> None:
         text = _clean(text)
         slot = self._open_slot(label)
         if not text:
@@ -132,13 +171,46 @@ class CaptionModel:
                 self._touch(now)
             return
         if slot is None:
-            self._new_slot(label, text, final=True)
+            slot = self._new_slot(label, text, final=True)
         else:
             slot.text = text
             slot.final = True
+        slot.speaker = speaker if speaker is not None else slot.speaker
+        slot.final_id, slot.language = final_id, language
+        if language:
+            if self._last_language is not None and language.lower() != self._last_language.lower():
+                slot.tag = f"[{language.upper()}]"
+            self._last_language = language
         self.last_final = text
         self.finals_seen += 1
         self._touch(now)
+
+    def on_revision(self, final_id: int, speaker: str | None) -> bool:
+        """A later speaker label for a final: the line moves to the right person. True when
+        that final is still on screen."""
+        for slot in reversed(self._slots):
+            if slot.final_id == final_id:
+                if slot.speaker != speaker:
+                    slot.speaker = speaker
+                    self._changed()
+                return True
+        return False
+
+    def speakers_on_screen(self) -> list[tuple[str, str]]:
+        """(label, display name) of the renamable speakers in the kept captions, in order."""
+        seen: dict[str, str] = {}
+        for slot in self._slots:
+            key = _color_key(slot.speaker, slot.label, self.names)
+            if key and key != YOU and key not in seen:
+                seen[key] = self.names.display(slot.speaker, slot.label) or key
+        return list(seen.items())
+
+    def speaker_of_last_final(self) -> str | None:
+        """Display name of who said the newest final on screen (status and screen readers)."""
+        for slot in reversed(self._slots):
+            if slot.final:
+                return self.names.display(slot.speaker, slot.label)
+        return None
 
     def drop_partials(self, label: str | None = None) -> None:
         """Forget unfinished utterances (session ended or reconnecting: no final will come)."""
@@ -205,28 +277,41 @@ class CaptionModel:
     def _changed(self) -> None:
         self.revision += 1
 
-    def _paragraphs(self) -> list[tuple[str, list[_Word]]]:
-        """Visible slots grouped into (label, words) runs of one source."""
-        paragraphs: list[tuple[str, list[_Word]]] = []
+    def _paragraphs(self) -> list[tuple[tuple, list[_Word]]]:
+        """Visible slots grouped into ((source, speaker key, name), words) runs of one voice."""
+        paragraphs: list[tuple[tuple, list[_Word]]] = []
         for slot in self._slots:
             if not slot.text or (not slot.final and self.config.stable_only):
                 continue
             kind = "final" if slot.final else "partial"
-            words = [_Word(w, kind) for w in slot.text.split(" ") if w]
-            if paragraphs and paragraphs[-1][0] == slot.label:
+            name = self.names.display(slot.speaker, slot.label)
+            key = _color_key(slot.speaker, slot.label, self.names)
+            unknown = slot.speaker is not None and key is None
+            color = self._speaker_color(key) if (key and self._speaker_color) else None
+            words = [_Word(w, kind, key, color if kind == "final" else None)
+                     for w in slot.text.split(" ") if w]
+            if slot.tag and slot.final:
+                words.insert(0, _Word(slot.tag, "language", key, None))
+            head = (slot.label, key, name, unknown)
+            # A partial with no label yet joins the voice before it (its final will say).
+            if paragraphs and (paragraphs[-1][0] == head or (
+                    not slot.final and slot.speaker is None and paragraphs[-1][0][0] == slot.label)):
                 paragraphs[-1][1].extend(words)
             else:
-                paragraphs.append((slot.label, words))
+                paragraphs.append((head, words))
         return paragraphs
 
     def _layout(self) -> list[Line]:
         wanted = self.config.lines
         out: list[Line] = []
         # Walk paragraphs from the newest back until enough lines exist (older ones are hidden).
-        for label, words in reversed(self._paragraphs()):
+        for (label, key, name, _unknown), words in reversed(self._paragraphs()):
             pieces = [piece for word in words for piece in self._split_long(word)]
             prefix = None
-            if self.config.show_labels and label:
+            if name:
+                color = self._speaker_color(key) if (key and self._speaker_color) else None
+                prefix = _Word(name + ":", "speaker", key, color)
+            elif self.config.show_labels and label:
                 prefix = _Word(self._label_name(label) + ":", "label")
             wrapped = self._wrap([prefix] + pieces if prefix else pieces)
             room = wanted - len(out)
@@ -256,7 +341,12 @@ class CaptionModel:
         current: list[_Word] = []
         for piece in pieces:
             candidate = " ".join(w.text for w in current + [piece])
-            if current and self._measure(candidate) > self._width:
+            # A language tag stays with the word it introduces.
+            tag_tail = len(current) > 1 and current[-1].kind == "language"
+            if tag_tail and self._measure(candidate) > self._width:
+                lines.append(current[:-1])
+                current = [current[-1], piece]
+            elif current and self._measure(candidate) > self._width:
                 lines.append(current)
                 current = [piece]
             else:
@@ -273,22 +363,23 @@ class CaptionModel:
         piece = ""
         for ch in word.text:
             if piece and self._measure(piece + ch) > self._width:
-                yield _Word(piece, word.kind)
+                yield _Word(piece, word.kind, word.speaker, word.color)
                 piece = ch
             else:
                 piece += ch
         if piece:
-            yield _Word(piece, word.kind)
+            yield _Word(piece, word.kind, word.speaker, word.color)
 
 
 def _to_line(words: list[_Word]) -> Line:
     runs: list[Run] = []
     for i, w in enumerate(words):
         text = w.text if i == 0 else " " + w.text
-        if runs and runs[-1].kind == w.kind:
-            runs[-1] = Run(runs[-1].text + text, w.kind)
+        last = runs[-1] if runs else None
+        if last and (last.kind, last.speaker, last.color) == (w.kind, w.speaker, w.color):
+            runs[-1] = Run(last.text + text, w.kind, w.speaker, w.color)
         else:
-            runs.append(Run(text, w.kind))
+            runs.append(Run(text, w.kind, w.speaker, w.color))
     return Line(tuple(runs))
 
 

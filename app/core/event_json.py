@@ -6,24 +6,32 @@ ones never change meaning.
 
 from __future__ import annotations
 
-from app.core.events import (Event, Final, Gap, Partial, Reconnecting, SessionEnded, SessionStarted,
-                             StreamError)
+from app.core.events import (Event, Final, Gap, LLMResponse, Partial, Reconnecting, Revision,
+                             SessionEnded, SessionStarted, StreamError)
 
 
-def event_json(event: Event, latency_ms: float | None = None) -> dict | None:
-    """The record for ``event``, or ``None`` for events that have none."""
+def event_json(event: Event, latency_ms: float | None = None, *,
+               speaker: str | None = None) -> dict | None:
+    """The record for ``event``, or ``None`` for events that have none. ``speaker`` is the
+    display name of a final's or revision's speaker (None: no name is shown)."""
     if isinstance(event, Final):
         record = {"event": "final", "text": event.text, "audio_start": event.audio_start,
-                  "audio_end": event.audio_end}
+                  "audio_end": event.audio_end, "id": event.id, "speaker": speaker,
+                  "language": event.language}
         if latency_ms is not None:
             record["latency_ms"] = round(latency_ms)
         return record
+    if isinstance(event, Revision):
+        return {"event": "revision", "id": event.id, "speaker": speaker}
+    if isinstance(event, LLMResponse):
+        return {"event": "llm_response", "turn_order": event.turn_order,
+                "transcript": event.transcript, "text": event.text}
     if isinstance(event, Partial):
         return {"event": "partial", "text": event.text, "audio_start": event.audio_start,
                 "audio_end": event.audio_end}
     if isinstance(event, SessionStarted):
         return {"event": "session_started", "session_id": event.session_id,
-                "protocol": event.protocol, "expires_at": event.expires_at}
+                "protocol": event.protocol, "expires_at": event.expires_at, "model": event.model}
     if isinstance(event, SessionEnded):
         return {"event": "session_ended", "audio_duration_s": event.audio_duration_s}
     if isinstance(event, StreamError):

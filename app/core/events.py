@@ -10,6 +10,7 @@ measured however late a front gets round to showing them.
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
@@ -23,11 +24,21 @@ class Recovery(enum.Enum):
     IGNORE = "ignore"        # informational; the session goes on
 
 
+_final_ids = itertools.count(1)
+
+
+def next_final_id() -> int:
+    """Unique for the life of the process, so unique within a run across sessions and sources
+    (``next`` on an ``itertools.count`` is atomic under the GIL)."""
+    return next(_final_ids)
+
+
 @dataclass(frozen=True)
 class SessionStarted:
     session_id: str
     protocol: str                 # "v3", "v2" or "local"
     expires_at: float | None = None  # POSIX seconds, when the server said
+    model: str | None = None      # the model the server says it uses (v3 Begin.configuration)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Partial:
     text: str
     audio_start: int
     audio_end: int
+    speaker: str | None = None
     received: float | None = field(default=None, compare=False)
 
 
@@ -46,7 +58,28 @@ class Final:
     audio_start: int
     audio_end: int
     words: tuple = field(default=(), compare=False)
+    # Run-unique: what a later Revision names. Kept by dataclasses.replace (stream-time shifts).
+    id: int = field(default_factory=next_final_id, compare=False)
+    speaker: str | None = None    # the engine's label ("A", "B", … or "UNKNOWN"); None = unlabelled
+    language: str | None = None   # detected language code, when detection is on
     received: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A later, better speaker label for a final already emitted (v3 SpeakerRevision)."""
+
+    id: int                       # Final.id
+    speaker: str | None
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    """The per-turn LLM gateway answer (a translation, say), possibly out of turn order."""
+
+    turn_order: int
+    transcript: str
+    text: str | None              # data.choices[0].message.content; None if the gateway failed
 
 
 @dataclass(frozen=True)
@@ -83,5 +116,6 @@ class Gap:
     reason: str
 
 
-Event = Union[SessionStarted, Partial, Final, SessionEnded, StreamError, Reconnecting, Gap]
+Event = Union[SessionStarted, Partial, Final, Revision, LLMResponse, SessionEnded, StreamError,
+              Reconnecting, Gap]
 Listener = Callable[[Event], None]

@@ -6,6 +6,11 @@ valid whatever the input: times clamped at 0, cues sorted into a monotonic, non-
 sequence (an overlapping cue starts where the previous one ended), every cue at least 1 ms long,
 no blank line inside a cue (it would end the cue), and WebVTT text escaped (``&``, ``<``, ``>`` —
 which also rules out ``-->`` in cue text).
+
+Speakers: revisions recorded in the transcript are applied first (``resolve_speakers``), so a
+re-labelled line is exported under its right speaker: SRT cues start with "Name: ", WebVTT cues
+carry a voice span ``<v Name>`` and, when languages were detected, a ``<lang xx>`` span; plain
+text shows the name and the language code.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from app.core.private_files import write_private
-from app.core.transcript import Entry
+from app.core.transcript import Entry, resolve_speakers
 
 FORMATS = {"txt": "Plain text", "srt": "SubRip subtitles", "vtt": "WebVTT subtitles"}
 
@@ -25,6 +30,7 @@ FORMATS = {"txt": "Plain text", "srt": "SubRip subtitles", "vtt": "WebVTT subtit
 # this large for one source is treated as a new timeline that continues after the previous one.
 _TIMELINE_RESET_MS = 5000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")     # a BCP 47 tag, nothing else
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class Cue:
     end_ms: int
     lines: tuple[str, ...]         # non-empty, no blank lines, no line breaks inside
     source: str = ""
+    speaker: str = ""              # display name ("" = none)
+    language: str | None = None
 
 
 def clean_lines(text: str) -> tuple[str, ...]:
@@ -44,6 +52,23 @@ def clean_lines(text: str) -> tuple[str, ...]:
 
 def _label(source: str) -> str:
     return " ".join(_CONTROL.sub("", source).split())
+
+
+def _who(cue: "Cue", show_source: bool) -> str:
+    """What precedes a cue: the speaker's name, else (with several sources) the source label."""
+    if cue.speaker:
+        return _label(cue.speaker)
+    return _label(cue.source) if show_source else ""
+
+
+def _language_changes(cues: Sequence["Cue"]) -> list[bool]:
+    marks, last = [], None
+    for cue in cues:
+        lang = (cue.language or "").lower() or None
+        marks.append(lang is not None and last is not None and lang != last)
+        if lang is not None:
+            last = lang
+    return marks
 
 
 def _use_labels(entries: Sequence[Entry], labels: bool | None) -> bool:
@@ -76,7 +101,8 @@ def build_cues(entries: Iterable[Entry]) -> list[Cue]:
     for start, _order, end, entry in timed:
         start = max(start, previous_end)
         end = max(end, start + 1)
-        cues.append(Cue(start, end, clean_lines(entry.text), entry.source))
+        cues.append(Cue(start, end, clean_lines(entry.text), entry.source, entry.speaker_name,
+                        entry.language))
         previous_end = end
     return cues
 
@@ -100,13 +126,17 @@ def _vtt_annotation(label: str) -> str:
 
 
 def to_srt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
-    entries = list(entries)
+    entries = resolve_speakers(entries)
     show = _use_labels(entries, labels)
     blocks = []
-    for index, cue in enumerate(build_cues(entries), start=1):
+    cues = build_cues(entries)
+    for index, (cue, changed) in enumerate(zip(cues, _language_changes(cues)), start=1):
         lines = list(cue.lines)
-        if show and _label(cue.source):
-            lines[0] = f"{_label(cue.source)}: {lines[0]}"
+        if changed:
+            lines[0] = f"[{_label(cue.language).upper()}] {lines[0]}"
+        who = _who(cue, show)
+        if who:
+            lines[0] = f"{who}: {lines[0]}"
         # SubRip has no escaping: an arrow in the text could be taken for a timing line.
         lines = [line.replace("-->", "→") for line in lines]
         blocks.append(f"{index}\n{format_timestamp(cue.start_ms, ',')} --> "
@@ -115,7 +145,7 @@ def to_srt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
 
 
 def to_vtt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
-    entries = list(entries)
+    entries = resolve_speakers(entries)
     show = _use_labels(entries, labels)
     out = ["WEBVTT\n"]
     cues = build_cues(entries)
@@ -126,8 +156,12 @@ def to_vtt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
             out.append(_vtt_gap_note(gaps[gi]))
             gi += 1
         text = [vtt_escape(line) for line in cue.lines]
-        if show and _label(cue.source):
-            text[0] = f"<v {_vtt_annotation(_label(cue.source))}>{text[0]}"
+        if cue.language and _LANG.match(cue.language):
+            text[0] = f"<lang {cue.language}>{text[0]}"
+            text[-1] = f"{text[-1]}</lang>"
+        who = _who(cue, show)
+        if who:
+            text[0] = f"<v {_vtt_annotation(who)}>{text[0]}"
         out.append(f"{format_timestamp(cue.start_ms, '.')} --> {format_timestamp(cue.end_ms, '.')}\n"
                    + "\n".join(text) + "\n")
     out.extend(_vtt_gap_note(g) for g in gaps[gi:])
@@ -142,7 +176,7 @@ def _vtt_gap_note(gap: Entry) -> str:
 
 def to_txt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
     """One line per final: ``[wall-clock time] label: text``; gaps and reconnects as notes."""
-    entries = list(entries)
+    entries = resolve_speakers(entries)
     show = _use_labels(entries, labels)
     lines = []
     for e in entries:
@@ -153,7 +187,9 @@ def to_txt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
             text = " ".join(clean_lines(e.text))
             if not text:
                 continue
-            prefix = f"{_label(e.source)}: " if show and _label(e.source) else ""
+            who = _label(e.speaker_name) or (_label(e.source) if show else "")
+            lang = f" ({_label(e.language)})" if e.language else ""
+            prefix = f"{who}{lang}: " if who else (f"({_label(e.language)}) " if e.language else "")
             lines.append(f"[{_clock(e.wall)}] {prefix}{text}")
         elif e.kind == "gap":
             reason = f" — {e.reason}" if e.reason else ""

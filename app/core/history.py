@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dataclasses import replace
+
 from app.core import export as _export
-from app.core.events import Final, Gap
-from app.core.transcript import Entry, SessionInfo, list_sessions, read_transcript
+from app.core.events import Final, Gap, Revision
+from app.core.speakers import SpeakerNames
+from app.core.transcript import Entry, SessionInfo, list_sessions, read_transcript, resolve_speakers
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Row:
     text: str            # caption text, or the gap description
     kind: str            # "final" | "gap"
     stream_ms: int       # where in the session's audio it is
+    speaker: str = ""    # display name of who said it ("" = not known)
+    language: str = ""   # detected language code
 
 
 def describe_gap(entry: Entry) -> str:
@@ -34,7 +39,9 @@ def describe_gap(entry: Entry) -> str:
 
 def session_title(info: SessionInfo) -> str:
     when = _dt.datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M") if info.started else "?"
-    parts = [when, info.protocol or "?", info.source or "", f"{info.finals} caption{'s' * (info.finals != 1)}"]
+    model = getattr(info, "model", "")
+    parts = [when, info.protocol or "?", model, info.source or "",
+             f"{info.finals} caption{'s' * (info.finals != 1)}"]
     return " · ".join(p for p in parts if p)
 
 
@@ -47,6 +54,8 @@ class HistoryModel:
         self.live: list[Entry] = []
         self.viewing: Path | None = None        # None = the live session
         self._past: list[Entry] = []
+        self.names = SpeakerNames()             # the live session's names (renames kept for it)
+        self._live_index: dict[int, int] = {}   # final id → index in live
 
     # -- what is shown ------------------------------------------------------------------------
 
@@ -64,7 +73,10 @@ class HistoryModel:
             if not event.text.strip():
                 return None
             entry = Entry("final", wall=self._clock(), source=source, text=event.text,
-                          audio_start=event.audio_start, audio_end=event.audio_end)
+                          audio_start=event.audio_start, audio_end=event.audio_end,
+                          final_id=event.id, speaker=event.speaker, language=event.language,
+                          speaker_name=self.names.display(event.speaker, source) or "")
+            self._live_index[event.id] = len(self.live)
         elif isinstance(event, Gap):
             entry = Entry("gap", wall=self._clock(), source=source, start_ms=event.start_ms,
                           duration_ms=event.duration_ms, reason=event.reason)
@@ -73,8 +85,42 @@ class HistoryModel:
         self.live.append(entry)
         return self._row(len(self.live) - 1, entry)
 
+    def revise_live(self, event: Revision) -> Row | None:
+        """A revision moves a live line to its right speaker; returns the changed row."""
+        index = self._live_index.get(event.id)
+        if index is None or index >= len(self.live):
+            return None
+        entry = self.live[index]
+        if entry.speaker == event.speaker:
+            return None
+        entry = replace(entry, speaker=event.speaker,
+                        speaker_name=self.names.display(event.speaker, entry.source) or "")
+        self.live[index] = entry
+        self.live.append(Entry("revision", wall=self._clock(), source=entry.source,
+                               final_id=event.id, speaker=event.speaker))
+        return self._row(index, entry)
+
+    def rename(self, label: str, name: str) -> str:
+        """"A is Dana" for the live session: every line of A now reads Dana. Raises
+        ``ValueError`` in plain words for an unusable name."""
+        clean = self.names.rename(label, name)
+        self.live = [replace(e, speaker_name=self.names.display(e.speaker, e.source) or "")
+                     if e.kind == "final" else e for e in self.live]
+        self.live.append(Entry("rename", wall=self._clock(), speaker=label, text=clean))
+        return clean
+
+    def speakers(self) -> list[tuple[str, str]]:
+        """(label, display name) of the speakers in the view, in order of appearance."""
+        seen: dict[str, str] = {}
+        for e in self.entries:
+            if e.kind == "final" and e.speaker and e.speaker_name and e.speaker not in seen:
+                seen[e.speaker] = e.speaker_name
+        return list(seen.items())
+
     def reset_live(self) -> None:
         self.live = []
+        self._live_index = {}
+        self.names = SpeakerNames(mic_is_you=self.names.mic_is_you)
 
     def show_live(self) -> None:
         self.viewing = None
@@ -82,7 +128,7 @@ class HistoryModel:
 
     def open_session(self, path: Path) -> None:
         """Show a past session. Raises ``OSError`` when the file cannot be read."""
-        self._past = read_transcript(path)
+        self._past = resolve_speakers(read_transcript(path))
         self.viewing = Path(path)
 
     def sessions(self) -> list[SessionInfo]:
@@ -94,7 +140,8 @@ class HistoryModel:
         when = _dt.datetime.fromtimestamp(e.wall).strftime("%H:%M:%S") if e.wall else "--:--:--"
         if e.kind == "gap":
             return Row(index, when, e.source, describe_gap(e), "gap", e.start_ms)
-        return Row(index, when, e.source, e.text, "final", e.audio_start)
+        return Row(index, when, e.source, e.text, "final", e.audio_start, e.speaker_name,
+                   e.language or "")
 
     def rows(self, query: str = "") -> list[Row]:
         """Finals and gaps of the view; with a query, only finals holding every word of it."""
@@ -113,6 +160,8 @@ class HistoryModel:
         lines = []
         for r in rows:
             label = f"{r.source}: " if r.source and self._several_sources() else ""
+            if r.speaker:
+                label = f"{r.speaker}: "
             lines.append(f"[{r.time_text}] {label}{r.text}" if with_times else f"{label}{r.text}")
         return "\n".join(lines)
 
@@ -156,5 +205,5 @@ class HistoryModel:
 
 
 def matches(entry: Entry, words: list[str]) -> bool:
-    haystack = f"{entry.text} {entry.source}".casefold()
+    haystack = f"{entry.text} {entry.source} {entry.speaker_name}".casefold()
     return all(w in haystack for w in words)

@@ -12,6 +12,12 @@ Policy (documented in the README):
 - Latency (speech end → final received) needs the wall-clock moment of stream position 0. A device
   hands over audio it buffered while the first session was being opened all at once, so that
   moment is the *earliest* "read returned − audio read so far" seen, not the time of the first read.
+- Session rollover (v3): a session ends at ``Begin.expires_at`` (3 h, or less with a token) and
+  the server then drops the turn in progress. Inside a window before that moment the next session
+  is opened alongside; audio moves to it at the first pause (no turn open, a moment of quiet), or
+  at the latest shortly before the limit. Each chunk goes to exactly one session and the old one
+  is ended with Terminate, which flushes its last turn: no final is lost or doubled.
+- A session the server ended without being asked (v3 ``inactivity_timeout``) is replaced at once.
 """
 
 from __future__ import annotations
@@ -26,10 +32,31 @@ from typing import Callable, Iterable
 from app.core.audio.errors import AudioSourceError, DeviceLost
 from app.core.audio.source import AudioSource
 from app.core.engine import SessionError, SpeechSession
+import numpy as np
+
 from app.core.events import (Event, Final, Gap, Listener, Partial, Reconnecting, Recovery,
-                             StreamError)
+                             SessionEnded, SessionStarted, StreamError)
 
 log = logging.getLogger(__name__)
+
+QUIET_PEAK = 1000            # int16 peak below which a chunk counts as a pause (about -30 dBFS)
+PAUSE_MS = 300               # quiet audio needed before a rollover
+PREPARE_RETRY_S = 2.0
+
+
+def rollover_margins(length_s: float) -> tuple[float, float]:
+    """(window, hard) seconds before expiry: look for a pause from ``window`` before the limit,
+    switch regardless at ``hard`` before it. Scaled for short token-limited sessions."""
+    window = min(60.0, max(1.5, 0.3 * length_s))
+    hard = min(10.0, max(0.5, 0.1 * length_s))
+    return window, min(hard, window / 2)
+
+
+def is_quiet(chunk: bytes) -> bool:
+    if len(chunk) < 2:
+        return True
+    samples = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype="<i2")
+    return int(np.abs(samples.astype(np.int32)).max()) < QUIET_PEAK
 
 
 class _Run:
@@ -42,6 +69,9 @@ class _Run:
         self.stopping = False
         self.failed = False        # ended with an error (maybe before the pipeline installed it)
         self.finals = 0
+        self.expires_at: float | None = None     # pipeline clock; v3 sessions only
+        self.length_s = 0.0
+        self.speaking = False      # a partial is open: the turn has not ended yet
 
 
 class CaptionPipeline:
@@ -52,7 +82,8 @@ class CaptionPipeline:
                  max_retries: int | None = None,
                  max_outage_s: float | None = None, connect_timeout_s: float = 10.0,
                  stop_timeout_s: float = 5.0, stable_after_s: float = 10.0,
-                 max_bug_errors: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_bug_errors: int = 3, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.source = source
         self.label = label
         self._factory = session_factory
@@ -71,6 +102,7 @@ class CaptionPipeline:
         self.max_bug_errors = max_bug_errors
         self._rng = rng or random.Random()
         self._clock = clock                         # outage and session-age measurements
+        self._wall = wall                           # to read the server's expires_at
         self.fatal_error: StreamError | None = None
         self.fatal_source_error: AudioSourceError | None = None
         self.stream_time_origin: float | None = None
@@ -94,6 +126,11 @@ class CaptionPipeline:
         self._token_rejected = False
         self._unreachable = False                    # the last attempt never reached the server
         self._opening: SpeechSession | None = None   # session whose start() is in progress
+        self._next: _Run | None = None               # opened ahead of a rollover, no audio yet
+        self._preparing = False
+        self._prepare_after = 0.0
+        self._quiet_ms = 0.0
+        self.rollovers = 0
 
     # ---- control (any thread) --------------------------------------------------------------
     def stop(self) -> None:
@@ -153,11 +190,22 @@ class CaptionPipeline:
         def on_event(event: Event) -> None:
             if isinstance(event, (Partial, Final)):
                 event = replace(self._to_stream_time(run, event), received=time.monotonic())
+                run.speaking = isinstance(event, Partial)
                 if isinstance(event, Final):
                     run.finals += 1
+            elif isinstance(event, SessionStarted) and event.expires_at and event.protocol == "v3":
+                # v2's expires_at is not a session limit (wire reference §1.5): v3 only.
+                left = event.expires_at - self._wall()
+                with self._lock:
+                    run.length_s = max(0.0, left)
+                    run.expires_at = self._clock() + left
             if isinstance(event, StreamError) and event.recovery is not Recovery.IGNORE \
                     and not run.stopping:
                 self._session_failed(run, event)   # a notice (IGNORE) leaves the session running
+                return
+            if isinstance(event, SessionEnded) and not run.stopping and not run.failed:
+                self._out(event)
+                self._ended_unasked(run)
                 return
             self._out(event)
         return on_event
@@ -172,12 +220,41 @@ class CaptionPipeline:
             changes["words"] = tuple(_shift_word(w, off) for w in event.words)
         return replace(event, **changes)
 
+    def _ended_unasked(self, run: _Run) -> None:
+        """The server closed a session normally without our Terminate (inactivity timeout)."""
+        with self._lock:
+            run.failed = True
+            if self._current is not run:
+                return
+            self._current = None
+            if self._promote_next():
+                return
+        log.info("the server ended the session; opening a new one")
+        self._request_reconnect("The server ended the session.", immediate=True)
+
+    def _promote_next(self) -> bool:
+        """Under the lock: a session opened ahead takes over at once."""
+        nxt = self._next
+        if nxt is None or nxt.failed or self._finishing:
+            return False
+        self._next = None
+        self._current = nxt
+        return True
+
     def _session_failed(self, run: _Run, error: StreamError) -> None:
+        with self._lock:
+            if run is self._next:             # a session opened ahead died before taking over
+                self._next = None
+                run.failed = True
+                log.info("the session opened for the rollover ended: %s", error.message)
+                return
         self._out(error)
         with self._lock:
             run.failed = True
             if self._current is run:
                 self._current = None
+                if error.recovery is Recovery.RECONNECT and self._promote_next():
+                    return
             lived = self._clock() - run.started_at
             if lived >= self.stable_after_s or run.finals:
                 self._failures = 0
@@ -373,6 +450,7 @@ class CaptionPipeline:
             if not chunk:
                 log.info("end of the audio source")
                 return
+            self._maybe_roll_over(chunk)
             with self._lock:
                 run = self._current
                 live = run is not None and not run.stopping and not run.failed
@@ -388,6 +466,68 @@ class CaptionPipeline:
             if self.stream_time_origin is None or start < self.stream_time_origin:
                 self.stream_time_origin = start
 
+    # ---- rollover ----------------------------------------------------------------------------
+    def _maybe_roll_over(self, chunk: bytes) -> None:
+        with self._lock:
+            run = self._current
+            if (run is None or run.expires_at is None or run.stopping or run.failed
+                    or self._finishing):
+                return
+            now = self._clock()
+            window, hard = rollover_margins(run.length_s)
+            if now < run.expires_at - window:
+                self._quiet_ms = 0.0
+                return
+            if self._next is None:
+                if not self._preparing and now >= self._prepare_after:
+                    self._preparing = True
+                    threading.Thread(target=self._prepare_next, daemon=True,
+                                     name=f"rollover-{self.label or 'audio'}").start()
+                return
+            ms = len(chunk) / 2 / self.source.sample_rate * 1000.0
+            self._quiet_ms = self._quiet_ms + ms if is_quiet(chunk) else 0.0
+            pause = not run.speaking and self._quiet_ms >= PAUSE_MS
+            if not (pause or now >= run.expires_at - hard):
+                return
+            nxt, self._next = self._next, None
+            run.stopping = True
+            self._current = nxt
+            self.rollovers += 1
+            self._quiet_ms = 0.0
+        log.info("session rollover %s (%.1f s before the limit)",
+                 "at a pause" if pause else "without a pause", run.expires_at - now)
+        # Terminate flushes the old session's last turn; never on the audio thread.
+        threading.Thread(target=run.session.stop, args=(self.stop_timeout_s,), daemon=True,
+                         name=f"rollover-stop-{self.label or 'audio'}").start()
+
+    def _prepare_next(self) -> None:
+        result = None
+        try:
+            result = self._open_session()
+        finally:
+            with self._lock:
+                self._preparing = False
+                current = self._current
+                keep = (isinstance(result, _Run) and not result.failed and current is not None
+                        and not current.stopping and not self._finishing
+                        and not self._stop.is_set())
+                if keep:
+                    self._next = result
+                elif not isinstance(result, _Run):
+                    self._prepare_after = self._clock() + PREPARE_RETRY_S
+        if isinstance(result, _Run) and not keep:
+            result.stopping = True
+            result.session.stop(self.stop_timeout_s)
+        elif not isinstance(result, _Run) and result is not None:
+            log.info("could not open the next session ahead of the limit: %s", result.message)
+
+    def _drop_next(self) -> None:
+        with self._lock:
+            nxt, self._next = self._next, None
+        if nxt is not None:
+            nxt.stopping = True
+            nxt.session.stop(self.stop_timeout_s)
+
     def _close_gap(self, reason: str | None = None) -> None:
         if self._gap_start is None:
             return
@@ -398,6 +538,7 @@ class CaptionPipeline:
 
     def _device_lost(self, exc: DeviceLost) -> None:
         lost_at = self._clock()
+        self._drop_next()
         with self._lock:
             run, self._current = self._current, None
         if run is not None:
@@ -433,6 +574,7 @@ class CaptionPipeline:
         if run is not None:
             run.stopping = True
             run.session.stop(self.stop_timeout_s)
+        self._drop_next()
         self._close_gap()
         connector.join(timeout=self.connect_timeout_s + self.stop_timeout_s + 1)
 

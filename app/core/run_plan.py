@@ -15,7 +15,7 @@ audio, which protocol parameters, which key. The rules:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from app.core import vocabulary
@@ -33,6 +33,23 @@ OVERRIDE_KEYS: dict[str, str] = {
     "encoding": "connection/encoding", "sample_rate": "connection/sample_rate",
     "chunk_ms": "connection/chunk_ms", "vocabulary": "recognition/vocabulary",
     "silence_ms": "recognition/silence_ms", "allow_insecure": "connection/allow_insecure",
+    "speaker_labels": "recognition/speaker_labels", "max_speakers": "recognition/max_speakers",
+    "language": "recognition/languages", "language_detection": "recognition/language_detection",
+    "prompt": "recognition/prompt", "mode": "recognition/mode",
+    "voice_focus": "recognition/voice_focus",
+}
+#: SessionConfig's name for each v3 option → the setting that turns it on (a flag given for it
+#: is checked strictly; a saved one the engine or model lacks is left out of the run).
+OPTION_KEYS: dict[str, str] = {
+    "speaker_labels": "recognition/speaker_labels", "languages": "recognition/languages",
+    "language_detection": "recognition/language_detection", "prompt": "recognition/prompt",
+    "mode": "recognition/mode", "voice_focus": "recognition/voice_focus",
+    "filter_profanity": "recognition/filter_profanity",
+}
+OPTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "speaker_labels": ("speaker_labels", "max_speakers"), "languages": ("language_codes",),
+    "language_detection": ("language_detection",), "prompt": ("prompt",), "mode": ("mode",),
+    "voice_focus": ("voice_focus",), "filter_profanity": ("filter_profanity",),
 }
 #: ``--source`` names a whole source spec (``file:PATH``, ``mic:NAME``…), not one setting.
 SOURCE_OVERRIDE = "source"
@@ -63,11 +80,21 @@ def overrides_from_args(args) -> dict[str, Any]:
             continue
         if dest == "vocabulary":
             value = tuple(vocabulary.parse_text(value))
+        elif dest == "language":
+            value = parse_languages(value)
         out[key] = value
     source = getattr(args, SOURCE_OVERRIDE, None)
     if source is not None:
         out[SOURCE_OVERRIDE] = source
     return out
+
+
+def parse_languages(text: str) -> tuple[str, ...]:
+    """ "en, es" → ("en", "es"); duplicates dropped. ``PlanError`` when no code is given."""
+    codes = tuple(dict.fromkeys(c.strip() for c in str(text).split(",") if c.strip()))
+    if not codes:
+        raise PlanError("--language needs at least one language code, e.g. en or en,es.")
+    return codes
 
 
 class RunValues:
@@ -132,11 +159,32 @@ def broker_url(get: Callable[[str], Any]) -> str | None:
     return (get("connection/token_url") or "").strip() or None
 
 
+def recognition_fields(get: Callable[[str], Any], protocol: str, engine: str) -> dict[str, Any]:
+    """The Recognition preferences as ``SessionConfig`` fields."""
+    idle = int(get("recognition/inactivity_timeout_s"))
+    labels = bool(get("recognition/speaker_labels"))
+    return dict(
+        speaker_labels=labels,
+        max_speakers=(int(get("recognition/max_speakers")) or None) if labels else None,
+        language_codes=tuple(get("recognition/languages")),
+        language_detection=bool(get("recognition/language_detection")),
+        prompt=get("recognition/prompt"),
+        mode=get("recognition/mode") or None,
+        voice_focus=get("recognition/voice_focus") or None,
+        filter_profanity=bool(get("recognition/filter_profanity")),
+        inactivity_timeout_s=max(5, idle) if idle and protocol == "v3" else None,
+        session_heartbeat=bool(get("recognition/heartbeat")) and protocol == "v3"
+        and engine != "local",
+    )
+
+
 def session_config(get: Callable[[str], Any], engine: str,
-                   explicit: Callable[[str], bool] = lambda key: False) -> SessionConfig:
+                   explicit: Callable[[str], bool] = lambda key: False, *,
+                   notes: list[str] | None = None) -> SessionConfig:
     """A validated ``SessionConfig`` from setting values (saved, pending or overridden).
 
-    Raises ``PlanError`` in plain words."""
+    Saved v3 options the engine or model lacks are left out of the run (a line is added to
+    ``notes`` for each); the same options given explicitly are errors. Raises ``PlanError``."""
     protocol = get("connection/protocol")
     chunk_ms = int(get("connection/chunk_ms"))
     lo, hi = CHUNK_LIMITS_MS.get(protocol, (chunk_ms, chunk_ms))
@@ -144,6 +192,8 @@ def session_config(get: Callable[[str], Any], engine: str,
         log.info("saved chunk size %d ms is outside the %s limits; using %d ms", chunk_ms,
                  protocol, min(max(chunk_ms, lo), hi))
         chunk_ms = min(max(chunk_ms, lo), hi)
+    if explicit("recognition/max_speakers") and not get("recognition/speaker_labels"):
+        raise PlanError("--max-speakers needs --speaker-labels.")
     config = SessionConfig(
         engine=engine, protocol=protocol, region=get("connection/region"),
         server_url=(get("connection/server_url") or "").strip() or None,
@@ -153,29 +203,38 @@ def session_config(get: Callable[[str], Any], engine: str,
         encoding=get("connection/encoding"), sample_rate=int(get("connection/sample_rate")),
         chunk_ms=chunk_ms, vocabulary=tuple(vocabulary.clean_terms(get("recognition/vocabulary"))),
         silence_ms=get("recognition/silence_ms"),
-        allow_insecure=bool(get("connection/allow_insecure")))
+        allow_insecure=bool(get("connection/allow_insecure")),
+        **recognition_fields(get, protocol, engine))
+    pruned, left_out = config.without_unsupported()
+    asked = {name: fields for name, fields in OPTION_FIELDS.items() if explicit(OPTION_KEYS[name])}
+    if asked:       # what was asked for explicitly stays, so validate() says why it cannot be
+        pruned = replace(pruned, **{f: getattr(config, f) for fields in asked.values() for f in fields})
+        left_out = [n for n in left_out if not any(n.startswith(name.replace("_", " ")) for name in asked)]
+    if notes is not None:
+        notes.extend(left_out)
     try:
-        config.validate()
+        pruned.validate()
         if engine == "assemblyai":
             from app.core.streaming import urls
-            urls.http_base(config)              # server URL shape; v2 has no EU endpoint
-            vocabulary.require_within_limits(config.vocabulary, protocol)
+            urls.http_base(pruned)              # server URL shape; v2 has no EU endpoint
+            vocabulary.require_within_limits(pruned.vocabulary, protocol)
     except ValueError as exc:
         raise PlanError(str(exc)) from None
-    return config
+    return pruned
 
 
 @dataclass(frozen=True)
 class RunPlan:
     config: SessionConfig           # the engine is resolved
     source_specs: tuple[str, ...]   # one per audio source
+    api_key: Secret | None          # None with broker auth and the offline engine
+    token_url: str | None           # the broker's URL (broker authentication only)
+    notes: tuple[str, ...] = ()     # saved options this engine or model lacks, left out
 
     @property
     def source_spec(self) -> str:
         """One name for all of them (transcripts, the status line)."""
         return "both" if len(self.source_specs) > 1 else self.source_specs[0]
-    api_key: Secret | None          # None with broker auth and the offline engine
-    token_url: str | None           # the broker's URL (broker authentication only)
 
 
 def load_key(values: RunValues, loader: Callable[[], Secret | None],
@@ -198,7 +257,8 @@ def plan_run(values: RunValues, api_key: Secret | None, *, key_note: str = "",
     """Everything a run needs, checked before any device or connection is opened."""
     token_url = broker_url(values.get)
     engine = resolve_engine(requested_engine(values.get), api_key is not None, token_url)
-    config = session_config(values.get, engine, values.explicit)
+    notes: list[str] = []
+    config = session_config(values.get, engine, values.explicit, notes=notes)
     if engine == "local":
         if offline_available is None:
             from app.core.engines import offline_engine_available as offline_available
@@ -211,4 +271,4 @@ def plan_run(values: RunValues, api_key: Secret | None, *, key_note: str = "",
         note = f" ({key_note})" if key_note else ""
         raise PlanError(NO_KEY_MESSAGE + note, auth=True)
     return RunPlan(config, values.source_specs(), api_key if engine == "assemblyai" else None,
-                   token_url)
+                   token_url, tuple(notes))

@@ -24,10 +24,11 @@ from typing import Any, Callable, Iterable, Mapping
 from app.core import run_plan
 from app.core.audio.errors import AudioSourceError
 from app.core.credentials import Secret, load_api_key
-from app.core.events import Event, Final, Recovery, StreamError
+from app.core.events import Event, Final, Recovery, Revision, StreamError
 from app.core.pipeline_group import PipelineGroup
 from app.core.run_plan import PlanError, RunPlan, RunValues
 from app.core.settings import LIVE_KEYS, RESTART_KEYS, Settings
+from app.core.speakers import SpeakerNames
 from app.core.status import Status, StatusModel
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ class ServiceListener:
 
     def status_changed(self, status: Status) -> None:
         """The status line changed."""
+
+    def notice(self, message: str) -> None:
+        """Worth saying, nothing to fix (a saved option this model lacks is left out)."""
+
+    def speaker_renamed(self, label: str, name: str) -> None:
+        """A speaker was named for this session ("A is Dana")."""
 
     def problem(self, message: str, from_captions: bool = False) -> None:
         """Something the user must know: a run that cannot start, transcripts not saved, or
@@ -108,6 +115,8 @@ class CaptionService:
         self.last_outcome: RunOutcome | None = None
         self.start_error: Exception | None = None        # why the last start() failed
         self.status_model = StatusModel(silence_ms=self.values.get("recognition/silence_ms"))
+        # Display names of this run's speakers: every front shows these (renames included).
+        self.names = SpeakerNames()
 
     # ---- what the fronts read ----------------------------------------------------------------
     @property
@@ -165,6 +174,9 @@ class CaptionService:
         self.start_error = None
         self.plan = plan
         self._warn_if_insecure(plan)
+        for note in plan.notes:
+            log.info("%s", note)
+            self.listener.notice(note)
         holder: list[_Run] = []
         group = self._group_factory(
             sources, partial(self._session_for, plan),
@@ -173,6 +185,10 @@ class CaptionService:
             **self._pipeline_options)
         run = _Run(plan, group, self._open_transcript(plan))
         holder.append(run)
+        self.names.reset()
+        # With both sources and speaker labels the microphone is the user ("You").
+        self.names.mic_is_you = bool(plan.config.speaker_labels and len(group.labels) > 1
+                                     and "mic" in group.labels)
         self._run = run
         self._publish(self.status_model.starting(list(group.labels)))
         try:
@@ -238,6 +254,19 @@ class CaptionService:
         if self._run is not None or self.status.state.value == "error":
             self.restart()
 
+    def rename_speaker(self, label: str, name: str) -> None:
+        """"A is Dana" for this session: every front shows it, the transcript records it (so
+        exports use the name). A name that cannot be used is refused in plain words."""
+        try:
+            clean = self.names.rename(label, name)
+        except ValueError as exc:
+            self.listener.problem(str(exc))
+            return
+        writer = self._run.writer if self._run is not None else None
+        if writer is not None:
+            writer.rename(label, clean)
+        self.listener.speaker_renamed(label, clean)
+
     def apply_settings(self, changed_keys: Iterable[str]) -> None:
         """The user saved these settings: restart, apply live, or leave the run alone."""
         keys = set(changed_keys or ())
@@ -266,6 +295,10 @@ class CaptionService:
 
     # ---- worker reports, handled on the owner thread ----------------------------------------
     def _on_event(self, run: _Run, label: str, event: Event) -> None:
+        if isinstance(event, Final):
+            self.names.note_final(event.id, event.speaker, label)
+        elif isinstance(event, Revision) and self.names.revise(event.id, event.speaker) is None:
+            return                  # an unknown final, the same speaker, or the microphone
         if run.writer is not None:
             run.writer.on_event(event, label)
         latency = run.group.latency_ms(label, event) if isinstance(event, Final) else None

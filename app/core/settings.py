@@ -102,6 +102,23 @@ PREFS: tuple[Pref, ...] = (
     _p("recognition/vocabulary", "list", (), applies="live"),
     _p("recognition/silence_ms", "int", silence.DEFAULT_MS, minimum=silence.MIN_MS,
        maximum=silence.MAX_MS, applies="live"),
+    _p("recognition/speaker_labels", "bool", False, applies="restart"),
+    _p("recognition/max_speakers", "int", 0, applies="restart", minimum=0, maximum=10,
+       doc="0 = no cap"),
+    _p("recognition/languages", "list", (), applies="restart",
+       doc="language codes; empty = the model's default"),
+    _p("recognition/language_detection", "bool", False, applies="restart"),
+    _p("recognition/prompt", "str", "", applies="restart",
+       doc="meeting context for the Pro models: topic, names"),
+    _p("recognition/mode", "choice", "", applies="restart",
+       choices=("", "min_latency", "balanced", "max_accuracy"), doc="empty = the model's default"),
+    _p("recognition/voice_focus", "choice", "", applies="restart",
+       choices=("", "near-field", "far-field")),
+    _p("recognition/filter_profanity", "bool", False, applies="restart"),
+    _p("recognition/inactivity_timeout_s", "int", 0, applies="restart", minimum=0, maximum=3600,
+       doc="0 = none; otherwise 5-3600 s (KeepAlive holds a silent source's session open)"),
+    _p("recognition/heartbeat", "bool", True, applies="restart",
+       doc="ask for Heartbeats: say when the service lags"),
     # Audio
     _p("audio/source", "choice", "mic", choices=("mic", "system", "both"), applies="restart"),
     _p("audio/mic_device", "str", "", applies="restart", doc="empty = follow the system default"),
@@ -220,6 +237,11 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                    "connection/chunk_ms", "connection/allow_insecure"),
     "vocabulary": ("recognition/vocabulary",),
     "silence": ("recognition/silence_ms",),
+    "recognition": ("recognition/speaker_labels",
+                    "recognition/max_speakers", "recognition/languages",
+                    "recognition/language_detection", "recognition/prompt", "recognition/mode",
+                    "recognition/voice_focus", "recognition/filter_profanity",
+                    "recognition/inactivity_timeout_s", "recognition/heartbeat"),
     "audio": ("audio/source", "audio/mic_device", "audio/system_device"),
     "appearance": tuple(p.key for p in PREFS
                         if p.key.startswith(("appearance/", "captions/"))),
@@ -242,3 +264,4 @@ LIVE_KEYS: frozenset[str] = frozenset(p.key for p in PREFS if p.applies == "live
 
 def defaults(keys: Iterable[str]) -> dict[str, Any]:
     return {k: PREF_BY_KEY[k].default for k in keys}
+

@@ -129,6 +129,9 @@ class StatusModel:
             self._overall = State.CONNECTING
         if isinstance(event, SessionStarted):
             src.engine = _ENGINE_NAMES.get(event.protocol, event.protocol)
+            model = " ".join((getattr(event, "model", None) or "").split())[:40]
+            if model:
+                src.engine += f" · {model}"      # the model the server really uses
             src.state = State.OFFLINE if event.protocol == "local" else State.LIVE
             src.detail = ""
         elif isinstance(event, (Partial, Final)):

@@ -159,3 +159,58 @@ def matching_preset(values: Mapping[str, Any]) -> str:
         if all(values.get(k) == v for k, v in preset.items()):
             return name
     return "custom"
+
+
+# ---- speaker colours -------------------------------------------------------------------------
+# Light, clearly different hues: on every preset's background (also when it is blended over a
+# white desktop) each keeps ≥ 7:1. Speaker A, B, … take them in order; "You" keeps the text colour.
+SPEAKER_PALETTE = ("#ffff66", "#8ae8ff", "#a6ff9e", "#ffc4ee", "#ffd199", "#dcd2ff", "#d8ff8a",
+                   "#ffffff")
+MIN_SPEAKER_CONTRAST = 7.0
+
+
+def worst_background(style: CaptionStyle) -> list[str]:
+    """The caption background as it can look: blended over a white and over a black desktop."""
+    return [blend_over(style.background_color, style.background_opacity, backdrop)
+            for backdrop in ("#ffffff", "#000000")]
+
+
+def worst_contrast(color: str, style: CaptionStyle) -> float:
+    return min(contrast_ratio(color, bg) for bg in worst_background(style))
+
+
+def _palette_index(key: str) -> int:
+    if len(key) == 1 and key.isalpha():
+        return (ord(key.upper()) - ord("A")) % len(SPEAKER_PALETTE)
+    return sum(key.encode("utf-8")) % len(SPEAKER_PALETTE)   # stable across runs, unlike hash()
+
+
+def readable(color: str, style: CaptionStyle, minimum: float = MIN_SPEAKER_CONTRAST) -> str:
+    """``color``, or the least change of it toward black or white that keeps ``minimum`` contrast
+    on this style's background (a custom light background gets darker speaker colours); the
+    style's own text colour when no shade of the hue is readable enough."""
+    for step in range(0, 21):
+        for target in ("#000000", "#ffffff"):
+            candidate = mix(color, target, step / 20)
+            if worst_contrast(candidate, style) >= minimum:
+                return candidate
+    return style.text_color
+
+
+def speaker_color(style: CaptionStyle, key: str | None) -> str:
+    """The text colour of a speaker (``key``: "A", "B", …, "You", or None = no speaker)."""
+    if not key or key == "You":
+        return style.text_color
+    return readable(SPEAKER_PALETTE[_palette_index(key)], style)
+
+
+def speaker_colorer(style: CaptionStyle):
+    """A cached ``key → colour`` function for the caption model."""
+    cache: dict[str | None, str] = {}
+
+    def color(key: str | None) -> str:
+        if key not in cache:
+            cache[key] = speaker_color(style, key)
+        return cache[key]
+
+    return color

@@ -12,8 +12,13 @@ Durability policy (decided here, documented in the README):
 
 Records (each a JSON object on one line, ``"type"`` says which):
 - ``header``    first line: format, app, app_version, protocol, source, started (POSIX s), started_at (ISO)
-- ``session``   a recognition session began: session_id, protocol, expires_at (one per reconnect)
-- ``final``     text, audio_start, audio_end (ms of continuous stream time), source, wall
+- ``session``   a recognition session began: session_id, protocol, expires_at, model (one per
+                reconnect or rollover)
+- ``final``     text, audio_start, audio_end (ms of continuous stream time), source, wall; with
+                speaker labels also id (run-unique) and speaker; with detection, language
+- ``revision``  id, speaker: a later speaker label for that final. Appended, never a rewrite:
+                readers apply it (``resolve_speakers``)
+- ``rename``    label, name: the user named a speaker ("A is Dana") for this session
 - ``gap``       start_ms, duration_ms, reason, source, wall — audio no recognizer received
 - ``reconnect`` attempt, delay_s, reason, source, wall
 - ``error``     code, message, recovery (errors that end or interrupt a session)
@@ -31,17 +36,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from dataclasses import replace as _replace
 from typing import Any, Iterable, Mapping
 
 from app import APP_ID, __version__
-from app.core.events import Event, Final, Gap, Reconnecting, SessionStarted, StreamError
+from app.core.events import Event, Final, Gap, Reconnecting, Revision, SessionStarted, StreamError
 from app.core.private_files import private_dir
+from app.core.speakers import SpeakerNames, label_key
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 SUFFIX = ".jsonl"
-KINDS = ("header", "session", "final", "gap", "reconnect", "error", "end")
+KINDS = ("header", "session", "final", "gap", "reconnect", "error", "end", "revision", "rename")
 
 
 def default_transcript_dir() -> Path:
@@ -69,6 +76,10 @@ class Entry:
     duration_ms: int = 0
     reason: str = ""               # gaps, reconnects
     data: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the raw record
+    final_id: int | None = None    # finals and revisions: the run-unique id
+    speaker: str | None = None     # finals: the engine's label ("A", "UNKNOWN"); revisions: new label
+    language: str | None = None    # finals: detected language code
+    speaker_name: str = ""         # finals, after resolve_speakers: the display name ("" = none)
 
     @property
     def is_final(self) -> bool:
@@ -87,6 +98,7 @@ class SessionInfo:
     gaps: int
     preview: str                   # the first final's text (shortened)
     last_wall: float               # when the last record was written
+    model: str = ""                # the speech model the server reported (last session record)
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -101,6 +113,15 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _short(value: Any) -> str | None:
+    text = _str(value).strip()
+    return text[:64] or None
+
+
 def _entry_from_record(record: Mapping[str, Any]) -> Entry | None:
     kind = record.get("type")
     if kind not in KINDS:
@@ -109,7 +130,13 @@ def _entry_from_record(record: Mapping[str, Any]) -> Entry | None:
     common = dict(kind=kind, wall=wall, source=_str(record.get("source")), data=dict(record))
     if kind == "final":
         return Entry(text=_str(record.get("text")), audio_start=int(_num(record.get("audio_start"))),
-                     audio_end=int(_num(record.get("audio_end"))), **common)
+                     audio_end=int(_num(record.get("audio_end"))), final_id=_id(record.get("id")),
+                     speaker=_short(record.get("speaker")), language=_short(record.get("language")),
+                     **common)
+    if kind == "revision":
+        return Entry(final_id=_id(record.get("id")), speaker=_short(record.get("speaker")), **common)
+    if kind == "rename":
+        return Entry(speaker=_short(record.get("label")), text=_str(record.get("name"))[:80], **common)
     if kind == "gap":
         return Entry(start_ms=int(_num(record.get("start_ms"))),
                      duration_ms=int(_num(record.get("duration_ms"))),
@@ -154,6 +181,34 @@ def finals(entries: Iterable[Entry]) -> list[Entry]:
     return [e for e in entries if e.kind == "final"]
 
 
+def resolve_speakers(entries: Iterable[Entry], names: SpeakerNames | None = None) -> list[Entry]:
+    """Entries with every revision applied to its final (by id; the last one wins) and each
+    final's ``speaker_name`` set, using the renames recorded in the file (or ``names``).
+    Revision and rename records stay in the list; they are not captions."""
+    entries = list(entries)
+    latest: dict[int, str | None] = {}
+    renames: dict[str, str] = {}
+    for e in entries:
+        if e.kind == "revision" and e.final_id is not None:
+            latest[e.final_id] = e.speaker
+        elif e.kind == "rename" and e.speaker and e.text:
+            renames[label_key(e.speaker) or e.speaker] = e.text
+    if names is None:
+        names = SpeakerNames()
+        for label, name in renames.items():
+            try:
+                names.rename(label, name)
+            except ValueError:
+                continue          # a hand-edited file: ignore a name we would not accept
+    out = []
+    for e in entries:
+        if e.kind == "final":
+            speaker = latest.get(e.final_id, e.speaker) if e.final_id is not None else e.speaker
+            e = _replace(e, speaker=speaker, speaker_name=names.display(speaker, e.source) or "")
+        out.append(e)
+    return out
+
+
 # Summaries by (path, mtime, size): reopening the history lists old sessions without re-reading them.
 _INFO_CACHE: dict[tuple[str, int, int], SessionInfo | None] = {}
 _INFO_CACHE_MAX = 2000
@@ -194,6 +249,8 @@ def _summarise(path: Path) -> SessionInfo | None:
         source=header.source, finals=sum(1 for e in entries if e.kind == "final"),
         gaps=sum(1 for e in entries if e.kind == "gap"), preview=preview,
         last_wall=max((e.wall for e in entries), default=header.wall),
+        model=next((_str(e.data.get("model")) for e in reversed(entries)
+                    if e.kind == "session" and _str(e.data.get("model"))), "")[:64],
     )
 
 
@@ -302,6 +359,14 @@ class TranscriptWriter:
                 return  # an empty end-of-turn carries no caption
             record = {"type": "final", "text": event.text, "audio_start": int(event.audio_start),
                       "audio_end": int(event.audio_end)}
+            if event.speaker is not None or event.language is not None:
+                record["id"] = int(event.id)
+            if event.speaker is not None:
+                record["speaker"] = event.speaker
+            if event.language is not None:
+                record["language"] = event.language
+        elif isinstance(event, Revision):
+            record = {"type": "revision", "id": int(event.id), "speaker": event.speaker}
         elif isinstance(event, Gap):
             record = {"type": "gap", "start_ms": int(event.start_ms),
                       "duration_ms": int(event.duration_ms), "reason": event.reason}
@@ -311,6 +376,8 @@ class TranscriptWriter:
         elif isinstance(event, SessionStarted):
             record = {"type": "session", "session_id": event.session_id, "protocol": event.protocol,
                       "expires_at": event.expires_at}
+            if event.model:
+                record["model"] = event.model
         elif isinstance(event, StreamError):
             record = {"type": "error", "code": event.code, "message": event.message,
                       "recovery": event.recovery.value}
@@ -322,6 +389,12 @@ class TranscriptWriter:
 
     # The pipeline's listener signature: ``pipeline = CaptionPipeline(..., listener=writer)``.
     __call__ = on_event
+
+    def rename(self, label: str, name: str, source: str | None = None) -> None:
+        """Record that a speaker was named ("A is Dana"); exports of this file use the name."""
+        self._append({"type": "rename", "label": str(label), "name": str(name),
+                      "source": self.source if source is None else source,
+                      "wall": round(self._clock(), 3)})
 
     def close(self) -> None:
         """Write the end record, fsync, close. Idempotent."""

@@ -48,6 +48,10 @@ class GuiApp:
         c, o = self.controller, self.overlay
         c.partial.connect(o.on_partial)
         c.final.connect(o.on_final)
+        c.revision.connect(o.on_revision)
+        o.set_speaker_names(c.names)
+        o.speaker_renamed.connect(c.speaker_renamed)
+        c.speakers_renamed.connect(o.on_speakers_renamed)
         c.status_changed.connect(o.set_status)
         c.levels_changed.connect(o.set_levels)
         c.sources_changed.connect(o.set_source_labels)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from app.core.credentials import Secret
-from app.core.events import Final, Gap, Partial
+from app.core.events import Final, Gap, Partial, Revision
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import Settings
 from app.core.status import Status
@@ -27,6 +27,8 @@ class Controller(QObject):
     partial = Signal(str, object)          # (source label, Partial)
     final = Signal(str, object)            # (source label, Final)
     gap = Signal(str, object)              # (source label, Gap): audio that was not captioned
+    revision = Signal(str, object)         # (source label, Revision): a final's better speaker
+    speakers_renamed = Signal(str, str)    # (label, name): "A is Dana", for this session
     status_changed = Signal(object)        # app.core.status.Status
     error = Signal(str)                    # something the user must know, plain words
     running_changed = Signal(bool)
@@ -71,6 +73,11 @@ class Controller(QObject):
         return self.service.transcript_dir
 
     @property
+    def names(self):
+        """Speaker names of the running session (the overlay and history show them)."""
+        return self.service.names
+
+    @property
     def config(self):
         plan = self.service.plan
         return plan.config if plan is not None else None
@@ -96,6 +103,10 @@ class Controller(QObject):
 
     def set_session_api_key(self, key: Secret | None) -> None:
         self.service.set_session_api_key(key)
+
+    def speaker_renamed(self, label: str, name: str) -> None:
+        """Rename a speaker for this session ("A is Dana"), from the overlay's menu or history."""
+        self.service.rename_speaker(label, name)
 
     def apply_settings(self, changed_keys: set[str]) -> None:
         keys = set(changed_keys or ())
@@ -134,6 +145,11 @@ class _Relay(ServiceListener):
             self.c.final.emit(label, event)
         elif isinstance(event, Gap):
             self.c.gap.emit(label, event)
+        elif isinstance(event, Revision):
+            self.c.revision.emit(label, event)
+
+    def speaker_renamed(self, label, name):
+        self.c.speakers_renamed.emit(label, name)
 
     def status_changed(self, status):
         self.c.status_changed.emit(status)

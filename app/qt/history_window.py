@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout,
+                               QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from app import APP_NAME
 from app.core.export import FORMATS
@@ -82,6 +82,12 @@ class HistoryWindow(QWidget):
             controller.gap.connect(self._on_final)
         if hasattr(controller, "running_changed"):
             controller.running_changed.connect(self._on_running_changed)
+        if hasattr(controller, "revision"):
+            controller.revision.connect(self._on_revision)
+        if hasattr(controller, "speakers_renamed"):
+            controller.speakers_renamed.connect(self._on_renamed)
+        self.list.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._speaker_menu)
 
         self.refresh_sessions()
         self._rebuild()
@@ -110,6 +116,43 @@ class HistoryWindow(QWidget):
         if at_bottom:  # follow the live captions unless the user scrolled up to read
             self.list.scrollToBottom()
         self._show_summary()
+
+    @Slot(str, object)
+    def _on_revision(self, label: str, revision) -> None:
+        """A revision moves a live line to its right speaker."""
+        if self.model.revise_live(revision) is not None and self.model.is_live:
+            self._rebuild()
+
+    @Slot(str, str)
+    def _on_renamed(self, label: str, name: str) -> None:
+        try:
+            self.model.rename(label, name)
+        except ValueError:
+            return
+        if self.model.is_live:
+            self._rebuild()
+
+    def _speaker_menu(self, pos) -> None:
+        if not self.model.is_live:
+            return           # past sessions are read-only
+        speakers = self.model.speakers()
+        if not speakers:
+            return
+        menu = QMenu(self)
+        for label, name in speakers:
+            menu.addAction(f"Rename {name}…", lambda label=label, name=name: self.ask_rename(label, name))
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+
+    def ask_rename(self, label: str, current: str) -> None:
+        name, ok = QInputDialog.getText(self, "Rename speaker", f"Name for {current}:", text=current)
+        if ok:
+            self.rename_speaker(label, name)
+
+    def rename_speaker(self, label: str, name: str) -> None:
+        if hasattr(self.controller, "speaker_renamed"):
+            self.controller.speaker_renamed(label, name)    # recorded; comes back as speakers_renamed
+        else:
+            self._on_renamed(label, name)
 
     @Slot(bool)
     def _on_running_changed(self, running: bool) -> None:
@@ -225,7 +268,9 @@ class HistoryWindow(QWidget):
 
     def _add_item(self, row: Row) -> None:
         source = f"{row.source}  " if row.source else ""
-        item = QListWidgetItem(f"{row.time_text}  {source}{row.text}")
+        speaker = f"{row.speaker}: " if row.speaker else ""
+        language = f"[{row.language}] " if row.language else ""
+        item = QListWidgetItem(f"{row.time_text}  {source}{speaker}{language}{row.text}")
         item.setData(Qt.UserRole, row)
         seconds = row.stream_ms / 1000
         item.setToolTip(f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f} "

@@ -23,12 +23,13 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (QAccessible, QAccessibleAnnouncementEvent, QAccessibleEvent, QColor,
                            QCursor, QFont, QFontMetricsF, QGuiApplication, QImage, QPainter,
                            QPainterPath, QPen)
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
 from app.core.captions import CaptionConfig, CaptionModel
 from app.core.settings import PREF_BY_KEY, Settings
+from app.core.speakers import SpeakerNames
 from app.core.status import State, Status
-from app.core.styles import CaptionStyle, style_from_settings
+from app.core.styles import CaptionStyle, speaker_colorer, style_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class CaptionOverlay(QWidget):
     click_through_changed = Signal(bool)
     visibility_changed = Signal(bool)
     dock_changed = Signal(str)
+    speaker_renamed = Signal(str, str)       # (label, new name), chosen from the overlay menu
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -123,7 +125,9 @@ class CaptionOverlay(QWidget):
         self._font = QFont()
         self._small_font = QFont()
         self._metrics = QFontMetricsF(self._font)
-        self.model = CaptionModel(self._caption_config(), measure=self._measure, width=400)
+        self.names = SpeakerNames()
+        self.model = CaptionModel(self._caption_config(), measure=self._measure, width=400,
+                                  names=self.names, speaker_color=speaker_colorer(self._style))
         self._status = Status()
         self._level_db: float | None = None
         self._level_step: int | None = None
@@ -205,6 +209,45 @@ class CaptionOverlay(QWidget):
         """The menu shown on right-click while unlocked (the tray's menu, for desktops without a tray)."""
         self._context_menu = menu
 
+    def set_speaker_names(self, names: SpeakerNames) -> None:
+        """Share the run's speaker names (renames made in the history window show here too)."""
+        self.names = names
+        self.model.names = names
+        self.model.names_changed()
+        self.update()
+
+    def _popup_menu(self, at) -> None:
+        speakers = self.model.speakers_on_screen()
+        if not speakers:
+            if self._context_menu is not None:
+                self._context_menu.popup(at)
+            return
+        menu = QMenu(self)
+        for label, name in speakers:
+            menu.addAction(f"Rename {name}…", lambda label=label, name=name: self.ask_rename(label, name))
+        if self._context_menu is not None:
+            menu.addSeparator()
+            menu.addActions(self._context_menu.actions())
+        menu.popup(at)
+
+    def ask_rename(self, label: str, current: str) -> None:
+        name, ok = QInputDialog.getText(self, "Rename speaker", f"Name for {current}:", text=current)
+        if ok:
+            self.rename_speaker(label, name)
+
+    def rename_speaker(self, label: str, name: str) -> str | None:
+        """Rename for this session; a bad name is refused in plain words (shown as a tooltip)."""
+        try:
+            clean = self.names.rename(label, name)
+        except ValueError as exc:
+            self.setToolTip(str(exc))
+            return None
+        self.model.names_changed()
+        self.setAccessibleDescription(self._describe())
+        self.speaker_renamed.emit(label, clean)
+        self.update()
+        return clean
+
     def set_dock(self, dock: str) -> None:
         if dock not in DOCKS:
             raise ValueError(f"Unknown dock position {dock!r}; choose bottom, top or floating.")
@@ -259,13 +302,24 @@ class CaptionOverlay(QWidget):
 
     # ---- captions and status (slots for the controller's signals) ----------------------------
     def on_partial(self, label: str, partial) -> None:
-        self.model.on_partial(label, partial.text, time.monotonic())
+        self.model.on_partial(label, partial.text, time.monotonic(), getattr(partial, "speaker", None))
         self.update()
 
     def on_final(self, label: str, final) -> None:
-        self.model.on_final(label, final.text, time.monotonic())
+        self.model.on_final(label, final.text, time.monotonic(), speaker=getattr(final, "speaker", None),
+                            final_id=getattr(final, "id", None), language=getattr(final, "language", None))
         self._announce()
         self.update()
+
+    def on_speakers_renamed(self, label: str, name: str) -> None:
+        self.model.names_changed()
+        self.setAccessibleDescription(self._describe())
+        self.update()
+
+    def on_revision(self, label: str, revision) -> None:
+        if self.model.on_revision(revision.id, revision.speaker):
+            self.setAccessibleDescription(self._describe())   # who said it, for screen readers too
+            self.update()
 
     def set_status(self, status: Status) -> None:
         if status.state in (State.RECONNECTING, State.STOPPED, State.ERROR):
@@ -432,8 +486,7 @@ class CaptionOverlay(QWidget):
         if self._click_through:
             return
         if event.button() == Qt.MouseButton.RightButton:
-            if self._context_menu is not None:
-                self._context_menu.popup(event.globalPosition().toPoint())
+            self._popup_menu(event.globalPosition().toPoint())
             return
         if event.button() != Qt.MouseButton.LeftButton:
             return
@@ -567,14 +620,16 @@ class CaptionOverlay(QWidget):
         image.fill(Qt.GlobalColor.transparent)
         style = self._style
         colors = {"final": QColor(style.text_color), "partial": QColor(style.partial_color),
-                  "label": QColor(style.label_color)}
+                  "label": QColor(style.label_color), "speaker": QColor(style.text_color),
+                  "language": QColor(style.label_color)}
         effect = QColor(style.effect_color)
         painter = QPainter(image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         x, baseline = margin, margin + self._metrics.ascent()
         for run in line.runs:
-            self._draw_text(painter, QPointF(x, baseline), run.text, colors[run.kind], effect)
+            color = QColor(run.color) if run.color else colors.get(run.kind, colors["final"])
+            self._draw_text(painter, QPointF(x, baseline), run.text, color, effect)
             x += self._metrics.horizontalAdvance(run.text)
         painter.end()
         return image
@@ -692,6 +747,7 @@ class CaptionOverlay(QWidget):
         small.setPointSizeF(min(14.0, max(9.0, style.font_size * 0.35)))
         self._small_font = small
         self.model.set_measure(self._measure)
+        self.model.set_speaker_color(speaker_colorer(style))
         self._relayout()
 
     def _measure(self, text: str) -> float:
@@ -715,6 +771,9 @@ class CaptionOverlay(QWidget):
         """Expose the caption text to screen readers (description + a change event)."""
         self.setAccessibleDescription(self._describe())
         text = self.model.last_final
+        who = self.model.speaker_of_last_final()
+        if text and who:
+            text = f"{who}: {text}"       # screen readers hear who speaks, as sighted readers see
         if text and self.model.finals_seen != self._last_spoken:
             self._last_spoken = self.model.finals_seen
             notify_accessibility(QAccessibleEvent(self, QAccessible.Event.DescriptionChanged))

@@ -230,3 +230,101 @@ def test_labelled_layout_properties(texts, width, lines):
     assert all(len(line.text) <= width for line in shown)
     assert shown[0].runs[0].kind == "label"
     assert shown[-1].text.endswith(texts[-1][1][-1][-(width // 2):])
+
+
+# ---- speakers and languages --------------------------------------------------------------------
+from app.core.speakers import SpeakerNames
+from app.core.styles import speaker_colorer, style_from_values
+
+
+def speaker_model(width=60, lines=6, **kw):
+    return CaptionModel(CaptionConfig(lines=lines), measure=len, width=width, **kw)
+
+
+def test_each_speaker_starts_a_named_paragraph():
+    m = speaker_model()
+    m.on_final("system", "Good morning.", 0, speaker="A", final_id=1)
+    m.on_final("system", "How are you?", 1, speaker="A", final_id=2)
+    m.on_final("system", "Fine, thanks.", 2, speaker="B", final_id=3)
+    assert [line.text for line in m.lines()] == ["Speaker A: Good morning. How are you?",
+                                                 "Speaker B: Fine, thanks."]
+    assert m.lines()[0].runs[0].kind == "speaker" and m.lines()[0].runs[0].speaker == "A"
+
+
+def test_unknown_shows_no_name_and_does_not_join_the_previous_speaker():
+    m = speaker_model()
+    m.on_final("system", "Hello.", 0, speaker="A", final_id=1)
+    m.on_final("system", "Mm.", 1, speaker="UNKNOWN", final_id=2)
+    m.on_final("system", "Right.", 2, speaker="A", final_id=3)
+    assert [line.text for line in m.lines()] == ["Speaker A: Hello.", "Mm.", "Speaker A: Right."]
+
+
+def test_renames_apply_to_what_is_on_screen():
+    names = SpeakerNames()
+    m = speaker_model(names=names)
+    m.on_final("system", "Hi.", 0, speaker="A", final_id=1)
+    before = m.revision
+    names.rename("A", "Dana")
+    m.names_changed()
+    assert m.revision != before and m.visible_text() == "Dana: Hi."
+
+
+def test_revision_moves_the_line_to_the_right_person():
+    m = speaker_model()
+    m.on_final("system", "One.", 0, speaker="A", final_id=10)
+    m.on_final("system", "Two.", 1, speaker="A", final_id=11)
+    assert m.on_revision(11, "B") is True
+    assert [line.text for line in m.lines()] == ["Speaker A: One.", "Speaker B: Two."]
+    assert m.speaker_of_last_final() == "Speaker B"
+    assert m.on_revision(999, "C") is False
+
+
+def test_partial_takes_the_final_speaker_and_joins_while_unlabelled():
+    m = speaker_model()
+    m.on_final("system", "First.", 0, speaker="A", final_id=1)
+    m.on_partial("system", "and then", 1)
+    assert m.visible_text() == "Speaker A: First. and then"
+    m.on_final("system", "And then?", 2, speaker="B", final_id=2)
+    assert [line.text for line in m.lines()] == ["Speaker A: First.", "Speaker B: And then?"]
+
+
+def test_both_sources_mic_is_you():
+    m = speaker_model(names=SpeakerNames(mic_is_you=True))
+    m.on_final("mic", "I agree.", 0)
+    m.on_final("system", "Good.", 1, speaker="A", final_id=2)
+    assert [line.text for line in m.lines()] == ["You: I agree.", "Speaker A: Good."]
+
+
+def test_language_tag_when_the_language_changes():
+    m = speaker_model(width=80)
+    m.on_final("system", "Hello.", 0, speaker="A", language="en", final_id=1)
+    m.on_final("system", "Hola.", 1, speaker="B", language="es", final_id=2)
+    m.on_final("system", "Qué tal.", 2, speaker="B", language="es", final_id=3)
+    m.on_final("system", "Fine.", 3, speaker="A", language="en", final_id=4)
+    assert [line.text for line in m.lines()] == ["Speaker A: Hello.", "Speaker B: [ES] Hola. Qué tal.",
+                                                 "Speaker A: [EN] Fine."]
+    assert [r.kind for r in m.lines()[1].runs][:2] == ["speaker", "language"]
+
+
+def test_speaker_colours_reach_the_runs():
+    style = style_from_values({})
+    m = speaker_model(speaker_color=speaker_colorer(style))
+    m.on_final("system", "Hi.", 0, speaker="A", final_id=1)
+    m.on_partial("system", "so", 1)
+    runs = m.lines()[0].runs
+    assert runs[0].color == runs[1].color == "#ffff66"
+    assert runs[-1].kind == "partial" and runs[-1].color is None
+
+
+def test_no_speakers_no_change():
+    m = speaker_model()
+    m.on_final("mic", "Plain.", 0)
+    assert m.visible_text() == "Plain." and m.lines()[0].runs[0].kind == "final"
+
+
+def test_language_tag_is_never_left_at_a_line_end():
+    m = speaker_model(width=24, lines=4)
+    m.on_final("system", "Good morning all.", 0, speaker="A", language="en", final_id=1)
+    m.on_final("system", "Hola.", 1, speaker="A", language="es", final_id=2)
+    lines = [line.text for line in m.lines()]
+    assert all(not t.endswith("[ES]") for t in lines) and any("[ES] Hola." in t for t in lines)

@@ -10,7 +10,7 @@ import pytest
 
 from app.core.audio.errors import DeviceNotFound
 from app.core.credentials import KeyringUnavailable, Secret, save_api_key
-from app.core.events import Final, Partial, Recovery, SessionStarted, StreamError
+from app.core.events import Final, Partial, Recovery, Revision, SessionStarted, StreamError
 from app.core.run_plan import overrides_from_args, source_specs
 from app.core.service import CaptionService, ServiceListener
 from app.core.settings import DictStore, Settings
@@ -427,3 +427,49 @@ def test_worker_reports_are_handled_on_the_owner_thread(tmp_path):
     assert seen == []                       # nothing ran on the worker thread
     posted.get(timeout=1)()
     assert seen == [threading.current_thread().name]
+
+
+def test_speakers_revisions_and_renames(h):
+    save_api_key(Secret("k"))
+    for key, value in (("audio/source", "both"), ("connection/speech_model", "universal-3-5-pro"),
+                       ("recognition/speaker_labels", True), ("recognition/max_speakers", 4),
+                       ("recognition/prompt", "Budget review")):
+        h.settings.set(key, value)
+    h.service.start()
+    config = h.session_config()["config"]
+    assert (config.speaker_labels, config.max_speakers, config.prompt) == (True, 4, "Budget review")
+    assert h.service.names.mic_is_you                    # both sources: the microphone is "You"
+    first = Final("Good morning.", 0, 900, speaker="A")
+    h.emit("system", first)
+    h.emit("system", Revision(first.id, "B"))
+    h.emit("system", Revision(first.id, "B"))           # changes nothing: not passed on
+    h.emit("mic", Final("I agree.", 900, 1200, speaker="A"))
+    h.emit("system", Revision(99999999, "C"))            # an unknown final
+    assert [e for _, e, _ in h.rec.events if isinstance(e, Revision)] == [Revision(first.id, "B")]
+    h.service.rename_speaker("B", "Dana")
+    h.service.rename_speaker("B", "  ")                  # refused in plain words, not kept
+    assert any("empty" in p for p in h.rec.problems)
+    assert h.service.names.display("B", "system") == "Dana"
+    assert h.service.names.display("A", "mic") == "You"
+    path = h.service.transcript_path
+    h.stop()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {"type": "revision", "id": first.id, "speaker": "B"}.items() <= \
+        next(r for r in records if r["type"] == "revision").items()
+    assert any(r["type"] == "rename" and r["name"] == "Dana" for r in records)
+
+
+def test_saved_options_the_model_lacks_are_left_out_with_a_notice_but_a_flag_is_an_error(tmp_path):
+    notices = []
+    h = Harness(transcript_dir=tmp_path)
+    h.rec.notice = notices.append
+    save_api_key(Secret("k"))
+    h.settings.set("connection/speech_model", "whisper-rt")
+    h.settings.set("recognition/speaker_labels", True)
+    assert h.service.start()
+    assert not h.session_config()["config"].speaker_labels
+    assert notices and "off for this run" in notices[0]
+    flagged = Harness(transcript_dir=tmp_path, overrides={"recognition/speaker_labels": True,
+                                                          "connection/speech_model": "whisper-rt"})
+    assert not flagged.service.start()
+    assert "label speakers" in flagged.rec.problems[-1]

@@ -105,3 +105,57 @@ def test_a_bad_value_is_warned_about_once(caplog):
             assert settings.get("recognition/silence_ms") == 700
     assert len(settings.warnings) == 1
     assert len([r for r in caplog.records if "silence_ms" in r.getMessage()]) == 1
+
+
+def session_config_from(values, engine="assemblyai"):
+    settings = Settings(DictStore(values))
+    if values.get("connection/protocol") == "v2":
+        settings.set("connection/chunk_ms", 100)
+    return session_config(settings.get, engine)
+
+
+def validation_error(key, value):
+    try:
+        PREF_BY_KEY[key].coerce(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def test_recognition_prefs_reach_the_session_config():
+    values = {"connection/speech_model": "universal-3-6-pro", "recognition/speaker_labels": True,
+              "recognition/max_speakers": 4, "recognition/languages": ("en", "es"),
+              "recognition/language_detection": True, "recognition/prompt": "Board meeting",
+              "recognition/mode": "balanced", "recognition/voice_focus": "far-field",
+              "recognition/filter_profanity": True, "recognition/inactivity_timeout_s": 3}
+    config = session_config_from(values)
+    config.validate()
+    assert (config.speaker_labels, config.max_speakers, config.language_codes) == (True, 4, ("en", "es"))
+    assert (config.prompt, config.mode, config.voice_focus) == ("Board meeting", "balanced", "far-field")
+    assert config.filter_profanity and config.language_detection and config.session_heartbeat
+    assert config.inactivity_timeout_s == 5            # below the server's minimum: raised to 5
+    plain = session_config_from({})
+    assert not plain.speaker_labels and plain.max_speakers is None and plain.mode is None
+    assert plain.inactivity_timeout_s is None
+
+
+def test_saved_options_the_model_or_engine_lacks_are_left_out():
+    values = {"connection/speech_model": "whisper-rt", "recognition/speaker_labels": True,
+              "recognition/max_speakers": 3, "recognition/prompt": "Topic"}
+    config = session_config_from(values)
+    config.validate()
+    assert not config.speaker_labels and config.prompt == ""
+    local = session_config_from({"recognition/speaker_labels": True, "recognition/languages": ("es",)},
+                                engine="local")
+    assert not local.speaker_labels and local.language_codes == () and not local.session_heartbeat
+    v2 = session_config_from({"connection/protocol": "v2", "recognition/language_detection": True,
+                              "recognition/inactivity_timeout_s": 30})
+    v2.validate()
+    assert not v2.language_detection and v2.inactivity_timeout_s is None
+
+
+def test_bad_recognition_pref_values_fall_back():
+    assert validation_error("recognition/max_speakers", 11)
+    assert validation_error("recognition/mode", "fast")
+    assert validation_error("recognition/voice_focus", "headset")
+    assert validation_error("recognition/languages", ["en"]) is None

@@ -129,3 +129,12 @@ def test_silence_threshold_update_and_changed_flag():
     m.set_silence(1200)
     assert not m.changed
     assert isinstance(m.status, Status)
+
+
+def test_status_names_the_model_the_server_uses():
+    m = StatusModel(silence_ms=700)
+    m.starting(["system"])
+    s = m.on_event("system", SessionStarted("abc", "v3", model="universal-3-5-pro"))
+    assert s.text == "Live (AssemblyAI · universal-3-5-pro)"
+    s = m.on_event("system", SessionStarted("abd", "v3", model="bad\nname  " + "x" * 80))
+    assert "\n" not in s.text and len(s.engine) < 70

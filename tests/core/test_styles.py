@@ -94,3 +94,37 @@ def test_unknown_preset_is_a_clear_error():
 def test_matching_preset():
     assert matching_preset(PRESETS["yellow_on_black"]) == "yellow_on_black"
     assert matching_preset({**PRESETS["yellow_on_black"], "appearance/text_color": "#00ff00"}) == "custom"
+
+
+# ---- speaker colours ---------------------------------------------------------------------------
+from app.core.styles import (MIN_SPEAKER_CONTRAST, SPEAKER_PALETTE, speaker_color, speaker_colorer,
+                             worst_contrast)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_speaker_colour_keeps_7_to_1_on_every_preset(preset):
+    style = style_from_values({"appearance/preset": preset, **PRESETS[preset]})
+    for color in SPEAKER_PALETTE:
+        # computed (WCAG): against the background blended over white and over black desktops
+        assert worst_contrast(color, style) >= MIN_SPEAKER_CONTRAST, (preset, color)
+    for key in "ABCDEFGHIJ":
+        assert speaker_color(style, key) in SPEAKER_PALETTE     # no adjustment needed
+
+
+def test_speakers_get_distinct_colours_and_you_keeps_the_text_colour():
+    style = style_from_values({})
+    colors = [speaker_color(style, k) for k in "ABCDEFGH"]
+    assert len(set(colors)) == 8
+    assert speaker_color(style, "You") == style.text_color and speaker_color(style, None) == style.text_color
+    assert speaker_color(style, "Dana") == speaker_color(style, "Dana")
+    assert speaker_colorer(style)("B") == colors[1]
+
+
+@pytest.mark.parametrize("bg,opacity", [("#ffffff", 100), ("#f5f0d0", 90), ("#3050a0", 100)])
+def test_custom_backgrounds_get_readable_speaker_colours(bg, opacity):
+    text = "#000000" if bg != "#3050a0" else "#ffffff"
+    style = style_from_values({"appearance/text_color": text, "appearance/background_color": bg,
+                               "appearance/background_opacity": opacity})
+    for key in "ABCDEFGH":
+        color = speaker_color(style, key)
+        assert worst_contrast(color, style) >= min(MIN_SPEAKER_CONTRAST, worst_contrast(text, style)), (key, color)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, build_parser
-from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, SessionEnded,
+from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, Revision, SessionEnded,
                              SessionStarted, StreamError)
 from app.core import vocabulary
 from app.core.credentials import Secret
@@ -71,10 +71,13 @@ def test_no_key_is_an_authentication_exit():
 
 
 def test_json_events():
-    assert event_json(Final("Hi.", 10, 900)) == {"event": "final", "text": "Hi.", "audio_start": 10, "audio_end": 900}
+    final = Final("Hi.", 10, 900)
+    assert event_json(final) == {"event": "final", "text": "Hi.", "audio_start": 10, "audio_end": 900,
+                                 "id": final.id, "speaker": None, "language": None}
     assert event_json(Partial("hi", 10, 500))["event"] == "partial"
     assert event_json(SessionStarted("id", "v3", 5.0)) == {"event": "session_started", "session_id": "id",
-                                                           "protocol": "v3", "expires_at": 5.0}
+                                                           "protocol": "v3", "expires_at": 5.0,
+                                                           "model": None}
     assert event_json(SessionEnded(2.5)) == {"event": "session_ended", "audio_duration_s": 2.5}
     assert event_json(StreamError(4001, "Not authorized.", Recovery.STOP)) == {
         "event": "error", "code": 4001, "message": "Not authorized.", "recovery": "stop", "retryable": False}
@@ -147,3 +150,95 @@ def test_stdin_commands():
 ])
 def test_exit_codes(error, source_error, code):
     assert exit_code(RunOutcome(error, source_error))[0] == code
+
+
+# ---- speakers, languages, Pro options ------------------------------------------------------------
+def test_recognition_flags_reach_the_config():
+    c = plan("--speech-model", "universal-3-6-pro", "--speaker-labels", "--max-speakers", "3",
+             "--language", "en, es,en", "--language-detection", "--prompt", "Budget review: Dana, Óscar",
+             "--mode", "max_accuracy", "--voice-focus", "far-field").config
+    assert (c.speaker_labels, c.max_speakers, c.language_codes) == (True, 3, ("en", "es"))
+    assert c.language_detection and c.prompt == "Budget review: Dana, Óscar"
+    assert (c.mode, c.voice_focus) == ("max_accuracy", "far-field")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--protocol", "v2", "--speaker-labels"], "needs the v3"),
+    (["--speech-model", "whisper-rt", "--speaker-labels"], "does not label speakers"),
+    (["--max-speakers", "3"], "needs --speaker-labels"),
+    (["--speaker-labels", "--max-speakers", "12"], "1-10"),
+    (["--language", " , "], "at least one language"),
+    (["--language", "english"], "not a language code"),
+    (["--prompt", "Team sync"], "Pro models"),
+    (["--speech-model", "universal-streaming-english", "--language", "es"], "English only"),
+    (["--speech-model", "universal-streaming-multilingual", "--language", "ja"], "not ja"),
+])
+def test_recognition_flag_errors(argv, match):
+    with pytest.raises(PlanError, match=f"(?i){match}"):
+        plan(*argv)
+
+
+def test_saved_options_another_model_lacks_become_notes():
+    p = plan("--speech-model", "whisper-rt", store={"recognition/speaker_labels": True,
+                                                    "recognition/prompt": "Topic"})
+    assert not p.config.speaker_labels and p.config.prompt == ""
+    assert len(p.notes) == 2 and all("off for this run" in n for n in p.notes)
+
+
+class Named:
+    """Feeds an Output the way the service does: it records each final and drops revisions
+    that change nothing before the front sees them."""
+
+    def __init__(self, output):
+        self.output = output
+        self.names = output.names
+
+    def event(self, label, event):
+        if isinstance(event, Final):
+            self.names.note_final(event.id, event.speaker, label)
+        elif isinstance(event, Revision) and self.names.revise(event.id, event.speaker) is None:
+            return
+        self.output.event(label, event)
+
+
+def test_text_output_names_the_speaker_and_json_carries_id_speaker_language():
+    out, err = io.StringIO(), io.StringIO()
+    o = Named(Output(False, out, err))
+    first = Final("Good morning.", 0, 900, speaker="A", language="en")
+    o.event("file", first)
+    o.event("file", Final("Mm.", 900, 1000, speaker="UNKNOWN"))
+    o.names.rename("B", "Dana")
+    o.event("file", Final("Hola.", 1000, 1900, speaker="B", language="es"))
+    o.event("file", Final("No labels.", 1900, 2500))
+    o.event("file", Revision(first.id, "B"))
+    assert out.getvalue().splitlines() == ["Speaker A: Good morning.", "Mm.", "Dana: Hola.", "No labels."]
+    assert 'speaker revised: "Good morning." was said by Dana.' in err.getvalue()
+
+    jout = io.StringIO()
+    j = Named(Output(True, jout, io.StringIO()))
+    final = Final("Hola.", 10, 900, speaker="B", language="es")
+    j.event("system", SessionStarted("s", "v3", 5.0, model="universal-3-5-pro"))
+    j.event("system", final)
+    j.event("system", Revision(final.id, "C"))
+    j.event("system", Revision(final.id, "C"))           # no change: nothing printed
+    j.event("system", Revision(12345678, "C"))           # unknown final: nothing printed
+    records = [json.loads(line) for line in jout.getvalue().splitlines()]
+    assert records[0]["model"] == "universal-3-5-pro"
+    assert records[1] == {"event": "final", "text": "Hola.", "audio_start": 10, "audio_end": 900,
+                          "id": final.id, "speaker": "Speaker B", "language": "es", "source": "system"}
+    assert records[2] == {"event": "revision", "id": final.id, "speaker": "Speaker C", "source": "system"}
+    assert len(records) == 3
+
+
+def test_both_sources_the_microphone_is_you():
+    out = io.StringIO()
+    o = Output(False, out, io.StringIO(), labelled=True)
+    o.names.mic_is_you = True
+    o.event("mic", Final("I agree.", 0, 500))
+    o.event("system", Final("Great.", 0, 500, speaker="A"))
+    assert out.getvalue().splitlines() == ["[mic] You: I agree.", "[system] Speaker A: Great."]
+
+
+def test_unique_final_ids():
+    ids = {Final("x", 0, 1).id for _ in range(1000)}
+    assert len(ids) == 1000

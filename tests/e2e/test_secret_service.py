@@ -42,6 +42,7 @@ from app.qt.settings_dialog import SettingsDialog
 from app.core import credentials
 class Ctl(QObject):
     status_changed = Signal(object)
+    sharing = None              # no caption sharing in this test
     def __getattr__(self, name):
         return lambda *a: None
 store = QSettingsStore()

@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 
 KNOWN = {"drop_after_ms", "close_after_ms", "malformed_after_ms", "unknown_message_after_ms",
-         "stall_after_ms", "reject_auth", "repeat"}
+         "stall_after_ms", "reject_auth", "message_after_ms", "repeat"}
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class FaultPlan:
     unknown_message_after_ms: float | None = None            # one well-formed message of an unknown type
     stall_after_ms: float | None = None                      # stop answering, keep the socket open
     reject_auth: bool = False                                # refuse even a valid key/token
+    message_after_ms: tuple = ()                             # ((ms, message dict), …) sent as they are
 
     @classmethod
     def from_kwargs(cls, faults: dict) -> tuple["FaultPlan", int]:
@@ -31,6 +32,11 @@ class FaultPlan:
         if close is not None:
             ms, code, *rest = close
             faults["close_after_ms"] = (float(ms), int(code), str(rest[0]) if rest else "")
+        messages = faults.get("message_after_ms")
+        if messages:
+            if isinstance(messages[0], (int, float)):          # one (ms, message) pair
+                messages = (messages,)
+            faults["message_after_ms"] = tuple((float(ms), dict(msg)) for ms, msg in messages)
         return cls(**faults), repeat
 
 

@@ -140,6 +140,7 @@ class LoopbackServer:
         self.vad_threshold_dbfs = vad_threshold_dbfs
         self.min_speech_ms = min_speech_ms
         self.close_timeout_s = close_timeout_s
+        self.realtime_factor = 1.6      # what Heartbeat reports; below 1.0 the "service" falls behind
         self.tokens = TokenStore()
         self.faults = FaultQueue()
         self._token_faults: list[tuple[int, str]] = []
@@ -170,15 +171,17 @@ class LoopbackServer:
     def transcriber(self, value: Transcriber | None) -> None:
         self.text.transcriber = value
 
-    def set_script(self, texts: Iterable[str]) -> None:
-        """Final texts handed out in order, one per utterance (across sessions)."""
+    def set_script(self, texts: Iterable) -> None:
+        """Final texts handed out in order, one per utterance (across sessions); an entry may be
+        a dict with speaker, language, revise and translation (see transcripts.py)."""
         self.text.set_script(texts)
 
     def inject(self, **faults) -> None:
         """Faults for the NEXT session(s); each call queues one plan for `repeat` sessions (default 1).
 
         drop_after_ms=N, close_after_ms=(N, code, reason), malformed_after_ms=N,
-        unknown_message_after_ms=N, stall_after_ms=N (N = ms after the session began), reject_auth=True.
+        unknown_message_after_ms=N, stall_after_ms=N (N = ms after the session began), reject_auth=True,
+        message_after_ms=(N, {message}) or ((N, {…}), …) sends those messages as they are.
         token_error=(status, message) instead makes the next `repeat` token requests fail.
         """
         faults = dict(faults)

@@ -17,7 +17,7 @@ from app.core.audio.convert import mulaw_decode
 
 from .endpointer import Endpointer, UtteranceEnd, UtteranceStart
 from .faults import FaultPlan
-from .transcripts import partial_words, unformat
+from .transcripts import partial_words, split_entry, unformat
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import LoopbackServer
@@ -54,6 +54,7 @@ class SessionRecord:
     vocabulary: list[str] = field(default_factory=list)     # word_boost / keyterms_prompt as parsed
     closed_by: str | None = None      # "server" | "client" | "drop" | "stop" (server shut down)
     auth_error: str = ""
+    skipped_revisions: list = field(default_factory=list)  # scripted revisions of turns not in this session
     sent_t: list[float] = field(default_factory=list)   # time.monotonic() each `sent` message went out
     started_at: float = field(default_factory=time.monotonic)
     ended: bool = False               # the handler has finished (close fields are final)
@@ -116,6 +117,9 @@ class BaseSession:
         self.utt_index = 0
         self.utt_text: str | None = None      # reserved script/fallback text (None → transcriber decides)
         self.utt_from_script = False
+        self.utt_entry = None                 # the script entry as given (str or dict), for give_back
+        self.utt_meta: dict = {}              # speaker / language / revisions of the utterance
+        self.final_meta: dict = {}            # the same, for the final being built
         self.utt_last_partial_speech_end = -1
         self.utt_partial_future: asyncio.Future | None = None
         self.utt_partial_for = -1
@@ -167,7 +171,7 @@ class BaseSession:
             for task in tasks:
                 task.cancel()
             if self.utt_text is not None and self.utt_from_script:
-                self.server.text.give_back(self.utt_text)    # never delivered: next session gets it
+                self.server.text.give_back(self.utt_entry)   # never delivered: next session gets it
                 self.utt_text = None
             await self._settle_close_record()
 
@@ -233,6 +237,13 @@ class BaseSession:
         per_sample = 1 if self.encoding == "pcm_mulaw" else 2
         return nbytes / per_sample * 1000.0 / self.sample_rate
 
+    def on_audio_hook(self, pcm) -> list[dict]:
+        """Messages a protocol sends as audio arrives (v3 Heartbeat, Silence)."""
+        return []
+
+    def utterance_started_messages(self) -> list[dict]:
+        return []
+
     async def on_audio(self, data: bytes) -> None:
         now = time.monotonic()
         ms = self.frame_ms(len(data))
@@ -261,15 +272,19 @@ class BaseSession:
         for event in self.endpointer.feed(pcm):
             if isinstance(event, UtteranceStart):
                 self._utterance_started()
+                await self.send_all(self.utterance_started_messages())
             elif isinstance(event, UtteranceEnd):
                 await self._utterance_ended(event)
+        await self.send_all(self.on_audio_hook(pcm))
         await self._maybe_partial()
 
     # ---- utterances ------------------------------------------------------------------------
     def _utterance_started(self) -> None:
         self.utt_index += 1
         self.utt_last_partial_speech_end = self.endpointer.utterance_start_ms
-        text = self.server.text.reserve()
+        entry = self.server.text.reserve()
+        self.utt_entry = entry
+        text, self.utt_meta = split_entry(entry)
         self.utt_from_script = text is not None
         if text is None and self.server.text.transcriber is None:
             text = self.server.text.fallback()
@@ -318,6 +333,7 @@ class BaseSession:
     async def _utterance_ended(self, end: UtteranceEnd) -> None:
         text = self.utt_text
         self.utt_text = None
+        self.final_meta, self.utt_meta = self.utt_meta, {}
         transcriber = self.server.text.transcriber
         if text is None and transcriber is None:      # the transcriber was removed mid-utterance
             text = self.server.text.fallback()
@@ -434,6 +450,8 @@ class BaseSession:
             actions.append((plan.unknown_message_after_ms, lambda: self.send(self.unknown_message())))
         if plan.stall_after_ms is not None:
             actions.append((plan.stall_after_ms, self._fault_stall))
+        for ms, message in plan.message_after_ms:
+            actions.append((ms, lambda message=message: self.send(message)))
         return [asyncio.ensure_future(self._after(ms, action)) for ms, action in actions]
 
     async def _after(self, ms: float, action) -> None:

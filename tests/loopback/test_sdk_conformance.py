@@ -214,3 +214,40 @@ def test_sdk_064_v2_reports_a_rejected_key_and_close_returns(loopback_factory, s
     assert errors and errors[0] == "Not Authorized", proc.stdout + proc.stderr
     assert "closed" in [e["event"] for e in events]           # close() returned
     assert server.sessions[0].close_code == 4001 and server.sessions[0].auth == ""
+
+
+MEETING = [{"text": "Good morning, everyone.", "speaker": "A", "language": "en"},
+           {"text": "Buenos días a todos.", "speaker": "B", "language": "es",
+            "translation": "Good morning, everyone."},
+           {"text": "Let us begin.", "speaker": "C", "language": "en", "revise": [[1, "A"]]}]
+
+
+def test_sdk_18_v3_speakers_languages_and_llm_gateway(loopback_factory, speech_wav):
+    """SDK 1.8.2 asks for speaker labels, language detection and an llm_gateway; it receives the
+    scripted labels, languages, the revision and one gateway answer per final, all validated by its
+    own pydantic models (a failed validation would surface as a missing callback)."""
+    python = sdk_python(VENV_V3, "assemblyai>=1.8,<1.9")
+    server = loopback_factory()
+    server.set_script(MEETING)
+    wav = speech_wav([m["text"] for m in MEETING])
+    gateway = {"model": "gpt-4o-mini", "max_tokens": 120,
+               "messages": [{"role": "user", "content": "Translate into English: {{turn}}"}]}
+    cfg = {"api_host": server.url.replace("http://", "ws://"), "api_key": server.api_key, "wav": str(wav),
+           "rate": 16000, "format_turns": True, "speech_model": "universal-3-5-pro",
+           "speaker_labels": True, "max_speakers": 3, "language_detection": True, "llm_gateway": gateway}
+    events, proc = run_driver(python, "v3_sdk18.py", cfg)
+    kinds = [e["event"] for e in events]
+    assert "error" not in kinds and "driver_error" not in kinds, proc.stdout + proc.stderr
+    finals = [e for e in events if e["event"] == "turn" and e["end_of_turn"] and e["formatted"]]
+    assert [(e["transcript"], e["speaker_label"], e["language_code"]) for e in finals] == [
+        (m["text"], m["speaker"], m["language"]) for m in MEETING]
+    assert all(e["word_speakers"] == [e["speaker_label"]] for e in finals)
+    assert [e["revisions"] for e in events if e["event"] == "speaker_revision"] == [[[1, "A"]]]
+    llm = [e for e in events if e["event"] == "llm"]
+    assert [e["turn_order"] for e in llm] == [0, 1, 2]
+    assert llm[1]["content"] == "Good morning, everyone."
+    assert server.wait_for(lambda: server.sessions and server.sessions[0].ended)
+    rec = server.sessions[0]
+    assert rec.violations == [] and rec.finals == [m["text"] for m in MEETING]
+    assert rec.query["speaker_labels"] == "True" and rec.query["language_detection"] == "True"
+    assert json.loads(rec.query["llm_gateway"]) == gateway

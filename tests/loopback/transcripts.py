@@ -3,6 +3,11 @@
 Order of preference for an utterance's final text: the test's script (one entry per
 utterance, shared by all sessions in order), else the pluggable ``transcriber(pcm16, rate)``,
 else a deterministic "utterance N".
+
+A script entry is the final text, or a dict ``{"text", "speaker", "language", "revise",
+"translation"}``: ``speaker`` is the v3 label ("A", "B", … "UNKNOWN"; default "A"), ``language``
+the detected code (default "en"), ``revise`` a list of ``[turns_back, label]`` sent as one
+SpeakerRevision right after this final (0 = this very turn), ``translation`` the LLM gateway text.
 """
 
 from __future__ import annotations
@@ -51,31 +56,60 @@ def spread_words(words: list[str], start_ms: int, end_ms: int) -> list[tuple[str
     return out
 
 
+ENTRY_KEYS = {"text", "speaker", "language", "revise", "translation"}
+
+
+def split_entry(entry) -> tuple[str | None, dict]:
+    """A script entry → (final text, metadata)."""
+    if entry is None:
+        return None, {}
+    if isinstance(entry, str):
+        return entry, {}
+    meta = dict(entry)
+    return str(meta.pop("text")), meta
+
+
+def check_entry(entry) -> None:
+    if isinstance(entry, str):
+        return
+    if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+        raise TypeError(f"a script entry is a string or a dict with 'text', not {entry!r}")
+    unknown = set(entry) - ENTRY_KEYS
+    if unknown:
+        raise TypeError(f"unknown script entry keys: {', '.join(sorted(unknown))}")
+
+
 class TextSource:
     """Hands out final texts. A session reserves the next script entry when an utterance starts
     and either commits it (the final was sent) or returns it (the session died first), so a
     reconnecting client still gets the script in order."""
 
-    def __init__(self, script: Iterable[str] = ()) -> None:
+    def __init__(self, script: Iterable = ()) -> None:
         self._lock = threading.Lock()
-        self._script: deque[str] = deque(script)
+        script = list(script)
+        for entry in script:
+            check_entry(entry)
+        self._script: deque = deque(script)
         self._fallback = 0
         self.transcriber: Transcriber | None = None
 
-    def set_script(self, texts: Iterable[str]) -> None:
+    def set_script(self, texts: Iterable) -> None:
+        texts = list(texts)
+        for entry in texts:
+            check_entry(entry)
         with self._lock:
             self._script = deque(texts)
 
     def remaining(self) -> list[str]:
         with self._lock:
-            return list(self._script)
+            return [split_entry(e)[0] for e in self._script]
 
-    def reserve(self) -> str | None:
+    def reserve(self):
         """The next script text, taken out of the queue (None when the script is exhausted)."""
         with self._lock:
             return self._script.popleft() if self._script else None
 
-    def give_back(self, text: str) -> None:
+    def give_back(self, text) -> None:
         with self._lock:
             self._script.appendleft(text)
 

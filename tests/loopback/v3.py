@@ -1,5 +1,11 @@
 """v3 Universal-Streaming protocol (/v3/ws): Begin, Turn, Termination, Error + close code =
-error_code; UpdateConfiguration, ForceEndpoint, Terminate, KeepAlive (wire reference §3)."""
+error_code; UpdateConfiguration, ForceEndpoint, Terminate, KeepAlive (wire reference §3).
+
+Also the newer messages (§3.8): speaker labels and SpeakerRevision from the script, language
+detection, SpeechStarted (Pro models), Heartbeat (``session_heartbeat``), Silence
+(``acknowledge_silence``), LLMGatewayResponse (``llm_gateway``), Begin.configuration. KeepAlive
+counts as activity for ``inactivity_timeout``.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,11 @@ UPDATABLE = {"end_of_turn_confidence_threshold", "min_turn_silence", "max_turn_s
              "format_turns", "keyterms_prompt", "prompt", "filter_profanity",
              "min_end_of_turn_silence_when_confident", "acknowledge_silence", "agent_context",
              "interruption_delay", "language_codes", "session_heartbeat", "turn_left_pad_ms"}
+PRO_MODELS = {"u3-rt-pro", "u3-rt-pro-beta-1", "u3-pro", "universal-3-5-pro", "universal-3-6",
+              "universal-3-6-pro"}
+REDIRECTS = {"u3-rt-pro": "universal-3-5-pro", "u3-pro": "universal-3-5-pro"}
+SPEAKERS = "ABCDEFGHIJ"
+API_VERSION = "2026-11-01"
 DEFAULT_MIN_TURN_SILENCE = 400
 DEFAULT_MAX_TURN_SILENCE = 1280
 
@@ -52,6 +63,17 @@ class V3Session(BaseSession):
         self.max_turn_silence = DEFAULT_MAX_TURN_SILENCE
         self.turn_order = 0
         self.speech_model = "universal-streaming-english"
+        self.speaker_labels = False
+        self.max_speakers: int | None = None
+        self.language_detection = False
+        self.language_codes: list[str] = []
+        self.heartbeat = False
+        self.acknowledge_silence = False
+        self.mode: str | None = None
+        self.llm_gateway: dict | None = None
+        self.turn_labels: dict[int, str] = {}          # turn_order → label sent
+        self.heartbeat_at_ms = 1000.0
+        self.silence_from_ms: float | None = 0.0       # start of the silence being acknowledged
 
     def authenticate(self) -> bool:
         # API key or temporary token, in the Authorization header (SDK 1.8.2 sends tokens there)
@@ -84,6 +106,37 @@ class V3Session(BaseSession):
                 raise _bad(f"{name} must be a boolean, got {value!r}")
             if name == "format_turns":
                 self.format_turns = value
+            elif name == "speaker_labels":
+                self.speaker_labels = value
+            elif name == "language_detection":
+                self.language_detection = value
+        elif name in ("session_heartbeat", "acknowledge_silence"):
+            if from_query:
+                value = parse_bool(name, value, record)
+            elif type(value) is not bool:
+                raise _bad(f"{name} must be a boolean, got {value!r}")
+            if name == "session_heartbeat":
+                self.heartbeat = value
+            else:
+                self.acknowledge_silence = value
+        elif name in ("language_codes",):
+            if from_query:
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise _bad(f"language_codes is not JSON: {str(value)[:60]!r}") from None
+            if not isinstance(value, list) or not value or not all(isinstance(c, str) and c for c in value):
+                raise _bad("language_codes must be a non-empty list of language codes")
+            self.language_codes = list(value)
+        elif name == "mode":
+            if value not in ("min_latency", "balanced", "max_accuracy"):
+                raise _bad(f"unknown mode {value!r}")
+            self.mode = value
+        elif name in ("voice_focus", "noise_suppression_model"):
+            if value not in ("near-field", "far-field"):
+                raise _bad(f"unknown {name} {value!r}")
+        elif name == "llm_gateway":
+            self.llm_gateway = self._gateway(value)
         elif name == "keyterms_prompt":
             if from_query:
                 try:
@@ -107,8 +160,10 @@ class V3Session(BaseSession):
                 if not 5 <= number <= 3600:
                     raise _bad(f"inactivity_timeout={number} (allowed 5-3600 s)")
                 self.idle_timeout_s = float(number)
-            elif name == "max_speakers" and not 1 <= number <= 10:
-                raise _bad(f"max_speakers={number} (allowed 1-10)")
+            elif name == "max_speakers":
+                if not 1 <= number <= 10:
+                    raise _bad(f"max_speakers={number} (allowed 1-10)")
+                self.max_speakers = number
             elif name == "max_turn_silence":
                 self.max_turn_silence = number
             elif name != "max_speakers":
@@ -123,7 +178,22 @@ class V3Session(BaseSession):
             if value not in SPEECH_MODELS:
                 raise _bad(f"unknown speech_model {value!r}")
             self.speech_model = value
-        # prompt, llm_gateway: accepted as given.
+        # prompt: accepted as given.
+
+    @staticmethod
+    def _gateway(value) -> dict:
+        try:
+            config = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            raise _bad("llm_gateway is not JSON") from None
+        ok = (isinstance(config, dict) and isinstance(config.get("model"), str)
+              and isinstance(config.get("max_tokens"), int)
+              and isinstance(config.get("messages"), list) and config["messages"]
+              and all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                      and isinstance(m.get("content"), str) for m in config["messages"]))
+        if not ok:
+            raise _bad("llm_gateway must be {model, messages: [{role, content}], max_tokens}")
+        return config
 
     @staticmethod
     def _number(name: str, value, from_query: bool, *, integer: bool):
@@ -167,7 +237,10 @@ class V3Session(BaseSession):
     # ---- messages ------------------------------------------------------------------------------
     def begin_message(self) -> dict:
         expires = int(time.time() + (self.max_session_s or 3 * 3600))
-        return {"type": "Begin", "id": self.session_id, "expires_at": expires}
+        model = REDIRECTS.get(self.speech_model, self.speech_model)
+        return {"type": "Begin", "id": self.session_id, "expires_at": expires,
+                "configuration": {"model": model, "mode": self.mode or "balanced",
+                                  "api_version": API_VERSION}}
 
     def error_message(self, code: int, message: str) -> dict | None:
         if code in (1000, 1001):
@@ -188,21 +261,86 @@ class V3Session(BaseSession):
     def partial_messages(self, words: list[str], start_ms: int, end_ms: int) -> list[dict]:
         # `transcript` holds the finalised words; the newest word is still open (word_is_final false).
         final_count = max(0, len(words) - 1)
-        return [self._turn(" ".join(words[:final_count]), self._words(words, start_ms, end_ms, final_count),
-                           end_of_turn=False, formatted=False, confidence=0.05)]
+        return [self._annotate(self._turn(" ".join(words[:final_count]), self._words(words, start_ms, end_ms, final_count),
+                                          end_of_turn=False, formatted=False, confidence=0.05), self.utt_meta)]
+
+    def _label(self, meta: dict) -> str:
+        label = str(meta.get("speaker", "A"))
+        if label != "UNKNOWN" and self.max_speakers and label in SPEAKERS:
+            label = SPEAKERS[SPEAKERS.index(label) % self.max_speakers]   # a hard cap: voices merge
+        return label
+
+    def _annotate(self, turn: dict, meta: dict) -> dict:
+        if self.speaker_labels:
+            label = self._label(meta)
+            turn["speaker_label"] = label
+            for w in turn["words"]:
+                w["speaker"] = label
+        if self.language_detection:
+            turn["language_code"] = str(meta.get("language", "en"))
+            turn["language_confidence"] = 0.94
+        return turn
 
     def final_messages(self, text: str, start_ms: int, end_ms: int) -> tuple[list[dict], str]:
+        meta = self.final_meta
         plain = unformat(text).split()
-        messages = [self._turn(" ".join(plain), self._words(plain, start_ms, end_ms, len(plain)),
-                               end_of_turn=True, formatted=False, confidence=0.91)]
+        messages = [self._annotate(self._turn(" ".join(plain), self._words(plain, start_ms, end_ms, len(plain)),
+                                              end_of_turn=True, formatted=False, confidence=0.91), meta)]
         recorded = " ".join(plain)
         if self.format_turns:
             shaped = text.split()
-            messages.append(self._turn(text, self._words(shaped, start_ms, end_ms, len(shaped)),
-                                       end_of_turn=True, formatted=True, confidence=0.91))
+            messages.append(self._annotate(self._turn(text, self._words(shaped, start_ms, end_ms, len(shaped)),
+                                                      end_of_turn=True, formatted=True, confidence=0.91), meta))
             recorded = text
+        if self.speaker_labels:
+            self.turn_labels[self.turn_order] = messages[-1]["speaker_label"]
+            revisions = []
+            for back, label in meta.get("revise", ()):
+                order = self.turn_order - int(back)
+                if order in self.turn_labels and self.turn_labels[order] != label:
+                    self.turn_labels[order] = label
+                    revisions.append({"turn_order": order, "speaker_label": label, "words": []})
+                elif order not in self.turn_labels:
+                    self.record.skipped_revisions.append((order, label))
+            if revisions:
+                messages.append({"type": "SpeakerRevision", "revisions": revisions})
+        if self.llm_gateway is not None:
+            content = meta.get("translation") or f"[{self.llm_gateway['model']}] {recorded}"
+            messages.append({"type": "LLMGatewayResponse", "turn_order": self.turn_order,
+                             "transcript": recorded,
+                             "data": {"id": f"chatcmpl-{self.session_id[:8]}-{self.turn_order}",
+                                      "object": "chat.completion", "model": self.llm_gateway["model"],
+                                      "choices": [{"index": 0, "finish_reason": "stop",
+                                                   "message": {"role": "assistant", "content": content}}]}})
         self.turn_order += 1
         return messages, recorded
+
+    def utterance_started_messages(self) -> list[dict]:
+        self.silence_from_ms = None
+        if self.speech_model in PRO_MODELS:
+            return [{"type": "SpeechStarted", "timestamp": int(self.endpointer.utterance_start_ms),
+                     "confidence": 0.87}]
+        return []
+
+    def on_audio_hook(self, pcm) -> list[dict]:
+        out = []
+        position = self.endpointer.position_ms
+        if self.heartbeat and position >= self.heartbeat_at_ms:
+            self.heartbeat_at_ms = position + 1000.0
+            elapsed = max(1e-3, time.monotonic() - self.begun_at)
+            out.append({"type": "Heartbeat", "total_audio_received_ms": int(position),
+                        "total_duration_ms": int(elapsed * 1000),
+                        "realtime_factor": float(self.server.realtime_factor),
+                        "max_speech_probability": 0.9 if self.endpointer.in_utterance else 0.05})
+        if self.acknowledge_silence:
+            if self.endpointer.in_utterance:
+                self.silence_from_ms = None
+            elif self.silence_from_ms is None:
+                self.silence_from_ms = position
+            elif position - self.silence_from_ms >= 1000.0:
+                out.append({"type": "Silence", "start_ms": int(self.silence_from_ms), "end_ms": int(position)})
+                self.silence_from_ms = position
+        return out
 
     def termination_messages(self) -> list[dict]:
         return [{"type": "Termination",
@@ -253,6 +391,6 @@ class V3Session(BaseSession):
         elif kind == "Terminate":
             await self.terminate()
         elif kind == "KeepAlive":
-            pass
+            self.last_audio_at = time.monotonic()    # keeps inactivity_timeout from firing
         else:
             raise ProtocolError(3006, f"Invalid Message Type: {str(kind)[:60]}", f"unknown v3 message type {kind!r}")

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QThread
 
 from app.core.credentials import Secret, save_api_key
-from app.core.events import Final, Gap, Partial, Recovery, SessionStarted, StreamError
+from app.core.events import Final, Gap, Partial, Recovery, Revision, SessionStarted, StreamError
 from app.core.settings import DictStore, Settings
 from app.core.status import State
 from app.qt.controller import Controller
@@ -140,3 +140,18 @@ def test_shutdown_delivers_the_last_finals_before_returning(h):
     assert h.finals == [("mic", "Said just before Quit.")]
     assert "Said just before Quit." in path.read_text()
     assert not h.controller.running
+
+
+def test_revisions_and_renames_are_relayed(h):
+    revisions, renamed = [], []
+    h.controller.revision.connect(lambda label, ev: revisions.append((label, ev)))
+    h.controller.speakers_renamed.connect(lambda label, name: renamed.append((label, name)))
+    h.controller.start()
+    first = Final("Good morning.", 0, 900, speaker="A")
+    h.from_worker("system", first)
+    h.from_worker("system", Revision(first.id, "B"))
+    assert revisions == [("system", Revision(first.id, "B"))]
+    h.controller.speaker_renamed("B", "Dana")
+    h.controller.speaker_renamed("B", "  ")                 # refused in plain words, not kept
+    assert renamed == [("B", "Dana")] and any("empty" in e for e in h.errors)
+    assert h.controller.names.display("B") == "Dana"

@@ -207,3 +207,37 @@ def test_gaps_relayed_by_the_controller_show_live(qtbot, saved):
     c.final.emit("mic", Final("after", 2300, 2900))
     shown = texts(win)
     assert "before" in shown[0] and "no captions for 1.5 s (connection lost)" in shown[1] and "after" in shown[2]
+
+
+def test_history_window_speakers_revision_and_rename(qtbot, tmp_path):
+    from PySide6.QtCore import QObject, Signal
+
+    from app.core.events import Final, Revision
+    from app.core.speakers import SpeakerNames
+    from app.qt.history_window import HistoryWindow
+
+    class Controller(QObject):
+        final = Signal(str, object)
+        revision = Signal(str, object)
+        speakers_renamed = Signal(str, str)
+
+        def __init__(self):
+            super().__init__()
+            self.names = SpeakerNames()
+
+        def speaker_renamed(self, label, name):
+            self.speakers_renamed.emit(label, self.names.rename(label, name))
+
+    c = Controller()
+    w = HistoryWindow(c, tmp_path)
+    qtbot.addWidget(w)
+    first = Final("Good morning.", 0, 900, speaker="A", language="en")
+    c.final.emit("system", first)
+    c.final.emit("system", Final("Hola.", 1000, 1800, speaker="B", language="es"))
+    texts = [w.list.item(i).text() for i in range(w.list.count())]
+    assert texts[0].endswith("Speaker A: [en] Good morning.") and texts[1].endswith("Speaker B: [es] Hola.")
+    c.revision.emit("system", Revision(first.id, "B"))
+    assert w.list.item(0).text().endswith("Speaker B: [en] Good morning.")
+    w.rename_speaker("B", "Dana")
+    assert [w.list.item(i).text().split("  ", 1)[1] for i in range(2)] == [
+        "system  Dana: [en] Good morning.", "system  Dana: [es] Hola."]

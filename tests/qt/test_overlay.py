@@ -388,3 +388,30 @@ def test_hide_show_persists(make, settings):
     assert not o.isVisible() and settings.get("overlay/visible") is False
     o.toggle_visible()
     assert o.isVisible() and settings.get("overlay/visible") is True
+
+
+# ---- speakers ---------------------------------------------------------------------------------
+def test_speakers_are_named_coloured_revised_and_renamed(make):
+    from app.core.events import Revision
+    from app.core.styles import SPEAKER_PALETTE
+    o = make(captions__lines=3)
+    first = Final("Good morning.", 0, 900, speaker="A", language="en")
+    o.on_final("system", first)
+    o.on_final("system", Final("Hola.", 1000, 1800, speaker="B", language="es"))
+    assert o.caption_text() == "Speaker A: Good morning.\nSpeaker B: [ES] Hola."
+    seen = colours_in(o, captions_only=True)
+    assert SPEAKER_PALETTE[0] in seen and SPEAKER_PALETTE[1] in seen     # each speaker's own colour
+    o.on_revision("system", Revision(first.id, "B"))
+    assert " ".join(o.caption_text().split()) == "Speaker B: Good morning. [ES] Hola."
+    assert "[ES]\n" not in o.caption_text()                # a tag stays with its word
+    assert o.rename_speaker("B", "Dana") == "Dana"
+    assert " ".join(o.caption_text().split()) == "Dana: Good morning. [ES] Hola."
+    assert o.rename_speaker("B", "   ") is None and "empty" in o.toolTip()
+    assert o.model.speakers_on_screen() == [("B", "Dana")]
+    assert o.accessibleDescription().startswith("Dana: Good morning.")
+
+
+def test_unknown_speaker_shows_no_name(make):
+    o = make()
+    o.on_final("system", Final("Mm.", 0, 300, speaker="UNKNOWN"))
+    assert o.caption_text() == "Mm."

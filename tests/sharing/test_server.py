@@ -59,25 +59,29 @@ def test_sse_data_lines_are_the_json_events(share_factory):
     share = share_factory()
     reader = SSEReader(share.url)
     assert reader.status == 200
+    from app.core.event_json import event_json
+    final = Final("hello", 0, 900)
     share.on_event("mic", SessionStarted("abc", "v3", None))
     partial(share, "mic", "hel")
-    share.on_event("mic", Final("hello", 0, 900))
+    share.on_event("mic", final)
     got = reader.take(3)
     reader.close()
     assert got == [
-        {"event": "session_started", "session_id": "abc", "protocol": "v3", "expires_at": None,
-         "source": "mic"},
+        {**event_json(SessionStarted("abc", "v3", None)), "source": "mic"},
         {"event": "partial", "text": "hel", "audio_start": 0, "audio_end": 300, "source": "mic"},
-        {"event": "final", "text": "hello", "audio_start": 0, "audio_end": 900, "source": "mic"},
+        {**event_json(final), "source": "mic"},
     ]
+    assert got[2]["text"] == "hello" and got[2]["id"] == final.id
 
 
 def test_latency_reaches_the_feed_as_in_json(share_factory):
     share = share_factory()
     reader = SSEReader(share.url)
-    share.on_event("mic", Final("timed", 0, 900), latency_ms=412.6)
+    final = Final("timed", 0, 900)
+    share.on_event("mic", final, latency_ms=412.6)
     assert reader.take(1)[0] == {"event": "final", "text": "timed", "audio_start": 0,
-                                 "audio_end": 900, "source": "mic", "latency_ms": 413}
+                                 "audio_end": 900, "id": final.id, "speaker": None,
+                                 "language": None, "source": "mic", "latency_ms": 413}
     reader.close()
 
 
@@ -135,9 +139,10 @@ def test_websocket_gets_history_and_live_events(share_factory):
         share.on_event("mic", Final("still", 0, 1))
         third = json.loads(ws.recv(timeout=5))
     assert [first["text"], second["text"], third["text"]] == ["before", "after", "still"]
-    assert first["id"] != second["id"]
-    assert {k: v for k, v in first.items() if k != "id"} == {
-        "event": "final", "text": "before", "audio_start": 0, "audio_end": 900, "source": "mic"}
+    assert first["event_id"] != second["event_id"]
+    assert {k: v for k, v in first.items() if k not in ("event_id", "id")} == {
+        "event": "final", "text": "before", "audio_start": 0, "audio_end": 900, "speaker": None,
+        "language": None, "source": "mic"}
 
 
 def test_websocket_resume_with_last_event_id(share_factory):
@@ -148,7 +153,7 @@ def test_websocket_resume_with_last_event_id(share_factory):
     base = share.url.replace("http://", "ws://") + "ws"
     with connect(base, open_timeout=5) as ws:
         got = [json.loads(ws.recv(timeout=5)) for _ in range(2)]
-    with connect(f"{base}?last_event_id={got[-1]['id']}", open_timeout=5) as ws:
+    with connect(f"{base}?last_event_id={got[-1]['event_id']}", open_timeout=5) as ws:
         rest = json.loads(ws.recv(timeout=5))
     assert rest["text"] == "c"
 

@@ -43,7 +43,7 @@ class Feed:
         data = json.dumps(record, ensure_ascii=False)
         # json.dumps escapes newlines, so one data: line always holds the whole record.
         sse = f"id: {self.event_id(n)}\ndata: {data}\n\n".encode()
-        ws = json.dumps({"id": self.event_id(n), **record}, ensure_ascii=False)
+        ws = json.dumps({**record, "event_id": self.event_id(n)}, ensure_ascii=False)
         item = Item(n, str(record.get("source", "")), str(record.get("event", "")), record, sse, ws)
         if item.kind == "partial":
             self._partials[item.label] = item

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Callable
 
+from app.core.event_json import event_json
 from app.core.events import Event
 from app.core.sharing.config import ShareConfig, redact_url
 from app.core.sharing.feed import Feed
@@ -27,12 +28,9 @@ class ShareStartError(RuntimeError):
     """Sharing could not start (port taken, address not on this computer); plain words."""
 
 
-def _event_json(event: Event, latency_ms: float | None = None) -> dict | None:
-    from app.headless import event_json   # the --json records, one format everywhere
-    record = event_json(event)
-    if record is not None and latency_ms is not None and record["event"] == "final":
-        record["latency_ms"] = round(latency_ms)
-    return record
+def _event_json(event: Event, latency_ms: float | None = None,
+                speaker: str | None = None) -> dict | None:
+    return event_json(event, latency_ms, speaker=speaker)   # the --json records, one format
 
 
 class CaptionShare:
@@ -66,12 +64,14 @@ class CaptionShare:
             raise ShareStartError(_start_message(self.config, self._start_error))
         return self
 
-    def on_event(self, label: str, event: Event, latency_ms: float | None = None) -> None:
+    def on_event(self, label: str, event: Event, latency_ms: float | None = None,
+                 speaker: str | None = None) -> None:
+        """``speaker``: the display name of a final's or revision's speaker (None: no name)."""
         loop = self._loop
         if loop is None or self._stopped.is_set():
             return
         try:
-            record = _event_json(event, latency_ms)
+            record = _event_json(event, latency_ms, speaker)
             if record is None:
                 return
             record["source"] = label

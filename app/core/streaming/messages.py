@@ -30,6 +30,7 @@ class Word:
     end: int
     confidence: float = 0.0
     is_final: bool = True
+    speaker: str | None = None             # v3 with speaker_labels: "A", "B", … or "UNKNOWN"
 
 
 # --- v2 server → client ---------------------------------------------------------------------
@@ -79,6 +80,9 @@ class V2Error:
 class Begin:
     id: str
     expires_at: int | None = None          # POSIX seconds
+    model: str | None = None               # configuration.model: the model the server really uses
+    mode: str | None = None
+    api_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,54 @@ class Turn:
     turn_is_formatted: bool = False
     end_of_turn_confidence: float = 0.0
     words: tuple[Word, ...] = ()
+    speaker_label: str | None = None
+    language_code: str | None = None
+    language_confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    timestamp: int                         # ms of session audio
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class V3Warning:
+    warning_code: int | None
+    warning: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    total_audio_received_ms: int
+    total_duration_ms: int
+    realtime_factor: float                 # processing speed; below 1.0 the server falls behind
+    max_speech_probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class Silence:
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class LLMGatewayResponse:
+    turn_order: int
+    transcript: str
+    content: str | None                    # data.choices[0].message.content, when present
+
+
+@dataclass(frozen=True)
+class SpeakerRevisionItem:
+    turn_order: int
+    speaker_label: str | None = None
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpeakerRevision:
+    revisions: tuple[SpeakerRevisionItem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +165,8 @@ class Unknown:
 
 V2Message = Union[SessionBegins, PartialTranscript, FinalTranscript, SessionInformation,
                   SessionTerminated, V2Error, Unknown]
-V3Message = Union[Begin, Turn, Termination, V3Error, Unknown]
+V3Message = Union[Begin, Turn, Termination, V3Error, SpeechStarted, V3Warning, Heartbeat, Silence,
+                  LLMGatewayResponse, SpeakerRevision, Unknown]
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -167,6 +220,22 @@ def _ms(data: dict, key: str) -> int:
         raise MalformedMessage(f"field {key!r} is not a finite number") from None
 
 
+def _label(data: dict, key: str) -> str | None:
+    """A short server-given label (speaker, language); empty means none."""
+    value = _opt(data, key, str)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    return value[:64]          # a label, never a paragraph: an odd one must not cost the turn
+
+
+def _int(data: dict, key: str, default: int | None = None) -> int | None:
+    value = _float(data, key)
+    return default if value is None else int(round(value))
+
+
 def _words(data: dict, v3: bool) -> tuple[Word, ...]:
     raw = data.get("words")
     if raw is None:
@@ -180,7 +249,8 @@ def _words(data: dict, v3: bool) -> tuple[Word, ...]:
         words.append(Word(
             text=_req(w, "text", str), start=_ms(w, "start"), end=_ms(w, "end"),
             confidence=_float(w, "confidence", 0.0),
-            is_final=bool(_opt(w, "word_is_final", bool, True)) if v3 else True))
+            is_final=bool(_opt(w, "word_is_final", bool, True)) if v3 else True,
+            speaker=_label(w, "speaker") if v3 else None))
     return tuple(words)
 
 
@@ -244,25 +314,77 @@ def parse_v3(text: str | bytes) -> V3Message:
             expires = None                  # informational only: a bad value is not fatal
         if expires is not None and not 0 <= expires <= MAX_POSIX_S:
             expires = None                  # beyond year 9999: would overflow float/datetime
-        return Begin(id=_req(data, "id", str), expires_at=expires)
+        conf = data.get("configuration")
+        conf = conf if isinstance(conf, dict) else {}   # informational: a bad shape is not fatal
+        return Begin(id=_req(data, "id", str), expires_at=expires,
+                     model=_soft_label(conf, "model"), mode=_soft_label(conf, "mode"),
+                     api_version=_soft_label(conf, "api_version"))
     if kind == "Turn":
         return Turn(turn_order=_req(data, "turn_order", int),
                     transcript=_req(data, "transcript", str),
                     end_of_turn=_req(data, "end_of_turn", bool),
                     turn_is_formatted=bool(_opt(data, "turn_is_formatted", bool, False)),
                     end_of_turn_confidence=_float(data, "end_of_turn_confidence", 0.0),
-                    words=_words(data, v3=True))
+                    words=_words(data, v3=True),
+                    speaker_label=_label(data, "speaker_label"),
+                    language_code=_label(data, "language_code"),
+                    language_confidence=_float(data, "language_confidence"))
     if kind == "Termination":
         return Termination(_float(data, "audio_duration_seconds"),
                            _float(data, "session_duration_seconds"))
     if kind == "Error":
         code = _opt(data, "error_code", int)
         return V3Error(error_code=code, error=str(data.get("error", "")))
+    if kind == "SpeechStarted":
+        return SpeechStarted(_ms(data, "timestamp"), _float(data, "confidence"))
+    if kind == "Warning":
+        return V3Warning(_opt(data, "warning_code", int), _req(data, "warning", str))
+    if kind == "Heartbeat":
+        return Heartbeat(_ms(data, "total_audio_received_ms"), _ms(data, "total_duration_ms"),
+                         _req_float(data, "realtime_factor"),
+                         _float(data, "max_speech_probability", 0.0))
+    if kind == "Silence":
+        return Silence(_ms(data, "start_ms"), _ms(data, "end_ms"))
+    if kind == "LLMGatewayResponse":
+        return LLMGatewayResponse(_req(data, "turn_order", int), _req(data, "transcript", str),
+                                  _llm_content(data.get("data")))
+    if kind == "SpeakerRevision":
+        raw = _opt(data, "revisions", list, [])
+        items = []
+        for item in raw:
+            if not isinstance(item, dict):
+                raise MalformedMessage("a speaker revision is not an object")
+            items.append(SpeakerRevisionItem(_req(item, "turn_order", int),
+                                             _label(item, "speaker_label"),
+                                             _words(item, v3=True)))
+        return SpeakerRevision(tuple(items))
     return Unknown(kind, data)
 
 
+def _req_float(data: dict, key: str) -> float:
+    _req(data, key, (int, float))
+    return _float(data, key)
+
+
+def _soft_label(data: dict, key: str) -> str | None:
+    try:
+        return _label(data, key)
+    except MalformedMessage:
+        return None
+
+
+def _llm_content(data) -> str | None:
+    """The chat-completion text; None when the gateway answered something else (an error)."""
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return content if isinstance(content, str) else None
+
+
 V3_UPDATABLE = ("end_of_turn_confidence_threshold", "min_turn_silence", "max_turn_silence",
-                "vad_threshold", "format_turns", "keyterms_prompt", "prompt", "filter_profanity")
+                "vad_threshold", "format_turns", "keyterms_prompt", "prompt", "filter_profanity",
+                "language_codes")
 
 
 def build_v3_update_configuration(**params) -> str:

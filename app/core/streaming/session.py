@@ -53,7 +53,8 @@ class StreamingSession(SpeechSession):
                  transport_factory: Callable[[], Transport] = WebSocketTransport,
                  clock: Callable[[], float] = time.monotonic,
                  stall_timeout_s: float = 20.0, ping_interval_s: float = 5.0,
-                 dead_after_s: float = 30.0, error_close_wait_s: float = 2.0) -> None:
+                 dead_after_s: float = 30.0, error_close_wait_s: float = 2.0,
+                 keepalive_s: float = 5.0) -> None:
         super().__init__(listener)
         if config.protocol != self.protocol:
             config = _replace(config, protocol=self.protocol)
@@ -65,6 +66,11 @@ class StreamingSession(SpeechSession):
         self.ping_interval_s = ping_interval_s
         self.dead_after_s = dead_after_s
         self.error_close_wait_s = error_close_wait_s
+        if config.inactivity_timeout_s:
+            keepalive_s = min(keepalive_s, config.inactivity_timeout_s / 2.0)
+        self.keepalive_s = keepalive_s
+        self._last_audio_tx = 0.0
+        self._last_rx_start = 0.0              # when the socket opened (keep-alive baseline)
         self._vocabulary = tuple(vocab.clean_terms(config.vocabulary))
         self._silence_ms = config.silence_ms
         self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding)
@@ -153,7 +159,7 @@ class StreamingSession(SpeechSession):
             self._fail_start(StreamError(None, STOPPED_MESSAGE, Recovery.STOP))
         with self._lock:
             self._transport = transport
-            self._last_rx = self._last_ping = self._clock()
+            self._last_rx = self._last_ping = self._last_rx_start = self._clock()
         self._on_connected()
         for name, target in (("recv", self._receive_loop), ("send", self._send_loop)):
             t = threading.Thread(target=target, name=f"{self.protocol}-{name}", daemon=True)
@@ -271,6 +277,11 @@ class StreamingSession(SpeechSession):
 
     def _terminate_message(self) -> str:
         raise NotImplementedError
+
+    def _keepalive_message(self) -> str | None:
+        """Sent while no audio flows (a silent source delivers nothing), so the server's
+        inactivity timeout does not end the session; None where the protocol has none."""
+        return None
 
     def _flush_pending(self, now: float, force: bool) -> None:
         """Emit finals held back (v3 waits for the formatted turn); called under the lock."""
@@ -417,6 +428,7 @@ class StreamingSession(SpeechSession):
                     if not self._pace(item):
                         break
                     transport.send_binary(item.payload)
+                    self._last_audio_tx = self._clock()
                 elif isinstance(item, _Text):
                     log.debug("sending %s", item.what)
                     transport.send_text(item.text)
@@ -465,6 +477,13 @@ class StreamingSession(SpeechSession):
         if now - self._last_ping >= self.ping_interval_s:
             self._last_ping = now
             transport.ping()
+        idle_since = max(self._last_audio_tx, self._last_rx_start)
+        if now - idle_since >= self.keepalive_s and not self._stop_requested:
+            message = self._keepalive_message()
+            if message is not None:
+                self._last_audio_tx = now
+                log.debug("no audio for %.1f s: keep-alive", now - idle_since)
+                transport.send_text(message)
 
     def _teardown(self, join: bool) -> None:
         transport = self._transport

@@ -131,6 +131,36 @@ def token_url(config: SessionConfig) -> str:
     return http_base(config) + (V2_TOKEN_PATH if config.protocol == "v2" else V3_TOKEN_PATH)
 
 
+def v3_feature_params(config: SessionConfig) -> list[tuple[str, str]]:
+    """Speakers, languages, Pro options, health: only what the configuration turns on, so a
+    plain configuration connects with exactly the parameters it always did."""
+    out: list[tuple[str, str]] = []
+    if config.speaker_labels:
+        out.append(("speaker_labels", "true"))
+        if config.max_speakers is not None:
+            out.append(("max_speakers", str(int(config.max_speakers))))
+    if config.language_codes:
+        out.append(("language_codes", json.dumps(list(config.language_codes))))
+    if config.language_detection:
+        out.append(("language_detection", "true"))
+    if config.prompt.strip():
+        out.append(("prompt", config.prompt.strip()))
+    if config.mode:
+        out.append(("mode", config.mode))
+    if config.voice_focus:
+        out.append(("voice_focus", config.voice_focus))
+    if config.filter_profanity:
+        out.append(("filter_profanity", "true"))
+    if config.inactivity_timeout_s is not None:
+        out.append(("inactivity_timeout", str(int(config.inactivity_timeout_s))))
+    if config.session_heartbeat:
+        out.append(("session_heartbeat", "true"))
+    if config.llm_gateway:
+        out.append(("llm_gateway", json.dumps(json.loads(config.llm_gateway),
+                                              separators=(",", ":"), ensure_ascii=False)))
+    return out
+
+
 def ws_url(config: SessionConfig, *, token: str | None = None, vocabulary=None,
            silence_ms: int | None = None) -> str:
     """The full WebSocket URL. The API key is never part of it (it goes in a header)."""
@@ -149,6 +179,7 @@ def ws_url(config: SessionConfig, *, token: str | None = None, vocabulary=None,
         params.extend((k, str(v)) for k, v in silence_rules.v3_params(silence).items())
         if terms:
             params.append(("keyterms_prompt", json.dumps(list(terms), ensure_ascii=False)))
+        params.extend(v3_feature_params(config))
         path = V3_WS_PATH
     if token:
         params.append(("token", token))

@@ -77,8 +77,14 @@ V3_TURN = '{"turn_order": 0, "turn_is_formatted": true, "end_of_turn": true, "tr
 def test_v3_begin():
     assert m.parse_v3('{"type": "Begin", "id": "de5d9927-73a6-4be8-b52d-b4c07be37e6b", "expires_at": 1759796682}') \
         == m.Begin("de5d9927-73a6-4be8-b52d-b4c07be37e6b", 1759796682)
-    extra = m.parse_v3('{"type": "Begin", "id": "x", "expires_at": 1, "configuration": {"model": "u"}}')
-    assert extra == m.Begin("x", 1)
+    extra = m.parse_v3('{"type": "Begin", "id": "x", "expires_at": 1, "configuration": '
+                       '{"model": "universal-3-5-pro", "mode": "balanced", "api_version": "2026-11"}}')
+    assert extra == m.Begin("x", 1, "universal-3-5-pro", "balanced", "2026-11")
+    # The configuration is informational: a strange shape keeps the session.
+    odd = m.parse_v3('{"type": "Begin", "id": "x", "expires_at": 1, "configuration": [1]}')
+    assert odd == m.Begin("x", 1)
+    odd = m.parse_v3('{"type": "Begin", "id": "x", "configuration": {"model": 5}}')
+    assert odd.model is None
 
 
 def test_v3_turn():
@@ -95,9 +101,68 @@ def test_v3_termination_error_unknown():
         == m.Termination(7, 7)
     assert m.parse_v3('{"type": "Error", "error_code": 3008, "error": "Session Expired: Maximum session duration exceeded"}') \
         == m.V3Error(3008, "Session Expired: Maximum session duration exceeded")
-    for kind in ("SpeechStarted", "Heartbeat", "Warning", "Silence", "LLMGatewayResponse"):
+    for kind in ("FutureThing", "Begin2"):
         msg = m.parse_v3(json.dumps({"type": kind, "x": 1}))
         assert isinstance(msg, m.Unknown) and msg.kind == kind
+
+
+def test_v3_turn_with_speakers_and_language():
+    msg = m.parse_v3(json.dumps({
+        "type": "Turn", "turn_order": 3, "turn_is_formatted": True, "end_of_turn": True,
+        "transcript": "Hola a todos.", "end_of_turn_confidence": 0.8, "speaker_label": "B",
+        "language_code": "es", "language_confidence": 0.97,
+        "words": [{"start": 1, "end": 2, "text": "Hola", "confidence": 0.9, "word_is_final": True,
+                   "speaker": "B"}]}))
+    assert (msg.speaker_label, msg.language_code, msg.language_confidence) == ("B", "es", 0.97)
+    assert msg.words[0].speaker == "B"
+    plain = m.parse_v3(V3_TURN)
+    assert (plain.speaker_label, plain.language_code, plain.words[0].speaker) == (None, None, None)
+    blank = m.parse_v3(json.dumps({"type": "Turn", "turn_order": 1, "transcript": "a",
+                                   "end_of_turn": True, "speaker_label": "  "}))
+    assert blank.speaker_label is None
+    long = m.parse_v3(json.dumps({"type": "Turn", "turn_order": 1, "transcript": "a",
+                                  "end_of_turn": True, "speaker_label": "x" * 500}))
+    assert long.speaker_label == "x" * 64
+
+
+def test_v3_new_server_messages():
+    assert m.parse_v3('{"type": "SpeechStarted", "timestamp": 14400, "confidence": 0.79}') \
+        == m.SpeechStarted(14400, 0.79)
+    assert m.parse_v3('{"type": "SpeechStarted", "timestamp": 10}') == m.SpeechStarted(10)
+    assert m.parse_v3('{"type": "Warning", "warning_code": 4001, "warning": "Audio is clipping"}') \
+        == m.V3Warning(4001, "Audio is clipping")
+    assert m.parse_v3('{"type": "Heartbeat", "total_audio_received_ms": 5000, "total_duration_ms": 5100,'
+                      ' "realtime_factor": 0.62, "max_speech_probability": 0.4}') \
+        == m.Heartbeat(5000, 5100, 0.62, 0.4)
+    assert m.parse_v3('{"type": "Silence", "start_ms": 100, "end_ms": 1100}') == m.Silence(100, 1100)
+    llm = m.parse_v3(json.dumps({"type": "LLMGatewayResponse", "turn_order": 2, "transcript": "Hi.",
+                                 "data": {"id": "c", "choices": [{"index": 0, "message": {
+                                     "role": "assistant", "content": "Hola."}}]}}))
+    assert llm == m.LLMGatewayResponse(2, "Hi.", "Hola.")
+    failed = m.parse_v3('{"type": "LLMGatewayResponse", "turn_order": 2, "transcript": "Hi.", '
+                        '"data": {"error": "quota"}}')
+    assert failed == m.LLMGatewayResponse(2, "Hi.", None)
+    rev = m.parse_v3(json.dumps({"type": "SpeakerRevision", "revisions": [
+        {"turn_order": 0, "speaker_label": "C", "words": [
+            {"start": 1, "end": 2, "text": "ok", "confidence": 0.9, "word_is_final": True, "speaker": "C"}]},
+        {"turn_order": 1, "speaker_label": "A"}]}))
+    assert rev.revisions[0].turn_order == 0 and rev.revisions[0].speaker_label == "C"
+    assert rev.revisions[0].words[0].speaker == "C"
+    assert rev.revisions[1] == m.SpeakerRevisionItem(1, "A")
+    assert m.parse_v3('{"type": "SpeakerRevision"}') == m.SpeakerRevision(())
+
+
+@pytest.mark.parametrize("text", [
+    '{"type": "SpeechStarted"}', '{"type": "Warning", "warning_code": 1}',
+    '{"type": "Heartbeat", "total_audio_received_ms": 1, "total_duration_ms": 1}',
+    '{"type": "Heartbeat", "total_audio_received_ms": 1, "total_duration_ms": 1, "realtime_factor": "x"}',
+    '{"type": "Silence", "start_ms": 1}', '{"type": "LLMGatewayResponse", "transcript": "a"}',
+    '{"type": "SpeakerRevision", "revisions": {}}', '{"type": "SpeakerRevision", "revisions": [3]}',
+    '{"type": "SpeakerRevision", "revisions": [{"speaker_label": "A"}]}',
+])
+def test_v3_new_messages_malformed(text):
+    with pytest.raises(m.MalformedMessage):
+        m.parse_v3(text)
 
 
 @pytest.mark.parametrize("text", [
@@ -120,6 +185,8 @@ def test_v3_client_messages():
         "type": "UpdateConfiguration", "min_turn_silence": 400, "max_turn_silence": 1280}
     assert json.loads(m.build_v3_update_configuration(keyterms_prompt=["Añejo", 'a "b"'])) == {
         "type": "UpdateConfiguration", "keyterms_prompt": ["Añejo", 'a "b"']}
+    assert json.loads(m.build_v3_update_configuration(language_codes=["en", "es"])) == {
+        "type": "UpdateConfiguration", "language_codes": ["en", "es"]}
     with pytest.raises(ValueError):
         m.build_v3_update_configuration(sample_rate=8000)
     with pytest.raises(ValueError):
@@ -133,8 +200,12 @@ json_values = st.recursive(
     max_leaves=12)
 keys = st.sampled_from(["type", "message_type", "turn_order", "transcript", "end_of_turn", "words",
                         "text", "audio_start", "audio_end", "id", "session_id", "error", "error_code",
-                        "expires_at", "punctuated", "start", "end"])
-kinds = st.sampled_from(["Begin", "Turn", "Termination", "Error", "SessionBegins", "PartialTranscript",
+                        "expires_at", "punctuated", "start", "end", "speaker_label", "language_code",
+                        "language_confidence", "configuration", "timestamp", "warning", "warning_code",
+                        "realtime_factor", "total_audio_received_ms", "total_duration_ms", "start_ms",
+                        "end_ms", "data", "revisions"])
+kinds = st.sampled_from(["Begin", "Turn", "Termination", "Error", "SpeechStarted", "Warning",
+                         "Heartbeat", "Silence", "LLMGatewayResponse", "SpeakerRevision", "SessionBegins", "PartialTranscript",
                          "FinalTranscript", "SessionInformation", "SessionTerminated", "X"])
 
 

@@ -1,6 +1,7 @@
 """Drive assemblyai 1.8.x's v3 streaming client (RealTimeTranscriber / StreamingClient).
 
 argv[1]: JSON {api_host, api_key, wav, rate, use_token, keyterms, format_turns, min_turn_silence,
+               speech_model, speaker_labels, max_speakers, language_detection, llm_gateway,
                actions:[{at_ms, do: "set_params"|"force", params}]}
 """
 
@@ -32,14 +33,23 @@ def main() -> None:
     client.on(RealTimeEvents.Turn, lambda c, e: emit(
         "turn", turn_order=e.turn_order, end_of_turn=e.end_of_turn, formatted=e.turn_is_formatted,
         transcript=e.transcript, words=len(e.words),
-        start=e.words[0].start if e.words else None, end=e.words[-1].end if e.words else None))
+        start=e.words[0].start if e.words else None, end=e.words[-1].end if e.words else None,
+        speaker_label=e.speaker_label, language_code=e.language_code,
+        word_speakers=sorted({w.speaker for w in e.words if w.speaker})))
+    client.on(RealTimeEvents.SpeakerRevision, lambda c, e: emit(
+        "speaker_revision", revisions=[[r.turn_order, r.speaker_label] for r in e.revisions]))
+    client.on(RealTimeEvents.LLMGatewayResponse, lambda c, e: emit(
+        "llm", turn_order=e.turn_order, transcript=e.transcript,
+        content=e.data["choices"][0]["message"]["content"]))
     client.on(RealTimeEvents.Termination, lambda c, e: emit(
         "termination", audio_s=e.audio_duration_seconds, session_s=e.session_duration_seconds))
     client.on(RealTimeEvents.Error, lambda c, e: emit("error", message=str(e), code=getattr(e, "code", None)))
+    extra = {k: cfg[k] for k in ("speech_model", "speaker_labels", "max_speakers", "language_detection",
+                                 "llm_gateway") if cfg.get(k) is not None}
     client.connect(RealTimeParameters(
         sample_rate=cfg["rate"], format_turns=cfg.get("format_turns", True),
         keyterms_prompt=cfg.get("keyterms") or None, min_turn_silence=cfg.get("min_turn_silence"),
-        max_turn_silence=cfg.get("max_turn_silence")))
+        max_turn_silence=cfg.get("max_turn_silence"), **extra))
 
     def act(action):
         if action["do"] == "set_params":

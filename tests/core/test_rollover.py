@@ -1,0 +1,132 @@
+"""Session rollover before the server's session limit, and sessions the server ends unasked."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from app.core.events import Final, Gap, Partial, SessionEnded, SessionStarted, StreamError
+from app.core.pipeline import CaptionPipeline, is_quiet, rollover_margins
+from tests.core.test_pipeline import (CHUNK, CHUNK_MS, RATE, Events, Factory, FakeSession,
+                                      FakeSource, FixedRng)
+
+LOUD = (np.full(RATE * CHUNK_MS // 1000, 9000, dtype="<i2")).tobytes()
+
+
+class LimitedSession(FakeSession):
+    """Announces a session limit ``expires_in`` s from now; ``speech`` = every chunk extends an
+    open turn (a partial) instead of ending one, as continuous speech does."""
+
+    def start(self, timeout=10.0):
+        self.started = True
+        self._emit(SessionStarted(f"s{id(self)}", "v3", time.time() + self.plan.get("expires_in", 2.0)))
+
+    def send_audio(self, pcm16):
+        if self.ended:
+            return
+        k = self.chunks
+        self.chunks += 1
+        if self.plan.get("speech"):
+            self.pending = (k + 1) * CHUNK_MS
+            self._emit(Partial(f"words {k}", 0, (k + 1) * CHUNK_MS))
+        else:
+            self._emit(Final(f"chunk {k}", k * CHUNK_MS, (k + 1) * CHUNK_MS))
+        if self.plan.get("end_unasked_after") == self.chunks:
+            threading.Thread(target=self._emit, args=(SessionEnded(1.0),)).start()
+
+    def stop(self, timeout=5.0):
+        # Terminate flushes the open turn as a final, like the server does.
+        if self.plan.get("speech") and getattr(self, "pending", None) and not self.ended:
+            self._emit(Final(f"flushed {self.chunks}", 0, self.pending))
+        super().stop(timeout)
+
+
+class LimitedFactory(Factory):
+    def __call__(self, listener):
+        plan = self.plans.pop(0) if len(self.plans) > 1 else dict(self.plans[0]) if self.plans else {}
+        s = LimitedSession(listener, plan)
+        self.sessions.append(s)
+        return s
+
+
+class LoudSource(FakeSource):
+    def read(self):
+        chunk = super().read()
+        return LOUD if chunk else chunk
+
+
+def run(source, factory, **kw):
+    events = Events()
+    p = CaptionPipeline(source, factory, events, rng=FixedRng(), base_backoff_s=0.01, **kw)
+    t = threading.Thread(target=p.run)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive()
+    return p, events
+
+
+def test_margins_scale_with_the_session_length():
+    assert rollover_margins(10800) == (60.0, 10.0)
+    assert rollover_margins(60) == (18.0, 6.0)
+    assert rollover_margins(3) == (1.5, 0.5)
+
+
+def test_quiet_detection():
+    assert is_quiet(CHUNK) and is_quiet(b"") and not is_quiet(LOUD)
+
+
+def test_rollover_at_pauses_loses_and_doubles_nothing():
+    source = FakeSource(n=80, pace=0.05)                    # 4 s of audio, sessions of 2 s
+    factory = LimitedFactory({"expires_in": 2.0})
+    p, events = run(source, factory)
+    assert p.fatal_error is None and p.rollovers >= 2
+    assert events.of(StreamError) == [] and events.of(Gap) == []
+    finals = events.of(Final)
+    spans = sorted((f.audio_start, f.audio_end) for f in finals)
+    assert spans == [(k * CHUNK_MS, (k + 1) * CHUNK_MS) for k in range(80)]   # each chunk once
+    # every session was stopped by us before its limit (never ended by the server)
+    assert all(s.stopped for s in factory.sessions)
+    assert len(factory.sessions) in (p.rollovers + 1, p.rollovers + 2)   # + one opened ahead
+
+
+def test_rollover_without_a_pause_happens_before_the_limit():
+    source = LoudSource(n=40, pace=0.05)
+    factory = LimitedFactory({"expires_in": 1.6, "speech": True})
+    started = time.monotonic()
+    p, events = run(source, factory)
+    assert p.rollovers >= 1
+    first = factory.sessions[0]
+    # the open turn was flushed by the first session's Terminate, before its limit
+    flushed = [f for f in events.of(Final) if f.text.startswith("flushed")]
+    assert flushed and first.stopped
+    assert time.monotonic() - started < 30
+    assert events.of(Gap) == []
+
+
+def test_v2_expires_at_does_not_trigger_a_rollover():
+    class V2Limited(LimitedSession):
+        def start(self, timeout=10.0):
+            self._emit(SessionStarted("x", "v2", time.time() + 0.5))
+
+    class F(Factory):
+        def __call__(self, listener):
+            s = V2Limited(listener, {})
+            self.sessions.append(s)
+            return s
+
+    source = FakeSource(n=20, pace=0.05)
+    factory = F()
+    p, _ = run(source, factory)
+    assert p.rollovers == 0 and len(factory.sessions) == 1
+
+
+def test_a_session_the_server_ends_unasked_is_replaced():
+    source = FakeSource(n=30, pace=0.02)
+    factory = LimitedFactory({"expires_in": 3600, "end_unasked_after": 5}, {"expires_in": 3600})
+    p, events = run(source, factory)
+    assert len(factory.sessions) == 2 and p.fatal_error is None
+    assert events.of(SessionEnded)[0] is not events[-1]
+    assert isinstance(events[-1], SessionEnded)
+    assert len(events.of(Final)) + sum(g.duration_ms for g in events.of(Gap)) // CHUNK_MS == 30
