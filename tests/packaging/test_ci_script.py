@@ -167,6 +167,8 @@ FAKE_APP = textwrap.dedent("""\
 
 @pytest.fixture
 def fake_app(tmp_path):
+    if sys.platform == "win32":
+        pytest.skip("the stand-in app is a shell script")
     script = tmp_path / "fake_app.py"
     script.write_text(FAKE_APP)
     exe = tmp_path / "fake-app"

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the stand-in is part of the Linux bundle only")
+
 ROOT = Path(__file__).resolve().parents[2]
 SHIMS = ROOT / "packaging" / "linux" / "shims"
 
