@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bundle_filter import offline_category  # noqa: E402
 
 MB = 1_000_000
-# The target for the app part on Linux. Not reached: the app proper measures ~141 MB. numpy
+# The size target for the app part on Linux. Not reached: the app proper measures ~141 MB. numpy
 # and its OpenBLAS (~41 MB) stay: numpy's core extension links OpenBLAS at import and the
 # resampler's matrix product calls it. cryptography (~12 MB) is gone: SecretStorage only needed
 # its AES-CBC, which now comes from the bundle's OpenSSL (packaging/linux/shims/evp_aes.py).
