@@ -104,12 +104,33 @@ def check_keyring() -> str:
             importlib.import_module(native)
         except ImportError as exc:
             raise CheckFailed(f"the system keyring backend {native} is missing ({exc})") from None
+    if _platform_key() == "linux":
+        _check_secret_service_cipher()
     name = keyring_backend_name()
     if name.startswith("keyring.backends.fail") or (
             name.endswith("chainer.ChainerBackend") and not _chainer_has_backends()):
         return (f"{name}: no system keyring is running here, so an API key can be used for one "
                 f"session only (the {native} backend is installed)")
     return name
+
+
+def _check_secret_service_cipher() -> None:
+    """SecretStorage and the AES-CBC it encrypts the key with on D-Bus (in the Linux bundle that
+    cipher comes from OpenSSL through a stand-in for ``cryptography``): a broken one would make
+    keyring fall back silently to "no keyring", so it is exercised here."""
+    import os as _os
+    try:
+        import secretstorage  # noqa: F401
+        from cryptography.hazmat.backends import default_backend
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    except ImportError as exc:
+        raise CheckFailed(f"the Secret Service client cannot be loaded ({exc})") from None
+    key, iv, block = _os.urandom(16), _os.urandom(16), _os.urandom(32)
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv), default_backend()).encryptor()
+    sealed = enc.update(block) + enc.finalize()
+    dec = Cipher(algorithms.AES(key), modes.CBC(iv), default_backend()).decryptor()
+    if sealed == block or dec.update(sealed) + dec.finalize() != block:
+        raise CheckFailed("the Secret Service session cipher (AES-CBC) does not round-trip")
 
 
 def _chainer_has_backends() -> bool:

@@ -171,9 +171,25 @@ def import_macos_certificate(run: Runner) -> None:
     p12.unlink()
 
 
+def notary_key_file(env: dict, folder: Path) -> dict:
+    """A secret holds the App Store Connect key's text; notarytool wants a file: write it (0600)."""
+    text = env.get("MACOS_NOTARY_KEY", "")
+    if not text.lstrip().startswith("-----BEGIN"):
+        return env
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "AuthKey.p8"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text.strip() + "\n")
+    return dict(env, MACOS_NOTARY_KEY=str(path))
+
+
 def step_build(run: Runner, args) -> int:
+    env = dict(os.environ)
+    if os_key() == "macos":
+        env = notary_key_file(env, Path(os.environ.get("RUNNER_TEMP", ROOT / "build")))
     for cmd in build_commands(sys.platform):
-        run(cmd, cwd=ROOT)
+        run(cmd, cwd=ROOT, env=env)
     return 0
 
 

@@ -1,8 +1,8 @@
 """The opt-in "tell me when a new version is out" check: one GET of the latest release's tag.
 
 What goes out is a plain HTTPS GET of the project's public release feed, with a fixed
-``User-Agent: caption-overlay`` (the feed refuses requests without one) and nothing else: no
-version, OS, settings, key, cookie or query string. What comes back is untrusted: only a
+``User-Agent: caption-overlay`` (the feed refuses requests without one) and the feed's ``Accept``
+type, and nothing else: no version, OS, settings, key, cookie or query string. What comes back is untrusted: only a
 version-shaped ``tag_name`` is read from it, and the release page shown to the user is built
 here from that tag, never taken from the reply.
 """

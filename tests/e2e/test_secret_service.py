@@ -89,3 +89,28 @@ def test_settings_dialog_saves_into_secret_service_not_the_file(secret_service):
     for path in secret_service.home.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
+
+
+SHIM_PRELUDE = f"""
+import importlib.abc, sys
+class _NoCryptography(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "cryptography" or name.startswith("cryptography."):
+            raise ImportError("not in the bundle")
+sys.meta_path.insert(0, _NoCryptography())
+sys.path.insert(0, {str(__import__("pathlib").Path(__file__).resolve().parents[2] / "packaging/linux/shims")!r})
+exec(open(sys.path[0] + "/rthook_cryptography.py").read())
+"""
+
+
+def test_round_trip_with_the_linux_bundles_cipher_instead_of_cryptography(secret_service):
+    """The frozen Linux app has no cryptography package: OpenSSL's EVP AES-CBC stands in."""
+    code = SHIM_PRELUDE + ROUND_TRIP + "\nassert type(sys.modules['cryptography']).__name__ == 'module'\n"
+    result = last_json(secret_service.run_python(code))
+    assert result == {"backend": "keyring.backends.SecretService.Keyring", "before": True,
+                      "loaded": True, "log_has_key": False}
+    if shutil.which("secret-tool"):   # libsecret reads what the stand-in encrypted
+        found = secret_service.secret_tool("lookup", "service", "caption-overlay",
+                                           "username", "assemblyai-api-key")
+        assert found.stdout == KEY
+    assert last_json(secret_service.run_python(SHIM_PRELUDE + DELETE)) == {"after": True}

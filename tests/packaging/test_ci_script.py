@@ -167,6 +167,8 @@ FAKE_APP = textwrap.dedent("""\
 
 @pytest.fixture
 def fake_app(tmp_path):
+    if sys.platform == "win32":
+        pytest.skip("the stand-in app is a shell script")
     script = tmp_path / "fake_app.py"
     script.write_text(FAKE_APP)
     exe = tmp_path / "fake-app"
@@ -190,3 +192,12 @@ def test_selftest_without_a_build_says_what_to_do(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(ci, "frozen_executable", lambda platform: tmp_path / "missing")
     assert ci.main(["selftest"]) == 1
     assert "run the build step first" in capsys.readouterr().err
+
+
+def test_the_notary_key_secret_becomes_a_private_file(tmp_path):
+    env = ci.notary_key_file({"MACOS_NOTARY_KEY": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----",
+                              "OTHER": "x"}, tmp_path)
+    path = Path(env["MACOS_NOTARY_KEY"])
+    assert path.read_text().startswith("-----BEGIN PRIVATE KEY-----") and env["OTHER"] == "x"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ci.notary_key_file({"MACOS_NOTARY_KEY": "/keys/AuthKey.p8"}, tmp_path) == {"MACOS_NOTARY_KEY": "/keys/AuthKey.p8"}

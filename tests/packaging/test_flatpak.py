@@ -87,13 +87,14 @@ def test_a_report_that_cannot_build_offline_is_refused(change, reason):
         python_deps.module_from_report(report)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flatpak-builder is Linux-only")
 def test_flatpak_builder_accepts_the_manifest(tmp_path):
     tool = shutil.which("flatpak-builder")
     assert tool, "flatpak-builder is missing (apt-get install flatpak-builder; packaging/dev.sh does it)"
     shutil.copy(MANIFEST, tmp_path / MANIFEST.name)
     (tmp_path / "python-deps.json").write_text(json.dumps(python_deps.module_from_report(REPORT)))
     result = subprocess.run([tool, "--show-manifest", str(tmp_path / MANIFEST.name)],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)  # its state dir
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr and "Unknown property" not in result.stderr, result.stderr
     shown = json.loads(result.stdout)

@@ -53,6 +53,11 @@ def _frozen_env(**extra) -> dict[str, str]:
 def bundle(tmp_path_factory) -> Path:
     import importlib.util
 
+    reuse = os.environ.get("CAPTION_OVERLAY_TEST_BUNDLE")
+    if reuse:   # a bundle built from this tree moments ago (builds are slow on a shared machine)
+        path = Path(reuse)
+        assert (path / APP_ID).is_file(), f"CAPTION_OVERLAY_TEST_BUNDLE={reuse} holds no {APP_ID}"
+        return path
     if importlib.util.find_spec("PyInstaller") is None:
         pytest.fail("PyInstaller is not installed: pip install -e '.[package]'")
     work = tmp_path_factory.mktemp("pyinstaller")
@@ -86,6 +91,8 @@ def test_bundle_size_within_ceiling_with_offline_engine_reported_apart(bundle):
     assert sorted(p.name for p in (internal / "PySide6" / "Qt" / "plugins" / "platforms").iterdir()) == \
         ["libqminimal.so", "libqoffscreen.so", "libqxcb.so"]
     assert not list(internal.glob("libgtk-3*")), "a GTK platform theme dragged GTK in"
+    # SecretStorage's AES comes from the bundled OpenSSL; the 12 MB cryptography wheel stays out.
+    assert not (internal / "cryptography").exists() and (internal / "libcrypto.so.3").exists()
 
 
 def test_every_library_in_the_bundle_resolves(bundle):

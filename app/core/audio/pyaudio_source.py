@@ -122,7 +122,7 @@ class PyAudioSource(AudioSource):
         self._wanted_identity: str | None = None
         self._clock = clock
         self._sleep = sleep
-        self._next_due = 0.0      # polled targets: when the next chunk is due, on self._clock
+        self._silence_due = 0.0   # polled targets: when a silent device yields a chunk of silence
         self._closed = threading.Event()
 
     # --- open / close ------------------------------------------------------------------------
@@ -138,7 +138,7 @@ class PyAudioSource(AudioSource):
                 self._close_stream()
                 raise
             self._pending = np.zeros(0, dtype=np.int16)
-            self._next_due = self._clock() + self.chunk_ms / 1000
+            self._silence_due = self._clock() + 2 * self.chunk_ms / 1000
             self._closed.clear()
             self.level.reset_silence()
         self._start_watch()
@@ -232,9 +232,11 @@ class PyAudioSource(AudioSource):
     def _read_polled(self) -> bytes:
         """One chunk without ever blocking in PortAudio; the lock is held only per poll.
 
-        Audio that is there is returned as soon as a chunk is full. When the device has been
-        silent past the chunk's due time (plus one chunk of grace for bursty delivery), the
-        missing part is silence, so the session keeps its real-time pace and Stop is prompt.
+        Audio that is there is returned as soon as a chunk is full. Only when the device has
+        delivered nothing for a chunk plus one chunk of grace (bursty delivery) is the missing
+        part silence, then one chunk of silence per chunk of clock: the session keeps its
+        real-time pace and Stop is prompt. The deadline moves with every delivery, so a device
+        clock slightly slower than the system's never gets silence spliced into its audio.
         """
         need = self.chunk_samples
         step = self.chunk_ms / 1000
@@ -246,19 +248,20 @@ class PyAudioSource(AudioSource):
                 if self._wanted_identity is not None and self.target is not None \
                         and self._wanted_identity != self.target.identity:
                     self._switch_device()
-                    self._next_due = self._clock() + step
+                    self._silence_due = self._clock() + 2 * step
                 block = self._read_available()
+                now = self._clock()
                 if len(block):
                     self._pending = np.concatenate((self._pending, block))
-                now = self._clock()
-                if len(self._pending) >= need or now >= self._next_due + step:
-                    if len(self._pending) < need:
-                        pad = np.zeros(need - len(self._pending), dtype=np.int16)
-                        self._pending = np.concatenate((self._pending, pad))
+                    self._silence_due = now + 2 * step
+                if len(self._pending) >= need:
                     chunk, self._pending = self._pending[:need], self._pending[need:]
-                    # Never more than one chunk behind the clock: after a long stall we resume
-                    # from now instead of bursting out silence to catch up.
-                    self._next_due = max(self._next_due + step, now - step)
+                    break
+                if now >= self._silence_due:
+                    pad = np.zeros(need - len(self._pending), dtype=np.int16)
+                    chunk, self._pending = np.concatenate((self._pending, pad)), np.zeros(0, dtype=np.int16)
+                    # Paced by the clock; after a long stall resume from now, no burst to catch up.
+                    self._silence_due = max(self._silence_due + step, now)
                     break
             if self._closed.is_set():
                 raise AudioSourceError(f"The {self.label} device is not open.")

@@ -188,3 +188,24 @@ def test_a_failing_loopback_device_is_reported_as_lost(wpatch):
     with pytest.raises(DeviceLost, match="stopped delivering audio"):
         src.read()
     src.close()
+
+
+def test_a_device_clock_slower_than_the_systems_gets_no_silence_spliced_in(wpatch):
+    """Audio arriving 1 % late for a long time stays whole: silence only when nothing arrives."""
+    wpatch.play_from = wpatch.clock.now
+    src = _loopback(wpatch)
+    src.open()
+    real_produced = LoopbackStream._produced
+
+    def slow(self):                                        # 47 520 frames per clock second
+        return int(real_produced(self) * 0.99)
+
+    LoopbackStream._produced = slow
+    try:
+        chunks = [src.read() for _ in range(600)]          # a minute of audio
+    finally:
+        LoopbackStream._produced = real_produced
+        src.close()
+    pcm = np.frombuffer(b"".join(chunks[1:]), dtype="<i2")
+    zero_runs = np.flatnonzero(np.diff(np.flatnonzero(pcm == 0)) == 1)
+    assert len(zero_runs) < 50                             # only the sine's own zero crossings
