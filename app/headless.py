@@ -377,14 +377,26 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
 
 def _start_share(args, settings: Settings, out: Output):
     """The caption page / caption targets the flags ask for (None when none); UsageError."""
-    from app.core.sharing import ShareConfigError, ShareStartError
-    from app.core.sharing.cli import share_from_args
-    isatty = getattr(out.stderr, "isatty", None)
+    flags = (getattr(args, "serve", None), getattr(args, "zoom_url", None),
+             getattr(args, "youtube_url", None), getattr(args, "webhook_url", None))
+    if not any(flags):
+        return None
+    from app.core.sharing import CaptionShare, ShareConfigError, ShareStartError
+    from app.core.sharing.config import share_config_from
     try:
-        return share_from_args(args, settings.snapshot(), out.notice,
-                               terminal=bool(isatty is not None and isatty()))
+        config = share_config_from(settings.snapshot(), serve=flags[0], zoom_url=flags[1],
+                                   youtube_url=flags[2], webhook_url=flags[3],
+                                   caption_lang=getattr(args, "caption_lang", None))
+        share = CaptionShare(config, on_status=lambda name, text: out.notice(text)).start()
     except (ShareConfigError, ShareStartError) as exc:
         raise UsageError(str(exc)) from None
+    if share.url:
+        out.notice(f"sharing captions at {share.url}")
+        isatty = getattr(out.stderr, "isatty", None)
+        if "token=" in share.url and isatty is not None and isatty():  # phones scan it
+            from app.core.sharing.qr import qr_text
+            out.notice("scan to open the captions on a phone:\n" + qr_text(share.url))
+    return share
 
 
 def _close_quietly(source) -> None:
