@@ -128,6 +128,9 @@ def test_token_page_loads_everything_with_its_token(driver):
         open_page(driver, url)
         s.on_event("mic", Final("only with the link", 0, 1))
         wait_js(driver, "return document.querySelectorAll('#captions .final').length === 1")
+        s.regenerate_token()                 # "New link": this viewer is cut off for good
+        wait_js(driver, "return document.getElementById('state').textContent"
+                        ".includes('no longer valid')", 15)
         driver.get(url.split("?")[0])
         assert "access token" in driver.find_element("tag name", "body").text
     finally:

@@ -273,7 +273,8 @@ def test_a_slow_client_is_dropped_and_others_keep_up(share_factory):
     assert share.server.dropped_slow == 1, "the stuck client was never dropped"
     assert got == list(range(sent))            # the reading client missed nothing
     wait_for(lambda: share.viewers == 1, timeout=10)
-    assert handed_over < 0.05                  # the caller never waited for the stuck client
+    # Never waited for the stuck client: a blocked hand-over would last the 5 s write timeout.
+    assert handed_over < 1.0
     slow.close()
     fast.close()
 

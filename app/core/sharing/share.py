@@ -124,13 +124,14 @@ class CaptionShare:
             return []
         self._stopped.set()
         loop, notes = self._loop, []
+        deadline = time.monotonic() + timeout_s
         if loop is not None and self._thread is not None and self._thread.is_alive():
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(grace_s), loop)
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(min(grace_s, timeout_s)), loop)
             try:
                 notes = future.result(timeout_s)
             except Exception as exc:     # timed out or failed: the thread is a daemon
                 log.warning("caption sharing did not stop cleanly: %s", type(exc).__name__)
-            self._thread.join(max(0.1, timeout_s - grace_s))
+            self._thread.join(max(0.1, deadline - time.monotonic()))
         return notes
 
     # --- the loop thread --------------------------------------------------------------------

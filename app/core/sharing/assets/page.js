@@ -135,9 +135,17 @@
     source.onmessage = (m) => { try { onEvent(JSON.parse(m.data)); } catch (e) { /* skip a bad record */ } };
     source.onerror = () => {
       setState("Reconnecting…", false);
-      if (source.readyState === EventSource.CLOSED) {   // refused (token, full): try again later
-        setTimeout(connect, 5000);
-      }
+      if (source.readyState !== EventSource.CLOSED) return;   // the browser retries by itself
+      // Refused: find out why. A renewed link never comes back; a full server or an outage may.
+      fetch(withToken("/config.json"), { cache: "no-store" })
+        .then(r => {
+          if (r.status === 401 || r.status === 403) {
+            setState("This link is no longer valid. Ask for the new link or scan the new QR code.", false);
+          } else {
+            setTimeout(connect, r.status === 503 ? 10000 : 3000);
+          }
+        })
+        .catch(() => setTimeout(connect, 3000));
     };
   }
 
