@@ -37,6 +37,8 @@ PARTIAL_REVISE_TOKENS = 4         # a partial may still change this many of its 
 WEIGHTS_ENV = "CAPTION_OVERLAY_MOONSHINE_WEIGHTS"
 WEIGHTS = ("float", "int8", "shipped")
 DEFAULT_WEIGHTS = "float"
+PARTIAL_WEIGHTS_ENV = "CAPTION_OVERLAY_MOONSHINE_PARTIAL_WEIGHTS"   # "same" or one of WEIGHTS
+DEFAULT_PARTIAL_WEIGHTS = "int8"
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,7 @@ class MoonshineModel:
     min_partial_s = 0.25
 
     def __init__(self, directory: Path, threads: int = 1, low_memory: bool = True,
-                 weights: str | None = None) -> None:
+                 weights: str | None = None, partial_weights: str | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -164,6 +166,26 @@ class MoonshineModel:
                                                  providers=providers)
             self._decoder = ort.InferenceSession(str(self.directory / "decoder_model_merged.ort"),
                                                  opts, providers=providers)
+        # Partials are replaced by the final a moment later, so they may use the cheaper int8
+        # products (~3x less CPU per decoder step); the final always runs ``weights`` and checks
+        # every token, so the text that stays is unchanged.
+        self.partial_weights = self.weights
+        self._partial_encoder, self._partial_decoder = self._encoder, self._decoder
+        wanted = partial_weights or os.environ.get(PARTIAL_WEIGHTS_ENV) or DEFAULT_PARTIAL_WEIGHTS
+        if wanted not in ("same", *WEIGHTS):
+            raise ValueError(f"Unknown Moonshine partial weights {wanted!r}; choose same, "
+                             f"{', '.join(WEIGHTS)}.")
+        if wanted not in ("same", self.weights) and self.weights != "shipped":
+            p_enc, p_dec, used = model_files(self.directory, wanted)
+            if used == wanted:
+                try:
+                    self._partial_encoder = ort.InferenceSession(str(p_enc), opts, providers=providers)
+                    self._partial_decoder = ort.InferenceSession(str(p_dec), opts, providers=providers)
+                    self.partial_weights = wanted
+                except Exception as exc:
+                    log.warning("%s partial weights did not load (%s): partials use %s", wanted,
+                                exc, self.weights)
+                    self._partial_encoder, self._partial_decoder = self._encoder, self._decoder
         self._tokens = load_tokenizer(self.directory / "tokenizer.bin")
         self._past_names = [i.name for i in self._decoder.get_inputs()
                             if i.name.startswith("past_key_values.")]
@@ -177,7 +199,10 @@ class MoonshineModel:
         """The first runs of each decoder branch allocate and cost ~0.4 s each; pay that at load
         time rather than on the user's first caption."""
         rng = np.random.default_rng(0)
-        self.transcribe((rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32))
+        noise = (rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
+        self.transcribe(noise)
+        if self._partial_decoder is not self._decoder:
+            self.transcribe(noise, partial=True)
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
                    hotwords: str | None = None, state: dict | None = None) -> str:
@@ -208,14 +233,17 @@ class MoonshineModel:
         # otherwise one early word revised ("outage" → "audit") re-decodes the whole tail, token
         # by token, on every partial. The final still decodes exactly (it verifies everything).
         settled = max(0, len(draft) - PARTIAL_REVISE_TOKENS) if partial else 0
-        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, settled=settled)
+        sessions = (self._partial_encoder, self._partial_decoder) if partial else \
+            (self._encoder, self._decoder)
+        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, settled=settled,
+                           sessions=sessions)
         if state is not None:
             state["ids"] = ids
             state["seconds"] = seconds
         return detokenize(self._tokens, ids)
 
     def _greedy(self, audio: np.ndarray, max_tokens: int, draft: list[int], terminate,
-                stop_loops: bool = False, settled: int = 0) -> list[int]:
+                stop_loops: bool = False, settled: int = 0, sessions=None) -> list[int]:
         """Greedy decoding, sped up with a draft (speculative decoding, exact result).
 
         Most of a decoder step's cost is fixed per run (reading every weight once for a single
@@ -226,7 +254,8 @@ class MoonshineModel:
         partial of the same utterance, which the next decode mostly repeats. ``settled`` > 0
         (partials only) takes that many draft tokens as given instead of checking them.
         """
-        (hidden,) = self._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
+        encoder, decoder = sessions or (self._encoder, self._decoder)
+        (hidden,) = encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
                                       terminate)
         empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
         feeds = {name: empty for name in self._past_names}
@@ -237,7 +266,7 @@ class MoonshineModel:
         ids: list[int] = []
         first = True
         while len(ids) < max_tokens:
-            outputs = self._decoder.run(out_names, feeds, terminate)
+            outputs = decoder.run(out_names, feeds, terminate)
             logits = outputs[0][0, :, :self._vocab]
             choices = np.argmax(logits, axis=-1)
             keep = settled if first else 0    # decoder positions whose cache stays valid

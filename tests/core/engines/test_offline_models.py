@@ -134,6 +134,8 @@ def test_moonshine_partials_keep_shown_words_and_the_final_stays_exact(speech_wa
     if moonshine.model_dir() is None:
         pytest.skip("Moonshine weights (moonshine-cpp) are Linux x86_64 only")
     model = models.get_recognizer("moonshine")
+    # Partials on the cheaper int8 products, finals on the exact float weights.
+    assert (model.weights, model.partial_weights) == ("float", "int8")
     pcm, _ = read_wav(speech_wav(SENTENCES[2]))
     audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
     plain = model.transcribe(audio)
@@ -146,7 +148,7 @@ def test_moonshine_partials_keep_shown_words_and_the_final_stays_exact(speech_wa
         settled = max(0, len(before) - moonshine.PARTIAL_REVISE_TOKENS)
         assert state["ids"][:settled] == before[:settled]        # shown words do not flicker
         assert moonshine.loop_start(state["ids"]) is None
-    # The final checks every token again: exactly the plain greedy result.
+    # The final checks every token again (on the float weights): exactly the plain greedy result.
     assert model.transcribe(audio, state=state) == plain
 
 
