@@ -45,6 +45,7 @@ BENCHES = [
     Bench("resources", "tests.benchmarks.bench_resources", ["--minutes", "5"], ["--quick"], 1500),
     Bench("sharing", "tests.benchmarks.bench_sharing", [], ["--quick"], 300),
     Bench("offline", "tests.benchmarks.bench_offline", ["--model", "all"], ["--model", "moonshine"], 1200),
+    Bench("offline-latency", "tests.benchmarks.bench_offline_latency", [], ["--quick", "--no-wer"], 1200),
 ]
 
 

@@ -214,7 +214,9 @@ class LocalSession(SpeechSession):
         with self._cv:
             return EngineStats(
                 model=self.model_name, audio_s=self._audio_samples / SAMPLE_RATE,
-                backlog_s=self._queued_samples / self._rate, behind=self._behind,
+                backlog_s=self._queued_samples / self._rate,
+                # Also while the worker is still inside a decode that made it fall behind.
+                behind=self._behind or self._queued_samples / self._rate > BEHIND_S,
                 partials_skipped=self._partials_skipped,
                 audio_dropped_s=self._dropped_samples / self._rate,
                 decode_s=self._decode_s, finals=self._finals)

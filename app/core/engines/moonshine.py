@@ -26,6 +26,7 @@ BOS_ID, EOS_ID = 1, 2
 LEAD_SILENCE_S = 0.1
 TOKENS_PER_SECOND = 6.5           # above any real speaking rate; stops rare repetition loops
 MIN_AUDIO_S = 0.1                 # the encoder needs a few frames; shorter audio is padded
+PARTIAL_REVISE_TOKENS = 4         # a partial may still change this many of its last tokens
 # Which weights run (engines.quantize builds the first two once, into the cache):
 # - "float": the shipped int8 weights expanded to float32 once instead of on every run: exactly
 #   the same output, ~6x cheaper decoder steps, ~200 MB more memory. The default.
@@ -36,6 +37,8 @@ MIN_AUDIO_S = 0.1                 # the encoder needs a few frames; shorter audi
 WEIGHTS_ENV = "CAPTION_OVERLAY_MOONSHINE_WEIGHTS"
 WEIGHTS = ("float", "int8", "shipped")
 DEFAULT_WEIGHTS = "float"
+PARTIAL_WEIGHTS_ENV = "CAPTION_OVERLAY_MOONSHINE_PARTIAL_WEIGHTS"   # "same" or one of WEIGHTS
+DEFAULT_PARTIAL_WEIGHTS = "int8"
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,18 @@ def model_files(directory: Path, weights: str | None = None) -> tuple[Path, Path
         return encoder, decoder, "shipped"
 
 
+def loop_start(ids: list[int], repeats: int = 3, longest: int = 4) -> int | None:
+    """Where a trailing repetition loop begins (keeping its first occurrence): the last tokens
+    are one unit of 1..``longest`` tokens repeated ``repeats`` times. None when there is none."""
+    for n in range(1, longest + 1):
+        if len(ids) < n * repeats:
+            break
+        unit = ids[-n:]
+        if all(ids[-(k + 1) * n:len(ids) - k * n] == unit for k in range(1, repeats)):
+            return len(ids) - (repeats - 1) * n
+    return None
+
+
 def load_tokenizer(path: Path) -> list[bytes]:
     """``tokenizer.bin``: for each id, one length byte then that many UTF-8 bytes."""
     data = path.read_bytes()
@@ -116,11 +131,13 @@ class MoonshineModel:
     """Loaded once per process (see ``engines.models``); ``transcribe`` is thread-safe."""
 
     name = "Moonshine base-en"
-    partial_interval_s = 1.0      # each decode costs ~0.1 s per second of audio on one core
-    min_partial_s = 0.5
+    # With the weights prepared once, a partial of a phrase (at most a few seconds: long speech is
+    # committed at its pauses) costs ~0.1 s, so live words can follow every half second.
+    partial_interval_s = 0.5
+    min_partial_s = 0.25
 
     def __init__(self, directory: Path, threads: int = 1, low_memory: bool = True,
-                 weights: str | None = None) -> None:
+                 weights: str | None = None, partial_weights: str | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -149,6 +166,26 @@ class MoonshineModel:
                                                  providers=providers)
             self._decoder = ort.InferenceSession(str(self.directory / "decoder_model_merged.ort"),
                                                  opts, providers=providers)
+        # Partials are replaced by the final a moment later, so they may use the cheaper int8
+        # products (~3x less CPU per decoder step); the final always runs ``weights`` and checks
+        # every token, so the text that stays is unchanged.
+        self.partial_weights = self.weights
+        self._partial_encoder, self._partial_decoder = self._encoder, self._decoder
+        wanted = partial_weights or os.environ.get(PARTIAL_WEIGHTS_ENV) or DEFAULT_PARTIAL_WEIGHTS
+        if wanted not in ("same", *WEIGHTS):
+            raise ValueError(f"Unknown Moonshine partial weights {wanted!r}; choose same, "
+                             f"{', '.join(WEIGHTS)}.")
+        if wanted not in ("same", self.weights) and self.weights != "shipped":
+            p_enc, p_dec, used = model_files(self.directory, wanted)
+            if used == wanted:
+                try:
+                    self._partial_encoder = ort.InferenceSession(str(p_enc), opts, providers=providers)
+                    self._partial_decoder = ort.InferenceSession(str(p_dec), opts, providers=providers)
+                    self.partial_weights = wanted
+                except Exception as exc:
+                    log.warning("%s partial weights did not load (%s): partials use %s", wanted,
+                                exc, self.weights)
+                    self._partial_encoder, self._partial_decoder = self._encoder, self._decoder
         self._tokens = load_tokenizer(self.directory / "tokenizer.bin")
         self._past_names = [i.name for i in self._decoder.get_inputs()
                             if i.name.startswith("past_key_values.")]
@@ -162,7 +199,10 @@ class MoonshineModel:
         """The first runs of each decoder branch allocate and cost ~0.4 s each; pay that at load
         time rather than on the user's first caption."""
         rng = np.random.default_rng(0)
-        self.transcribe((rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32))
+        noise = (rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
+        self.transcribe(noise)
+        if self._partial_decoder is not self._decoder:
+            self.transcribe(noise, partial=True)
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
                    hotwords: str | None = None, state: dict | None = None) -> str:
@@ -182,12 +222,28 @@ class MoonshineModel:
         seconds = len(audio) / SAMPLE_RATE
         max_tokens = int(math.ceil(TOKENS_PER_SECOND * seconds)) + 4
         draft = list(state.get("ids", ())) if state is not None else []
-        ids = self._greedy(audio, max_tokens, draft[:max_tokens], terminate)
+        if partial:
+            # A partial adds only the words of the audio since the last one. Audio cut mid-word
+            # can send the model into a loop ("tap tap tap…") that would otherwise run to the
+            # cap on every partial; such a tail is dropped (finals decode unchanged).
+            grown = max(0.0, seconds - (state.get("seconds", 0.0) if state is not None else 0.0))
+            max_tokens = min(max_tokens, len(draft) + int(math.ceil(TOKENS_PER_SECOND * grown)) + 4)
+        draft = draft[:max_tokens]
+        # A partial keeps the words it already showed and re-decides only its last few tokens:
+        # otherwise one early word revised ("outage" → "audit") re-decodes the whole tail, token
+        # by token, on every partial. The final still decodes exactly (it verifies everything).
+        settled = max(0, len(draft) - PARTIAL_REVISE_TOKENS) if partial else 0
+        sessions = (self._partial_encoder, self._partial_decoder) if partial else \
+            (self._encoder, self._decoder)
+        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, settled=settled,
+                           sessions=sessions)
         if state is not None:
             state["ids"] = ids
+            state["seconds"] = seconds
         return detokenize(self._tokens, ids)
 
-    def _greedy(self, audio: np.ndarray, max_tokens: int, draft: list[int], terminate) -> list[int]:
+    def _greedy(self, audio: np.ndarray, max_tokens: int, draft: list[int], terminate,
+                stop_loops: bool = False, settled: int = 0, sessions=None) -> list[int]:
         """Greedy decoding, sped up with a draft (speculative decoding, exact result).
 
         Most of a decoder step's cost is fixed per run (reading every weight once for a single
@@ -195,9 +251,11 @@ class MoonshineModel:
         tokens are fed together, the model's own choice at each position is compared with
         the draft, and decoding continues one token at a time after the first disagreement.
         The output is exactly what plain greedy decoding gives. The draft is the previous
-        partial of the same utterance, which the next decode mostly repeats.
+        partial of the same utterance, which the next decode mostly repeats. ``settled`` > 0
+        (partials only) takes that many draft tokens as given instead of checking them.
         """
-        (hidden,) = self._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
+        encoder, decoder = sessions or (self._encoder, self._decoder)
+        (hidden,) = encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
                                       terminate)
         empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
         feeds = {name: empty for name in self._past_names}
@@ -208,10 +266,10 @@ class MoonshineModel:
         ids: list[int] = []
         first = True
         while len(ids) < max_tokens:
-            outputs = self._decoder.run(out_names, feeds, terminate)
+            outputs = decoder.run(out_names, feeds, terminate)
             logits = outputs[0][0, :, :self._vocab]
             choices = np.argmax(logits, axis=-1)
-            keep = 0                          # decoder positions whose cache stays valid
+            keep = settled if first else 0    # decoder positions whose cache stays valid
             if first and draft:
                 # Position i predicts the token after [BOS] + draft[:i]; accept while they agree.
                 while keep < len(draft) and int(choices[keep]) == draft[keep] \
@@ -224,6 +282,10 @@ class MoonshineModel:
             if token == EOS_ID or len(ids) >= max_tokens:
                 break
             ids.append(token)
+            if stop_loops:
+                loop = loop_start(ids)
+                if loop is not None:
+                    return ids[:loop]
             for name, value in zip(self._present_names, outputs[1:]):
                 past = "past_key_values." + name[len("present."):]
                 if ".encoder." in name:

@@ -15,13 +15,13 @@ from app.core.engines.vad import SAMPLE_RATE, WINDOW, Endpointer, SileroVad
 
 PREROLL_MS = 300        # audio kept before the detected start: onsets are soft, Moonshine needs lead-in
 TAIL_MS = 150           # audio kept after the last speech window, so the final word is not clipped
-MAX_UTTERANCE_S = 10.0  # decode cost grows with length; long monologues are cut at a quiet moment
+MAX_UTTERANCE_S = 8.0   # decode cost grows with length; long monologues are cut at a quiet moment
 CUT_SEARCH_S = 3.0      # where to look for that quiet moment (the end of the utterance so far)
 # A long stretch of speech is committed at its next short pause (a breath between phrases) instead
 # of waiting for the full silence threshold: finals keep coming during a monologue, and every
 # partial re-decodes only the phrase in progress rather than the whole sentence so far.
-PHRASE_AFTER_S = 4.0
-PHRASE_PAUSE_MS = 250
+PHRASE_AFTER_S = 3.0
+PHRASE_PAUSE_MS = 150     # a comma-length pause (espeak-ng: 130-190 ms; people: 150-500 ms)
 
 
 @dataclass(frozen=True)

@@ -351,3 +351,39 @@ def test_decoding_runs_at_a_lower_priority_than_capture():
                for nice, policy in seen)
     # Only the engine thread: the caller (capture, GUI) keeps its priority.
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_a_monologue_is_captioned_phrase_by_phrase_and_partials_decode_only_the_phrase():
+    recognizer = CountingRecognizer()
+    session, rec = make(recognizer=recognizer, silence_ms=700)
+    session.start()
+    phrase = np.concatenate([tone(4.5), silence(0.3)])      # 4.5 s of words, then a breath
+    feed_synced(session, np.concatenate([silence(0.3)] + [phrase] * 4 + [silence(1.0)]))
+    session.stop()
+    finals = rec.of(Final)
+    # Every breath after 4 s of speech ends a final; no 700 ms pause was needed.
+    counts = {len(f.text.split()) for f in finals}
+    assert len(finals) == 4 and len(counts) == 1 and abs(counts.pop() - 45) <= 1   # all words, once
+    assert [f.audio_end - f.audio_start for f in finals] == [pytest.approx(4500, abs=70)] * 4
+    # No decode ever saw more than one phrase (plus pre-roll and tail): cost stays flat.
+    assert max(n for _, n in recognizer.calls) <= int(16000 * (4.5 + 0.3 + 0.15)) + 512
+    # Each phrase's final is the decode made during its breath: one full decode per phrase.
+    assert sum(1 for partial, _ in recognizer.calls if not partial) == 4
+
+
+def test_no_words_yet_retries_the_partial_soon():
+    class LateWords(CountingRecognizer):
+        def transcribe(self, audio, **kw):
+            text = super().transcribe(audio, **kw)
+            return text if len(audio) > 16000 * 0.9 else ""
+
+    recognizer = LateWords()
+    session, rec = make(recognizer=recognizer, silence_ms=700)
+    session.start()
+    feed_synced(session, np.concatenate([silence(0.3), tone(1.2), silence(1.0)]))
+    session.stop()
+    sizes = [n for partial, n in recognizer.calls if partial]
+    # Empty results are retried after ~0.2 s of audio, not after the full partial interval.
+    gaps = [b - a for a, b in zip(sizes, sizes[1:])]
+    assert gaps and min(gaps) <= int(16000 * local_mod.EMPTY_RETRY_S) + 1600
+    assert rec.of(Partial)

@@ -128,3 +128,32 @@ def test_moonshine_draft_decoding_is_exact(speech_wav):
     # A wrong or overlong draft changes nothing either (only the model's own choices are kept).
     assert model.transcribe(audio, state={"ids": [300, 301, 302] * 10}) == plain
     assert model.transcribe(audio, state={"ids": state["ids"] + [400] * 5}) == plain
+
+
+def test_moonshine_partials_keep_shown_words_and_the_final_stays_exact(speech_wav):
+    if moonshine.model_dir() is None:
+        pytest.skip("Moonshine weights (moonshine-cpp) are Linux x86_64 only")
+    model = models.get_recognizer("moonshine")
+    # Partials on the cheaper int8 products, finals on the exact float weights.
+    assert (model.weights, model.partial_weights) == ("float", "int8")
+    pcm, _ = read_wav(speech_wav(SENTENCES[2]))
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    plain = model.transcribe(audio)
+    state: dict = {}
+    shown = []
+    for end in range(8000, len(audio), 8000):                   # a partial every 0.5 s
+        shown.append(state.get("ids", [])[:])
+        model.transcribe(audio[:end], partial=True, state=state)
+        before = shown[-1]
+        settled = max(0, len(before) - moonshine.PARTIAL_REVISE_TOKENS)
+        assert state["ids"][:settled] == before[:settled]        # shown words do not flicker
+        assert moonshine.loop_start(state["ids"]) is None
+    # The final checks every token again (on the float weights): exactly the plain greedy result.
+    assert model.transcribe(audio, state=state) == plain
+
+
+def test_repetition_loops_are_found_at_the_tail():
+    assert moonshine.loop_start([5, 7, 9, 9, 9]) == 3
+    assert moonshine.loop_start([1, 4, 5, 4, 5, 4, 5]) == 3        # "tap tap tap" as 2 tokens
+    assert moonshine.loop_start([1, 2, 3, 4, 1, 2, 3, 4]) is None  # twice is not a loop
+    assert moonshine.loop_start([9, 9]) is None and moonshine.loop_start([]) is None

@@ -161,3 +161,12 @@ def test_prepared_float_weights_give_the_shipped_model_output():
     b = prepared._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]})[0]
     np.testing.assert_allclose(a, b, atol=1e-3)
     assert shipped.transcribe(audio) == prepared.transcribe(audio)
+
+
+def test_unknown_partial_weights_setting_is_a_clear_error(monkeypatch):
+    directory = moonshine.model_dir()
+    if directory is None:
+        pytest.skip("the Moonshine model is not installed")
+    monkeypatch.setenv(moonshine.PARTIAL_WEIGHTS_ENV, "fast")
+    with pytest.raises(ValueError, match="Unknown Moonshine partial weights 'fast'; choose same"):
+        moonshine.MoonshineModel(directory, weights="shipped")

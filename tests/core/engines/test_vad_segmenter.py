@@ -58,7 +58,7 @@ def test_segmenter_offsets_and_bounded_buffer():
 
 
 def test_long_speech_is_cut_at_the_quietest_moment_without_losing_audio():
-    seg = Segmenter(300, vad=EnergyVad(), max_utterance_s=4.0)
+    seg = Segmenter(300, vad=EnergyVad(), max_utterance_s=4.0, phrase_after_s=None)
     dip = silence(0.1)                                       # a breath, far below the threshold
     audio = np.concatenate([silence(0.3), tone(2.5), dip, tone(3.0), silence(0.6)])
     utts = seg.feed(audio)
