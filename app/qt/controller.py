@@ -28,6 +28,9 @@ class Controller(QObject):
     final = Signal(str, object)            # (source label, Final)
     gap = Signal(str, object)              # (source label, Gap): audio that was not captioned
     revision = Signal(str, object)         # (source label, Revision): a final's better speaker
+    # Every event of the run: (source label, Event, latency ms or None, speaker display name
+    # or None), for what re-publishes the whole stream (the caption page, caption targets).
+    caption_event = Signal(str, object, object, object)
     speakers_renamed = Signal(str, str)    # (label, name): "A is Dana", for this session
     status_changed = Signal(object)        # app.core.status.Status
     error = Signal(str)                    # something the user must know, plain words
@@ -139,6 +142,9 @@ class _Relay(ServiceListener):
         self.c = controller
 
     def caption_event(self, label, event, latency_ms):
+        speaker = self.c.names.display(event.speaker, label) \
+            if isinstance(event, (Final, Revision)) else None
+        self.c.caption_event.emit(label, event, latency_ms, speaker)
         if isinstance(event, Partial):
             self.c.partial.emit(label, event)
         elif isinstance(event, Final):

@@ -32,9 +32,8 @@ class ShareBridge(QObject):
             on_status=lambda name, text: self._from_worker.emit("status", name, text),
             on_problem=lambda text: self._from_worker.emit("problem", text, ""),
             overrides=overrides)
-        # Hand-over only (never blocks), so it may run directly in the emitting thread.
-        controller.partial.connect(self.runner.on_event)
-        controller.final.connect(self.runner.on_event)
+        # Every event of the run, as --json has them (hand-over only: never blocks).
+        controller.caption_event.connect(self.runner.on_event)
         controller.settings_applied.connect(self._on_applied)
         controller.sharing = self    # the Sharing settings page finds the running link here
 

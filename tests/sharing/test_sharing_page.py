@@ -14,8 +14,7 @@ from tests.qt.test_settings_fakes import FakeController
 
 
 class Controller(FakeController):
-    partial = Signal(str, object)
-    final = Signal(str, object)
+    caption_event = Signal(str, object, object, object)
     settings_applied = Signal(object)
 
     def apply_settings(self, changed_keys):
@@ -100,7 +99,7 @@ def test_captions_reach_the_share_from_the_controller(dialog, settings, controll
     assert dialog.apply()
     qtbot.waitUntil(lambda: bridge.runner.running, timeout=10000)
     reader = SSEReader(local_url(bridge.runner._share))
-    controller.final.emit("mic", Final("from the overlay's feed", 0, 1))
+    controller.caption_event.emit("mic", Final("from the overlay's feed", 0, 1), None, None)
     assert reader.take(1)[0]["text"] == "from the overlay's feed"
     reader.close()
 
@@ -133,7 +132,9 @@ def test_the_app_shares_while_running_and_stops_on_quit(qtbot, tmp_path, monkeyp
         reader = SSEReader(local_url(app.sharing.runner._share))
         h.from_worker("mic", SessionStarted("s", "v3"))
         h.from_worker("mic", Final("Shown on the overlay and the page.", 0, 500))
-        assert reader.take(1)[0]["text"] == "Shown on the overlay and the page."
+        got = reader.take(2)             # the whole stream, as --json has it
+        assert [r["event"] for r in got] == ["session_started", "final"]
+        assert got[1]["text"] == "Shown on the overlay and the page."
         reader.close()
         app.quit()
         assert app.sharing.runner.wait_idle()
@@ -157,7 +158,7 @@ def test_bridge_signals_arrive_on_the_gui_thread(qtbot, settings, controller, ta
         bridge.start()
         qtbot.waitUntil(lambda: bridge.runner.running, timeout=10000)
         from app.core.events import Final
-        controller.final.emit("mic", Final("hi", 0, 1))
+        controller.caption_event.emit("mic", Final("hi", 0, 1), None, None)
         qtbot.waitUntil(lambda: any(k == "problem" for k, _ in seen), timeout=15000)
     finally:
         bridge.shutdown()

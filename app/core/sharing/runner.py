@@ -59,10 +59,11 @@ class ShareRunner:
         self.error = ""
         self._submit(lambda: self._reconcile(config))
 
-    def on_event(self, label: str, event: Event) -> None:
+    def on_event(self, label: str, event: Event, latency_ms: float | None = None,
+                 speaker: str | None = None) -> None:
         share = self._share
         if share is not None:
-            share.on_event(label, event)
+            share.on_event(label, event, latency_ms, speaker)
 
     def regenerate_token(self) -> None:
         self._submit(self._regenerate)
