@@ -374,3 +374,11 @@ def test_deeply_nested_server_message_is_ignored(hostile):
 
 def test_message_cap_constant_is_a_few_mib():
     assert 1 << 20 <= MAX_MESSAGE_BYTES <= 16 << 20
+
+
+def test_a_dribbling_tls_handshake_is_bounded_too(hostile, tls_cert, trust):
+    # The TCP connection opens, then the "server" sends TLS bytes one at a time: each read is
+    # quick, only the overall deadline ends it.
+    server = hostile(slow(b"\x16\x03\x01\x00\xff" + b"\x00" * 300, interval=0.2))
+    error, took = start_fails(session(server.url.replace("http://", "https://"), []), 2.0)
+    assert took < 3.0 and "timed out" in error.message

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.core.events import Recovery
+from app.core.streaming.deadline import Deadline
 from app.core.streaming.urls import redact_url
 
 
@@ -183,6 +184,7 @@ class WebSocketTransport(Transport):
         self._parts_size = 0
         self._parts_op: int | None = None
         self._closed = False                # abort() was called (maybe during connect)
+        self._timed_out = False             # the connect deadline passed
         self.connected = False
 
     # ---- connect -----------------------------------------------------------------------------
@@ -214,35 +216,49 @@ class WebSocketTransport(Transport):
         except OSError as exc:
             raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
         self._sock = sock
-        try:
-            if self._closed:
-                raise ConnectFailed(f"Could not connect to {where} (stopped)")
-            if scheme == "wss":
-                sock.settimeout(max(0.1, end - _now()))
-                try:
-                    sock = tls_context().wrap_socket(sock, server_hostname=host)
-                except (OSError, ValueError) as exc:
-                    raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
-                self._sock = sock
-            self._handshake(sock, request, key, end, where)
-        except BaseException:
-            self.abort()
-            raise
+        # Socket timeouts bound each read; this bounds the whole TLS + HTTP exchange.
+        with Deadline(max(0.1, end - _now())).guard(self._time_up):
+            try:
+                if self._closed:
+                    raise ConnectFailed(f"Could not connect to {where} (stopped)")
+                if scheme == "wss":
+                    sock.settimeout(max(0.1, end - _now()))
+                    try:
+                        sock = tls_context().wrap_socket(sock, server_hostname=host)
+                    except (OSError, ValueError) as exc:
+                        raise ConnectFailed(f"Could not connect to {where} "
+                                            f"({self._why(exc)})") from None
+                    self._sock = sock
+                self._handshake(sock, request, key, end, where)
+            except BaseException:
+                self.abort()
+                raise
         sock.settimeout(self.io_timeout)
         self.connected = True
 
+    def _time_up(self) -> None:
+        self._timed_out = True
+        self.abort()
+
+    def _why(self, exc: BaseException) -> str:
+        if self._timed_out:
+            return "timed out"
+        return "stopped" if self._closed else _plain(exc)
+
     def _read_some(self, sock, end: float, where: str) -> bytes:
         left = end - _now()
-        if left <= 0 or self._closed:
+        if left <= 0 or self._timed_out:
             raise ConnectFailed(f"Could not connect to {where} (timed out)")
+        if self._closed:
+            raise ConnectFailed(f"Could not connect to {where} (stopped)")
         sock.settimeout(min(left, self.io_timeout))
         try:
             data = sock.recv(65536)
-        except OSError as exc:
-            if self._closed:
-                raise ConnectFailed(f"Could not connect to {where} (stopped)") from None
-            raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(f"Could not connect to {where} ({self._why(exc)})") from None
         if not data:
+            if self._timed_out or self._closed:
+                raise ConnectFailed(f"Could not connect to {where} ({self._why(OSError())})")
             raise ConnectFailed(f"Could not connect to {where} (the server closed the connection)")
         return data
 
@@ -250,8 +266,8 @@ class WebSocketTransport(Transport):
         sock.settimeout(max(0.1, end - _now()))
         try:
             sock.sendall(request)
-        except OSError as exc:
-            raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(f"Could not connect to {where} ({self._why(exc)})") from None
         buf = bytearray()
         while True:
             cut = buf.find(b"\r\n\r\n")
