@@ -43,6 +43,7 @@ BENCHES = [
     Bench("startup", "tests.benchmarks.bench_startup", [], ["--quick"], 300),
     Bench("resources", "tests.benchmarks.bench_resources", ["--minutes", "5"], ["--quick"], 1500),
     Bench("offline", "tests.benchmarks.bench_offline", ["--model", "all"], ["--model", "moonshine"], 1200),
+    Bench("hostile", "tests.benchmarks.bench_hostile", ["--runs", "5"], ["--runs", "2"], 300),
 ]
 
 
