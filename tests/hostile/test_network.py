@@ -382,3 +382,13 @@ def test_a_dribbling_tls_handshake_is_bounded_too(hostile, tls_cert, trust):
     server = hostile(slow(b"\x16\x03\x01\x00\xff" + b"\x00" * 300, interval=0.2))
     error, took = start_fails(session(server.url.replace("http://", "https://"), []), 2.0)
     assert took < 3.0 and "timed out" in error.message
+
+
+def test_connection_check_is_bounded_by_one_deadline(hostile):
+    from app.core.streaming.check import check_connection
+    server = hostile(slow(b"HTTP/1.1 200 OK\r\nX-A: b\r\n"))
+    t0 = time.monotonic()
+    error = check_connection(SessionConfig(server_url=server.url), Secret(KEY), timeout=2.0)
+    assert time.monotonic() - t0 < 3.0
+    assert error is not None and "timed out" in error.message
+    assert_plain(error.message)
