@@ -314,6 +314,7 @@ def test_unwritable_settings_file_is_reported_and_changes_still_apply(qtbot, con
     settings = Settings(QSettingsStore(str(path)))
     dlg = SettingsDialog(settings, controller)
     qtbot.addWidget(dlg)
+    path.unlink(missing_ok=True)                   # created empty (0600) by the store
     path.mkdir()                                   # the file cannot be written any more
     dlg.silence.box.setValue(1500)
     dlg.accept()
