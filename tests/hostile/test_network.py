@@ -392,3 +392,41 @@ def test_connection_check_is_bounded_by_one_deadline(hostile):
     assert time.monotonic() - t0 < 3.0
     assert error is not None and "timed out" in error.message
     assert_plain(error.message)
+
+
+@pytest.mark.parametrize("phase", ["first connect", "reconnect"])
+def test_pipeline_stop_is_prompt_while_a_slow_server_holds_the_connect(hostile, phase):
+    """Stop / Ctrl+C reach a connection attempt in progress: nothing waits out the server."""
+    from app.core.pipeline import CaptionPipeline
+    from tests.core.test_pipeline import FakeSource
+
+    state = {"n": 0}
+
+    def behave(conn):
+        state["n"] += 1
+        if phase == "reconnect" and state["n"] == 1:   # one good session that then drops
+            begin_then()(conn)
+            return
+        slow(b"HTTP/1.1 101 Switching Protocols\r\n")(conn)
+
+    server = hostile(behave)
+    outputs = []
+    pipeline = CaptionPipeline(
+        FakeSource(n=10 ** 6, pace=0.01),
+        lambda listener: V3Session(SessionConfig(server_url=server.url), listener,
+                                   auth=KeyAuth(Secret(KEY))),
+        outputs.append, connect_timeout_s=30)
+    runner = threading.Thread(target=pipeline.run)
+    runner.start()
+    want = 2 if phase == "reconnect" else 1
+    end = time.monotonic() + 10
+    while server.connections < want and time.monotonic() < end:
+        time.sleep(0.02)
+    assert server.connections >= want
+    time.sleep(0.5)                      # blocked on the dribbling handshake now
+    t0 = time.monotonic()
+    pipeline.stop()
+    runner.join(5)
+    assert not runner.is_alive() and time.monotonic() - t0 < 1.5
+    assert pipeline.fatal_error is None
+    assert not any(isinstance(e, StreamError) and "Stopped" in e.message for e in outputs)
