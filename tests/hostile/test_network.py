@@ -430,3 +430,58 @@ def test_pipeline_stop_is_prompt_while_a_slow_server_holds_the_connect(hostile, 
     assert not runner.is_alive() and time.monotonic() - t0 < 1.5
     assert pipeline.fatal_error is None
     assert not any(isinstance(e, StreamError) and "Stopped" in e.message for e in outputs)
+
+
+# ---- an HTTP proxy from the environment (as the token requests already honour) ----------------
+def connect_proxy(conn):
+    """Answers CONNECT with 200, then plays the streaming server inside the tunnel."""
+    conn.server.tunnels = getattr(conn.server, "tunnels", []) + [conn.request_line]
+    conn.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    buf = bytearray()
+    while b"\r\n\r\n" not in buf:
+        data = conn.sock.recv(65536)
+        if not data:
+            return
+        conn.server.record(data)
+        buf += data
+    from tests.hostile.server import Conn
+    inner = Conn(conn.server, conn.sock, bytes(buf).split(b"\r\n\r\n")[0], b"")
+    inner.accept_websocket()
+    inner.ws_text({"type": "Begin", "id": "via-proxy"})
+    inner.drain(2.0)
+
+
+def test_websocket_goes_through_the_environment_proxy(hostile, monkeypatch):
+    proxy = hostile(connect_proxy)
+    monkeypatch.setenv("http_proxy", f"http://bob:pr0xy-pw@127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    events = []
+    s = V3Session(SessionConfig(server_url="http://stt.example.invalid:8080", allow_insecure=True),
+                  events.append, auth=KeyAuth(Secret(KEY)))
+    s.start(5)
+    s.stop(1)
+    assert proxy.tunnels == ["CONNECT stt.example.invalid:8080 HTTP/1.1"]
+    assert b"Proxy-Authorization: Basic Ym9iOnByMHh5LXB3" in proxy.received
+    assert [e.session_id for e in events if isinstance(e, SessionStarted)] == ["via-proxy"]
+
+
+def test_a_refusing_proxy_is_a_plain_error_without_its_password(hostile, monkeypatch):
+    proxy = hostile(lambda conn: conn.http(407, "no"))
+    monkeypatch.setenv("https_proxy", f"http://bob:pr0xy-pw@127.0.0.1:{proxy.port}")
+    error, took = start_fails(V3Session(SessionConfig(server_url="https://stt.example.invalid"),
+                                        [].append, auth=KeyAuth(Secret(KEY))), 5)
+    assert took < 2.0 and "proxy" in error.message and "407" in error.message
+    assert "pr0xy-pw" not in error.message and "bob" not in error.message
+    assert_plain(error.message)
+    assert not proxy.saw(KEY)                   # the key only ever travels inside the tunnel
+
+
+def test_loopback_servers_never_go_through_a_proxy(hostile, monkeypatch):
+    proxy = hostile(connect_proxy)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+    server = hostile(begin_then())
+    s = session(server.url, [])
+    s.start(5)
+    s.stop(1)
+    assert proxy.connections == 0

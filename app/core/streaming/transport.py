@@ -211,16 +211,21 @@ class WebSocketTransport(Transport):
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
         end = _now() + max(0.1, float(timeout))
+        proxy = _proxy_for(scheme, host)
+        address = (proxy.host, proxy.port) if proxy else (host, port)
         try:
-            sock = socket.create_connection((host, port), timeout=max(0.1, end - _now()))
+            sock = socket.create_connection(address, timeout=max(0.1, end - _now()))
         except OSError as exc:
-            raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
+            via = f" through the proxy {proxy.where}" if proxy else ""
+            raise ConnectFailed(f"Could not connect to {where}{via} ({_plain(exc)})") from None
         self._sock = sock
         # Socket timeouts bound each read; this bounds the whole TLS + HTTP exchange.
         with Deadline(max(0.1, end - _now())).guard(self._time_up):
             try:
                 if self._closed:
                     raise ConnectFailed(f"Could not connect to {where} (stopped)")
+                if proxy:
+                    self._tunnel(sock, proxy, host, port, end, where)
                 if scheme == "wss":
                     sock.settimeout(max(0.1, end - _now()))
                     try:
@@ -262,27 +267,45 @@ class WebSocketTransport(Transport):
             raise ConnectFailed(f"Could not connect to {where} (the server closed the connection)")
         return data
 
+    def _read_head(self, sock, end: float, where: str) -> tuple[bytes, bytearray]:
+        """Status line and headers (capped), and whatever arrived after them."""
+        buf = bytearray()
+        while True:
+            cut = buf.find(b"\r\n\r\n")
+            if cut >= 0 or len(buf) > self.max_handshake:
+                break
+            buf += self._read_some(sock, end, where)
+        if cut < 0 or cut > self.max_handshake:
+            raise ServerFault(f"The server at {where} sent an oversized handshake answer "
+                              f"(over {self.max_handshake // 1024} KiB); it is not a "
+                              "compatible streaming server.")
+        return bytes(buf[:cut]), bytearray(buf[cut + 4:])
+
+    def _tunnel(self, sock, proxy: "_Proxy", host: str, port: int, end: float, where: str) -> None:
+        """HTTP CONNECT through the proxy from the environment (https_proxy / http_proxy)."""
+        target = f"{_host_header(host, port, 'tunnel')}"
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if proxy.auth:
+            lines.append(f"Proxy-Authorization: Basic {proxy.auth}")
+        sock.settimeout(max(0.1, end - _now()))
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(f"Could not connect to {where} through the proxy "
+                                f"({self._why(exc)})") from None
+        head, rest = self._read_head(sock, end, where)
+        status, _ = _parse_head(head, where)
+        if status != 200 or rest:
+            raise ConnectFailed(f"Could not connect to {where}: the proxy {proxy.where} refused "
+                                f"the connection (HTTP {status})")
+
     def _handshake(self, sock, request: bytes, key: str, end: float, where: str) -> None:
         sock.settimeout(max(0.1, end - _now()))
         try:
             sock.sendall(request)
         except (OSError, ValueError) as exc:
             raise ConnectFailed(f"Could not connect to {where} ({self._why(exc)})") from None
-        buf = bytearray()
-        while True:
-            cut = buf.find(b"\r\n\r\n")
-            if cut >= 0:
-                break
-            if len(buf) > self.max_handshake:
-                raise ServerFault(f"The server at {where} sent an oversized handshake answer "
-                                  f"(over {self.max_handshake // 1024} KiB); it is not a "
-                                  "compatible streaming server.")
-            buf += self._read_some(sock, end, where)
-        if cut > self.max_handshake:
-            raise ServerFault(f"The server at {where} sent an oversized handshake answer "
-                              f"(over {self.max_handshake // 1024} KiB); it is not a "
-                              "compatible streaming server.")
-        head, rest = bytes(buf[:cut]), bytearray(buf[cut + 4:])
+        head, rest = self._read_head(sock, end, where)
         status, fields = _parse_head(head, where)
         if 300 <= status < 400:
             raise ServerFault(
@@ -461,8 +484,49 @@ def _now() -> float:
 
 
 def _host_header(host: str, port: int, scheme: str) -> str:
+    """host[:port] as HTTP writes it; ``scheme="tunnel"`` always keeps the port (CONNECT)."""
     shown = f"[{host}]" if ":" in host else host
-    return shown if port == (443 if scheme == "wss" else 80) else f"{shown}:{port}"
+    default = {"wss": 443, "ws": 80}.get(scheme)
+    return shown if port == default else f"{shown}:{port}"
+
+
+@dataclass(frozen=True)
+class _Proxy:
+    host: str
+    port: int
+    auth: str | None          # base64 user:password for Proxy-Authorization
+    where: str                # host:port, for messages (never the password)
+
+
+def _proxy_for(scheme: str, host: str) -> _Proxy | None:
+    """The HTTP proxy the environment names for this host, if any (as the token requests use)."""
+    import urllib.request
+
+    from app.core.streaming.urls import is_loopback
+
+    if is_loopback(host):
+        return None
+    url = urllib.request.getproxies().get("https" if scheme == "wss" else "http")
+    if not url:
+        return None
+    try:
+        if urllib.request.proxy_bypass(host):
+            return None
+    except OSError:
+        pass
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return None             # socks5:// or a TLS proxy: not supported, connect directly
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    auth = None
+    if parts.username is not None:
+        from urllib.parse import unquote
+        raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        auth = base64.b64encode(raw.encode("utf-8")).decode("ascii")
+    return _Proxy(parts.hostname, port, auth, _host_header(parts.hostname, port, "tunnel"))
 
 
 def _parse_head(head: bytes, where: str) -> tuple[int, dict[str, str]]:
