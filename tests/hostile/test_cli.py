@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.server import KEY, ws_header
+from tests.hostile.server import KEY, tunnel_then, ws_header
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,9 +34,10 @@ def wav(tmp_path) -> Path:
     return path
 
 
-def cli(args, key=KEY, **kw) -> subprocess.Popen:
+def cli(args, key=KEY, env_extra=None, **kw) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ASSEMBLYAI_API_KEY"}
     env.update(PYTHONPATH=str(ROOT), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
+    env.update(env_extra or {})
     if key is not None:
         env["ASSEMBLYAI_API_KEY"] = key
     return subprocess.Popen([sys.executable, "-m", "app", "--headless", *args], cwd=ROOT, env=env,
@@ -130,12 +131,27 @@ def test_a_key_with_a_line_break_is_refused_before_anything_is_sent(hostile, wav
         assert b"abc123" not in path.read_bytes()
 
 
-def test_allow_insecure_warns_on_stderr(wav):
-    proc = cli(["--server", "http://stt.example.invalid:8080", "--allow-insecure", "--engine",
-                "assemblyai", "--source", "file:/nonexistent/audio.wav"])
+def test_allow_insecure_warns_on_stderr_and_plain_text_needs_it(hostile, wav):
+    # The "remote" server is reached through a proxy on 127.0.0.1, so nothing leaves the machine
+    # and no name is looked up.
+    def captions(conn):
+        conn.accept_websocket()
+        conn.ws_text({"type": "Begin", "id": "s1"})
+        conn.drain(0.3)
+        conn.ws_text({"type": "Termination"})
+        conn.drain(1.0)
+
+    proxy = hostile(tunnel_then(captions))
+    remote = "http://stt.example.invalid:8080"
+    env = {"http_proxy": f"http://127.0.0.1:{proxy.port}", "no_proxy": ""}
+    proc = cli(["--server", remote, "--allow-insecure", "--engine", "assemblyai",
+                "--source", f"file:{wav}"], env_extra=env)
     _, err = proc.communicate(timeout=30)
-    assert "unencrypted connection to http://stt.example.invalid:8080" in err
-    proc = cli(["--server", "http://stt.example.invalid:8080", "--engine", "assemblyai",
-                "--source", f"file:{wav}"])
+    assert f"unencrypted connection to {remote}" in err, err
+    assert proxy.tunnels and proxy.tunnels[0].startswith("CONNECT stt.example.invalid:8080 ")
+    tunnels = len(proxy.tunnels)
+    proc = cli(["--server", remote, "--engine", "assemblyai", "--source", f"file:{wav}"],
+               env_extra=env)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "--allow-insecure" in err
+    assert len(proxy.tunnels) == tunnels          # refused before connecting

@@ -20,7 +20,7 @@ from app.core.streaming.auth import KeyAuth
 from app.core.streaming.deadline import Cancelled, Deadline
 from app.core.streaming.transport import MAX_MESSAGE_BYTES
 from app.core.streaming.v3 import V3Session
-from tests.hostile.server import KEY, MemoryWatch, ws_header
+from tests.hostile.server import KEY, MemoryWatch, tunnel_then, ws_header
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -433,22 +433,13 @@ def test_pipeline_stop_is_prompt_while_a_slow_server_holds_the_connect(hostile, 
 
 
 # ---- an HTTP proxy from the environment (as the token requests already honour) ----------------
-def connect_proxy(conn):
-    """Answers CONNECT with 200, then plays the streaming server inside the tunnel."""
-    conn.server.tunnels = getattr(conn.server, "tunnels", []) + [conn.request_line]
-    conn.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
-    buf = bytearray()
-    while b"\r\n\r\n" not in buf:
-        data = conn.sock.recv(65536)
-        if not data:
-            return
-        conn.server.record(data)
-        buf += data
-    from tests.hostile.server import Conn
-    inner = Conn(conn.server, conn.sock, bytes(buf).split(b"\r\n\r\n")[0], b"")
-    inner.accept_websocket()
-    inner.ws_text({"type": "Begin", "id": "via-proxy"})
-    inner.drain(2.0)
+def _inside_tunnel(conn):
+    conn.accept_websocket()
+    conn.ws_text({"type": "Begin", "id": "via-proxy"})
+    conn.drain(2.0)
+
+
+connect_proxy = tunnel_then(_inside_tunnel)
 
 
 def test_websocket_goes_through_the_environment_proxy(hostile, monkeypatch):
