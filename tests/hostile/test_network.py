@@ -476,3 +476,56 @@ def test_loopback_servers_never_go_through_a_proxy(hostile, monkeypatch):
     s.start(5)
     s.stop(0.2)
     assert proxy.connections == 0
+
+
+# ---- a resolver that never answers --------------------------------------------------------------
+@pytest.fixture
+def hanging_dns(monkeypatch):
+    import socket as _socket
+    real = _socket.getaddrinfo
+    release = threading.Event()
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "stt.example.invalid":
+            release.wait(10)                 # a resolver that does not answer
+            raise _socket.gaierror("no answer")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(_socket, "getaddrinfo", getaddrinfo)
+    yield
+    release.set()
+
+
+@pytest.mark.parametrize("auth", ["key", "token"])
+def test_a_hanging_name_lookup_is_bounded_by_the_deadline(hanging_dns, auth):
+    from app.core.streaming.auth import TokenAuth
+    config = SessionConfig(server_url="https://stt.example.invalid", auth_mode=auth)
+    provider = TokenAuth(Secret(KEY)) if auth == "token" else KeyAuth(Secret(KEY))
+    error, took = start_fails(V3Session(config, [].append, auth=provider), 1.0)
+    assert took < 1.6 and "timed out" in error.message
+    assert_plain(error.message)
+
+
+@pytest.mark.parametrize("auth", ["key", "token"])
+def test_stop_during_a_hanging_name_lookup_is_prompt(hanging_dns, auth):
+    from app.core.streaming.auth import TokenAuth
+    config = SessionConfig(server_url="https://stt.example.invalid", auth_mode=auth)
+    provider = TokenAuth(Secret(KEY)) if auth == "token" else KeyAuth(Secret(KEY))
+    s = V3Session(config, [].append, auth=provider)
+    outcome = {}
+
+    def run():
+        try:
+            s.start(30)
+        except SessionError as exc:
+            outcome["error"] = exc.error
+        outcome["at"] = time.monotonic()
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.4)
+    stopped = time.monotonic()
+    s.stop(5)
+    t.join(3)
+    assert not t.is_alive() and outcome["at"] - stopped < 0.5
+    assert outcome["error"].message.startswith("Stopped")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.core.events import Recovery
-from app.core.streaming.deadline import Deadline
+from app.core.streaming.deadline import Deadline, open_socket
 from app.core.streaming.urls import redact_url
 
 
@@ -213,14 +213,16 @@ class WebSocketTransport(Transport):
         end = _now() + max(0.1, float(timeout))
         proxy = _proxy_for(scheme, host)
         address = (proxy.host, proxy.port) if proxy else (host, port)
-        try:
-            sock = socket.create_connection(address, timeout=max(0.1, end - _now()))
-        except OSError as exc:
-            via = f" through the proxy {proxy.where}" if proxy else ""
-            raise ConnectFailed(f"Could not connect to {where}{via} ({_plain(exc)})") from None
-        self._sock = sock
-        # Socket timeouts bound each read; this bounds the whole TLS + HTTP exchange.
+        # Socket timeouts bound each read; this bounds the whole lookup + TLS + HTTP exchange.
         with Deadline(max(0.1, end - _now())).guard(self._time_up):
+            try:
+                sock = open_socket(address, end - _now(),
+                                   lambda: self._closed or self._timed_out)
+            except OSError as exc:
+                via = f" through the proxy {proxy.where}" if proxy else ""
+                raise ConnectFailed(f"Could not connect to {where}{via} "
+                                    f"({self._why(exc)})") from None
+            self._sock = sock
             try:
                 if self._closed:
                     raise ConnectFailed(f"Could not connect to {where} (stopped)")
