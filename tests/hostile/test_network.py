@@ -529,3 +529,33 @@ def test_stop_during_a_hanging_name_lookup_is_prompt(hanging_dns, auth):
     t.join(3)
     assert not t.is_alive() and outcome["at"] - stopped < 0.5
     assert outcome["error"].message.startswith("Stopped")
+
+
+# ---- the legacy v2 client shares the same transport and rules --------------------------------------
+def v2_session(url: str, events: list):
+    from app.core.streaming.v2 import V2Session
+    return V2Session(SessionConfig(protocol="v2", server_url=url), events.append,
+                     auth=KeyAuth(Secret(KEY)))
+
+
+def test_v2_redirect_is_refused_and_the_key_stays_put(hostile):
+    other = hostile(begin_then(begin={"message_type": "SessionBegins", "session_id": "x"}))
+    configured = hostile(redirect(f"ws://127.0.0.1:{other.port}/v2/realtime/ws", 307))
+    with pytest.raises(SessionError) as info:
+        v2_session(configured.url, []).start(5)
+    assert "redirect" in info.value.error.message and other.connections == 0
+
+
+def test_v2_huge_frame_and_absurd_expiry(hostile):
+    def huge(conn):
+        conn.send(ws_header(1 << 40, opcode=1))
+        stream_forever(conn)
+    server = hostile(begin_then(huge, begin={"message_type": "SessionBegins", "session_id": "x",
+                                             "expires_at": "99999-01-01T00:00:00"}))
+    events = []
+    s = v2_session(server.url, events)
+    s.start(5)
+    error = wait_for(events, StreamError, 5)
+    s.stop(0.2)
+    assert [e.expires_at for e in events if isinstance(e, SessionStarted)] == [None]
+    assert error is not None and "limit" in error.message
