@@ -46,6 +46,7 @@ BENCHES = [
     Bench("sharing", "tests.benchmarks.bench_sharing", [], ["--quick"], 300),
     Bench("offline", "tests.benchmarks.bench_offline", ["--model", "all"], ["--model", "moonshine"], 1200),
     Bench("offline-latency", "tests.benchmarks.bench_offline_latency", [], ["--quick", "--no-wer"], 1200),
+    Bench("hostile", "tests.benchmarks.bench_hostile", ["--runs", "5"], ["--runs", "2"], 300),
 ]
 
 

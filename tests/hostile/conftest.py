@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile.server import HostileServer
+from tests.hostile.server import HostileServer, MemoryWatch
+
+RSS_LIMIT_MB = 64      # per test, on top of whatever this process already held
+
+
+@pytest.fixture(autouse=True)
+def _bounded_memory():
+    """Every hostile case, whatever it checks itself, keeps this process's memory bounded."""
+    with MemoryWatch() as memory:
+        yield
+    assert memory.growth_mb < RSS_LIMIT_MB, f"RSS grew by {memory.growth_mb:.0f} MB"
 
 
 @pytest.fixture

@@ -97,6 +97,25 @@ class Conn:
             self.server.record(data)
 
 
+def tunnel_then(behaviour: Behaviour) -> Behaviour:
+    """An HTTP proxy: answers CONNECT with 200, then runs ``behaviour`` inside the tunnel as
+    if it were the target server (the CONNECT lines are kept in ``server.tunnels``)."""
+    def behave(conn: Conn) -> None:
+        conn.server.tunnels.append(conn.request_line)
+        conn.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        buf = bytearray()
+        conn.sock.settimeout(5.0)
+        while b"\r\n\r\n" not in buf:
+            data = conn.sock.recv(65536)
+            if not data:
+                return
+            conn.server.record(data)
+            buf += data
+        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        behaviour(Conn(conn.server, conn.sock, head, rest))
+    return behave
+
+
 def ws_header(length: int, *, opcode: int = 1, fin: bool = True) -> bytes:
     """A server frame header announcing ``length`` bytes (servers do not mask)."""
     b0 = (0x80 if fin else 0) | opcode
@@ -115,6 +134,7 @@ class HostileServer:
         self._received = bytearray()
         self._lock = threading.Lock()
         self.connections = 0
+        self.tunnels: list[str] = []     # CONNECT request lines, when used as a proxy
         self.closing = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)

@@ -15,6 +15,7 @@ from app.core.engine import SessionError
 from app.core.events import Recovery, StreamError
 from app.core.session_config import SessionConfig
 from app.core.streaming import auth as auth_mod
+from app.core.streaming.deadline import Deadline
 from app.core.streaming.transport import Transport, WebSocketTransport
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,15 @@ def check_connection(config: SessionConfig, api_key: Secret | None, timeout: flo
         ok, reason = offline_engine_available()
         return None if ok else StreamError(None, reason, Recovery.STOP)
     deadline = time.monotonic() + timeout
+    limit = Deadline(timeout)      # one limit for the token and the socket together
     try:
         config.validate()
         provider = auth_mod.provider_for(config, api_key, config.token_url)
         if config.auth_mode in ("key", "token"):
             # Mint even in key mode: it checks the key without holding a streaming slot.
-            token = auth_mod.TokenAuth(api_key).credentials(config, timeout).token
+            token = auth_mod.TokenAuth(api_key).credentials(config, timeout, deadline=limit).token
         else:
-            token = provider.credentials(config, timeout).token
+            token = provider.credentials(config, timeout, deadline=limit).token
     except SessionError as exc:
         return exc.error
     except ValueError as exc:

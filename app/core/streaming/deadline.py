@@ -7,6 +7,7 @@ or when ``cancel()`` is called (Stop, Ctrl+C), so any blocked read returns at on
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -75,3 +76,46 @@ def _run(closers) -> None:
             closer()
         except Exception:  # best effort: the socket may already be closed
             pass
+
+
+def open_socket(address: tuple[str, int], timeout: float,
+                should_stop: Callable[[], bool] = lambda: False) -> socket.socket:
+    """``socket.create_connection`` whose name lookup can be abandoned.
+
+    getaddrinfo cannot be interrupted and a broken resolver can hold it for many seconds, so it
+    runs on a helper thread while this one watches the clock and ``should_stop`` (Stop, Ctrl+C).
+    """
+    host, port = address
+    end = time.monotonic() + max(0.05, timeout)
+    found: dict = {}
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            found["error"] = exc
+        done.set()
+
+    threading.Thread(target=lookup, daemon=True, name="name-lookup").start()
+    while not done.wait(0.05):
+        if should_stop():
+            raise ConnectionAbortedError("stopped")
+        if time.monotonic() >= end:
+            raise socket.timeout("timed out")
+    if "error" in found:
+        error = found["error"]
+        raise error if isinstance(error, OSError) else socket.gaierror(str(error))
+    last: OSError | None = None
+    for family, kind, proto, _, sockaddr in found["infos"]:
+        if should_stop():
+            raise ConnectionAbortedError("stopped")
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(max(0.05, end - time.monotonic()))
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or socket.gaierror("no address")

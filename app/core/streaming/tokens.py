@@ -25,7 +25,7 @@ from app.core.engine import SessionError
 from app.core.events import Recovery, StreamError
 from app.core.streaming import close_codes
 from app.core.streaming import transport as _transport
-from app.core.streaming.deadline import Cancelled, Deadline
+from app.core.streaming.deadline import Cancelled, Deadline, open_socket
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,26 @@ def checked_key(key: Secret) -> Secret:
 
 
 class _Connections:
-    """Remembers the HTTP connections of one exchange so the deadline can shut them."""
+    """Remembers the HTTP connections of one exchange so the deadline can shut them, and
+    opens their sockets with a name lookup that Stop and the deadline can abandon."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: Deadline) -> None:
         self.items: list[http.client.HTTPConnection] = []
+        self._deadline = deadline
 
     def factory(self, cls):
         def make(host, **kw):
             conn = cls(host, **kw)
+            conn._create_connection = self._open
             self.items.append(conn)
             return conn
         return make
+
+    def _open(self, address, timeout=None, source_address=None):
+        limit = self._deadline.remaining()
+        if isinstance(timeout, (int, float)):
+            limit = min(limit, timeout)
+        return open_socket(address, limit, lambda: self._deadline.cancelled)
 
     def shut(self) -> None:
         for conn in list(self.items):
@@ -144,7 +153,7 @@ def _request(req: urllib.request.Request, what: str, timeout: float,
         raise SessionError(StreamError(None, f"{what}: the URL must not contain a user name or "
                                              "password.", Recovery.STOP))
     deadline = deadline or Deadline(timeout)
-    conns = _Connections()
+    conns = _Connections(deadline)
     redirects = _Redirects(follow_redirects)
     opener = urllib.request.build_opener(_HTTP(conns), _HTTPS(conns), redirects)
     try:
@@ -173,7 +182,8 @@ def _request(req: urllib.request.Request, what: str, timeout: float,
         if deadline.cancelled:
             raise Cancelled() from None
         reason = getattr(exc, "reason", exc)
-        plain = "timed out" if deadline.expired else _plain_os_error(reason)
+        late = deadline.expired or deadline.remaining() <= 0
+        plain = "timed out" if late else _plain_os_error(reason)
         raise SessionError(StreamError(None, f"Could not reach {what} ({plain}); retrying.",
                                        Recovery.RECONNECT)) from None
     try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.core.events import Recovery
+from app.core.streaming.deadline import Deadline, open_socket
 from app.core.streaming.urls import redact_url
 
 
@@ -183,6 +184,7 @@ class WebSocketTransport(Transport):
         self._parts_size = 0
         self._parts_op: int | None = None
         self._closed = False                # abort() was called (maybe during connect)
+        self._timed_out = False             # the connect deadline passed
         self.connected = False
 
     # ---- connect -----------------------------------------------------------------------------
@@ -209,64 +211,103 @@ class WebSocketTransport(Transport):
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
         end = _now() + max(0.1, float(timeout))
-        try:
-            sock = socket.create_connection((host, port), timeout=max(0.1, end - _now()))
-        except OSError as exc:
-            raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
-        self._sock = sock
-        try:
-            if self._closed:
-                raise ConnectFailed(f"Could not connect to {where} (stopped)")
-            if scheme == "wss":
-                sock.settimeout(max(0.1, end - _now()))
-                try:
-                    sock = tls_context().wrap_socket(sock, server_hostname=host)
-                except (OSError, ValueError) as exc:
-                    raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
-                self._sock = sock
-            self._handshake(sock, request, key, end, where)
-        except BaseException:
-            self.abort()
-            raise
+        proxy = _proxy_for(scheme, host)
+        address = (proxy.host, proxy.port) if proxy else (host, port)
+        # Socket timeouts bound each read; this bounds the whole lookup + TLS + HTTP exchange.
+        with Deadline(max(0.1, end - _now())).guard(self._time_up):
+            try:
+                sock = open_socket(address, end - _now(),
+                                   lambda: self._closed or self._timed_out)
+            except OSError as exc:
+                via = f" through the proxy {proxy.where}" if proxy else ""
+                raise ConnectFailed(f"Could not connect to {where}{via} "
+                                    f"({self._why(exc)})") from None
+            self._sock = sock
+            try:
+                if self._closed:
+                    raise ConnectFailed(f"Could not connect to {where} (stopped)")
+                if proxy:
+                    self._tunnel(sock, proxy, host, port, end, where)
+                if scheme == "wss":
+                    sock.settimeout(max(0.1, end - _now()))
+                    try:
+                        sock = tls_context().wrap_socket(sock, server_hostname=host)
+                    except (OSError, ValueError) as exc:
+                        raise ConnectFailed(f"Could not connect to {where} "
+                                            f"({self._why(exc)})") from None
+                    self._sock = sock
+                self._handshake(sock, request, key, end, where)
+            except BaseException:
+                self.abort()
+                raise
         sock.settimeout(self.io_timeout)
         self.connected = True
 
+    def _time_up(self) -> None:
+        self._timed_out = True
+        self.abort()
+
+    def _why(self, exc: BaseException) -> str:
+        if self._timed_out:
+            return "timed out"
+        return "stopped" if self._closed else _plain(exc)
+
     def _read_some(self, sock, end: float, where: str) -> bytes:
         left = end - _now()
-        if left <= 0 or self._closed:
+        if left <= 0 or self._timed_out:
             raise ConnectFailed(f"Could not connect to {where} (timed out)")
+        if self._closed:
+            raise ConnectFailed(f"Could not connect to {where} (stopped)")
         sock.settimeout(min(left, self.io_timeout))
         try:
             data = sock.recv(65536)
-        except OSError as exc:
-            if self._closed:
-                raise ConnectFailed(f"Could not connect to {where} (stopped)") from None
-            raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(f"Could not connect to {where} ({self._why(exc)})") from None
         if not data:
+            if self._timed_out or self._closed:
+                raise ConnectFailed(f"Could not connect to {where} ({self._why(OSError())})")
             raise ConnectFailed(f"Could not connect to {where} (the server closed the connection)")
         return data
+
+    def _read_head(self, sock, end: float, where: str) -> tuple[bytes, bytearray]:
+        """Status line and headers (capped), and whatever arrived after them."""
+        buf = bytearray()
+        while True:
+            cut = buf.find(b"\r\n\r\n")
+            if cut >= 0 or len(buf) > self.max_handshake:
+                break
+            buf += self._read_some(sock, end, where)
+        if cut < 0 or cut > self.max_handshake:
+            raise ServerFault(f"The server at {where} sent an oversized handshake answer "
+                              f"(over {self.max_handshake // 1024} KiB); it is not a "
+                              "compatible streaming server.")
+        return bytes(buf[:cut]), bytearray(buf[cut + 4:])
+
+    def _tunnel(self, sock, proxy: "_Proxy", host: str, port: int, end: float, where: str) -> None:
+        """HTTP CONNECT through the proxy from the environment (https_proxy / http_proxy)."""
+        target = f"{_host_header(host, port, 'tunnel')}"
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if proxy.auth:
+            lines.append(f"Proxy-Authorization: Basic {proxy.auth}")
+        sock.settimeout(max(0.1, end - _now()))
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(f"Could not connect to {where} through the proxy "
+                                f"({self._why(exc)})") from None
+        head, rest = self._read_head(sock, end, where)
+        status, _ = _parse_head(head, where)
+        if status != 200 or rest:
+            raise ConnectFailed(f"Could not connect to {where}: the proxy {proxy.where} refused "
+                                f"the connection (HTTP {status})")
 
     def _handshake(self, sock, request: bytes, key: str, end: float, where: str) -> None:
         sock.settimeout(max(0.1, end - _now()))
         try:
             sock.sendall(request)
-        except OSError as exc:
-            raise ConnectFailed(f"Could not connect to {where} ({_plain(exc)})") from None
-        buf = bytearray()
-        while True:
-            cut = buf.find(b"\r\n\r\n")
-            if cut >= 0:
-                break
-            if len(buf) > self.max_handshake:
-                raise ServerFault(f"The server at {where} sent an oversized handshake answer "
-                                  f"(over {self.max_handshake // 1024} KiB); it is not a "
-                                  "compatible streaming server.")
-            buf += self._read_some(sock, end, where)
-        if cut > self.max_handshake:
-            raise ServerFault(f"The server at {where} sent an oversized handshake answer "
-                              f"(over {self.max_handshake // 1024} KiB); it is not a "
-                              "compatible streaming server.")
-        head, rest = bytes(buf[:cut]), bytearray(buf[cut + 4:])
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(f"Could not connect to {where} ({self._why(exc)})") from None
+        head, rest = self._read_head(sock, end, where)
         status, fields = _parse_head(head, where)
         if 300 <= status < 400:
             raise ServerFault(
@@ -445,8 +486,49 @@ def _now() -> float:
 
 
 def _host_header(host: str, port: int, scheme: str) -> str:
+    """host[:port] as HTTP writes it; ``scheme="tunnel"`` always keeps the port (CONNECT)."""
     shown = f"[{host}]" if ":" in host else host
-    return shown if port == (443 if scheme == "wss" else 80) else f"{shown}:{port}"
+    default = {"wss": 443, "ws": 80}.get(scheme)
+    return shown if port == default else f"{shown}:{port}"
+
+
+@dataclass(frozen=True)
+class _Proxy:
+    host: str
+    port: int
+    auth: str | None          # base64 user:password for Proxy-Authorization
+    where: str                # host:port, for messages (never the password)
+
+
+def _proxy_for(scheme: str, host: str) -> _Proxy | None:
+    """The HTTP proxy the environment names for this host, if any (as the token requests use)."""
+    import urllib.request
+
+    from app.core.streaming.urls import is_loopback
+
+    if is_loopback(host):
+        return None
+    url = urllib.request.getproxies().get("https" if scheme == "wss" else "http")
+    if not url:
+        return None
+    try:
+        if urllib.request.proxy_bypass(host):
+            return None
+    except OSError:
+        pass
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return None             # socks5:// or a TLS proxy: not supported, connect directly
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    auth = None
+    if parts.username is not None:
+        from urllib.parse import unquote
+        raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        auth = base64.b64encode(raw.encode("utf-8")).decode("ascii")
+    return _Proxy(parts.hostname, port, auth, _host_header(parts.hostname, port, "tunnel"))
 
 
 def _parse_head(head: bytes, where: str) -> tuple[int, dict[str, str]]:
