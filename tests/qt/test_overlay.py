@@ -117,7 +117,7 @@ def test_line_limit_and_window_fits_the_lines(make):
     lines = o.model.lines()
     assert len(lines) == 3
     assert lines[-1].text.endswith("word199")
-    fm = QFontMetricsF(o._font)
+    fm = QFontMetricsF(o.painter.font)
     assert all(fm.horizontalAdvance(line.text) <= o.width() for line in lines)
     assert o.height() >= 3 * fm.lineSpacing()
 
@@ -177,8 +177,8 @@ def test_reconnecting_drops_the_orphaned_partial(make):
 def test_finished_lines_are_rendered_once_then_reused(make, monkeypatch):
     o = make(captions__lines=2)
     rendered = []
-    real = o._render_line
-    monkeypatch.setattr(o, "_render_line", lambda line, dpr: rendered.append(line.text) or real(line, dpr))
+    real = o.painter.render_line
+    monkeypatch.setattr(o.painter, "render_line", lambda line, dpr: rendered.append(line.text) or real(line, dpr))
     o.on_final("mic", Final("First sentence.", 0, 1))
     o.grab()
     o.grab()
