@@ -32,19 +32,72 @@ def describe_gap(entry: Entry) -> str:
     return f"— no captions for {entry.duration_ms / 1000:.1f} s{reason} —"
 
 
+ENGINE_TITLES = {"local": "offline engine", "v3": "AssemblyAI", "v2": "AssemblyAI (legacy v2)"}
+
+
 def session_title(info: SessionInfo) -> str:
     when = _dt.datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M") if info.started else "?"
-    parts = [when, info.protocol or "?", info.source or "", f"{info.finals} caption{'s' * (info.finals != 1)}"]
+    engine = ENGINE_TITLES.get(info.protocol, info.protocol or "?")
+    parts = [when, engine, info.source or "", f"{info.finals} caption{'s' * (info.finals != 1)}"]
     return " · ".join(p for p in parts if p)
+
+
+def live_entry(event, source: str, wall: float) -> Entry | None:
+    """The history entry for a live event (None when history does not show it)."""
+    if isinstance(event, Final):
+        if not event.text.strip():
+            return None
+        return Entry("final", wall=wall, source=source, text=event.text,
+                     audio_start=event.audio_start, audio_end=event.audio_end)
+    if isinstance(event, Gap):
+        return Entry("gap", wall=wall, source=source, start_ms=event.start_ms,
+                     duration_ms=event.duration_ms, reason=event.reason)
+    return None
+
+
+class LiveRecord:
+    """The running sitting's finals and gaps, from its first caption, fed the same events as the
+    transcript. It lives as long as the app, so a history window opened mid-meeting shows
+    everything said so far. A restart within a sitting (new settings, a retried failure) keeps
+    the record; a fresh start after the user stopped begins a new one.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.entries: list[Entry] = []
+        self.files: list[Path] = []        # transcript files written during this sitting
+        self.running = False
+
+    def begin(self, *, keep: bool = False) -> None:
+        if not keep:
+            self.entries = []
+            self.files = []
+        self.running = True
+
+    def add_file(self, path: Path | None) -> None:
+        if path is not None and Path(path) not in self.files:
+            self.files.append(Path(path))
+
+    def end(self) -> None:
+        self.running = False
+
+    def add(self, event, source: str = "") -> Entry | None:
+        entry = live_entry(event, source, self._clock())
+        if entry is not None:
+            self.entries.append(entry)
+        return entry
 
 
 class HistoryModel:
     """Entries of the view being shown (live or a past file) and the operations on them."""
 
-    def __init__(self, transcript_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, transcript_dir: Path, *, clock: Callable[[], float] = time.time,
+                 record: LiveRecord | None = None) -> None:
         self.transcript_dir = Path(transcript_dir)
         self._clock = clock
-        self.live: list[Entry] = []
+        # Without a shared record (no running app) the model keeps its own.
+        self.record = record if record is not None else LiveRecord(clock=clock)
+        self._owns_record = record is None
         self.viewing: Path | None = None        # None = the live session
         self._past: list[Entry] = []
 
@@ -55,26 +108,33 @@ class HistoryModel:
         return self.viewing is None
 
     @property
+    def live(self) -> list[Entry]:
+        return self.record.entries
+
+    @property
     def entries(self) -> list[Entry]:
         return self.live if self.is_live else self._past
 
     def add_live(self, event, source: str = "") -> Row | None:
-        """Record a live event; returns the new row (None when it is not shown in history)."""
-        if isinstance(event, Final):
-            if not event.text.strip():
-                return None
-            entry = Entry("final", wall=self._clock(), source=source, text=event.text,
-                          audio_start=event.audio_start, audio_end=event.audio_end)
-        elif isinstance(event, Gap):
-            entry = Entry("gap", wall=self._clock(), source=source, start_ms=event.start_ms,
-                          duration_ms=event.duration_ms, reason=event.reason)
+        """A live event arrived; returns its new row (None when it is not shown in history).
+
+        With a shared record the app has already recorded the event: the newest entry is it.
+        """
+        if self._owns_record:
+            entry = self.record.add(event, source)
         else:
+            entry = live_entry(event, source, 0.0)
+            if entry is not None:
+                if not self.live:
+                    return None
+                entry = self.live[-1]
+        if entry is None:
             return None
-        self.live.append(entry)
         return self._row(len(self.live) - 1, entry)
 
     def reset_live(self) -> None:
-        self.live = []
+        if self._owns_record:
+            self.record.begin()
 
     def show_live(self) -> None:
         self.viewing = None
@@ -86,7 +146,9 @@ class HistoryModel:
         self.viewing = Path(path)
 
     def sessions(self) -> list[SessionInfo]:
-        return list_sessions(self.transcript_dir)
+        """Saved sessions, without the one running now: that one is the live view."""
+        live = {p.resolve() for p in self.record.files} if self.record.running else set()
+        return [s for s in list_sessions(self.transcript_dir) if s.path.resolve() not in live]
 
     # -- rows, search, copy -------------------------------------------------------------------
 

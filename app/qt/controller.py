@@ -20,6 +20,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from app.core.credentials import KeyringUnavailable, Secret, load_api_key
 from app.core.events import Final, Partial, Recovery, StreamError
+from app.core.history import LiveRecord
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import Settings
 from app.core.status import Status, StatusModel
@@ -92,6 +93,8 @@ class Controller(QObject):
         self._writer = None                 # TranscriptWriter while running
         self._labels: list[str] = []
         self._stopping = False
+        self._restarting = False
+        self.live_record = LiveRecord()     # the sitting's finals, for History opened at any time
         self.config: SessionConfig | None = None
         self.status_model = StatusModel(silence_ms=self._get("recognition/silence_ms"))
         self._level_timer = QTimer(self, interval=LEVEL_POLL_MS)
@@ -140,7 +143,9 @@ class Controller(QObject):
         runner.finished.connect(self._on_finished)
         self._runner = runner
         self._stopping = False
+        self.live_record.begin(keep=self._restarting)
         self._open_transcript(config, spec)
+        self.live_record.add_file(self.transcript_path)
         self._publish(self.status_model.starting(self._labels))
         self.sources_changed.emit(list(self._labels))
         try:
@@ -169,7 +174,11 @@ class Controller(QObject):
         was_running = self._runner is not None
         self.stop()
         if was_running or self.status.state.value == "error":
-            self.start()
+            self._restarting = True
+            try:
+                self.start()
+            finally:
+                self._restarting = False
 
     def force_end(self) -> None:
         if self._runner is not None:
@@ -317,6 +326,7 @@ class Controller(QObject):
     def _on_event(self, label: str, event) -> None:
         if self._writer is not None:
             self._writer.on_event(event, label)
+        self.live_record.add(event, label)
         if isinstance(event, Partial):
             self.partial.emit(label, event)
         elif isinstance(event, Final):
@@ -341,6 +351,7 @@ class Controller(QObject):
             return
         self._level_timer.stop()
         self._close_transcript()
+        self.live_record.end()
         fatal = getattr(runner, "fatal_error", None)
         if fatal is not None and not self._stopping:
             self._publish(self.status_model.failed(fatal.message))

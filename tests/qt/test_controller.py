@@ -355,3 +355,25 @@ def test_saving_a_key_in_settings_switches_the_running_captions_to_it(h):
     assert len(FakeRunner.instances) == 2 and h.controller.running
     assert h.session_config()["config"].engine == "assemblyai"
     assert h.session_config()["api_key"] == Secret("sk-new")
+
+
+def test_history_opened_mid_session_shows_the_whole_sitting_once(h, qtbot):
+    from app.qt.history_window import HistoryWindow
+    h.controller.start()
+    h.runner.event.emit("mic", SessionStarted("s1", "local"))
+    for i in range(25):
+        h.runner.event.emit("mic", Final(f"Caption {i}.", i * 1000, i * 1000 + 800))
+    win = HistoryWindow(h.controller, h.controller.transcript_dir)
+    qtbot.addWidget(win)
+    assert win.list.count() == 25 and win.status.text() == "Live: 25 captions"
+    # The running session is the live view, not also a saved entry with a stale count.
+    assert [win.session_box.itemText(i) for i in range(win.session_box.count())] == ["Live session"]
+    h.runner.event.emit("mic", Final("Caption 25.", 25000, 25800))
+    assert win.list.count() == 26 and win.list.item(25).text().endswith("Caption 25.")
+    # New settings restart the session: still one sitting, nothing lost from the live view.
+    h.settings.set("connection/protocol", "v2")
+    h.controller.apply_settings({"connection/protocol"})
+    h.runner.event.emit("mic", Final("After the restart.", 0, 500))
+    assert win.list.count() == 27 and win.session_box.count() == 1
+    h.controller.stop()
+    assert win.session_box.count() > 1       # stopped: its files are saved sessions now
