@@ -93,9 +93,13 @@ class GuiApp:
     # ---- windows owned by other modules (imported lazily) ---------------------------------------
     def open_settings(self) -> None:
         if self._settings_dialog is None:
+            from app.qt.dialog_placement import ClearOfOverlay
             from app.qt.settings_dialog import SettingsDialog
             self._settings_dialog = SettingsDialog(self.settings, self.controller)
             self._settings_dialog.finished.connect(self._settings_closed)
+            self._settings_dialog.placement = ClearOfOverlay(self._settings_dialog, self.overlay,
+                                                             self.settings.store, "windows/settings")
+            self._settings_dialog.placement.place()
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
@@ -105,8 +109,14 @@ class GuiApp:
 
     def open_history(self) -> None:
         if self._history is None:
+            from app.qt.dialog_placement import ClearOfOverlay
             from app.qt.history_window import HistoryWindow
             self._history = HistoryWindow(self.controller, self.controller.transcript_dir)
+            self._history.placement = ClearOfOverlay(self._history, self.overlay, self.settings.store,
+                                                     "windows/history")
+            self._history.placement.place()
+        elif not self._history.isVisible():
+            self._history.placement.place()
         self._history.show()
         self._history.raise_()
         self._history.activateWindow()

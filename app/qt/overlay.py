@@ -50,6 +50,7 @@ class CaptionOverlay(QWidget):
     click_through_changed = Signal(bool)
     visibility_changed = Signal(bool)
     dock_changed = Signal(str)
+    geometry_changed = Signal()       # moved or resized (the app's dialogs step out of the way)
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -251,10 +252,12 @@ class CaptionOverlay(QWidget):
         super().resizeEvent(event)
         self._relayout()
         self.placement.window_moved_or_resized()
+        self.geometry_changed.emit()
 
     def moveEvent(self, event) -> None:
         super().moveEvent(event)
         self.placement.window_moved_or_resized()
+        self.geometry_changed.emit()
 
     def mousePressEvent(self, event) -> None:
         if self._click_through:
