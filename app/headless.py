@@ -161,6 +161,9 @@ def event_json(event: Event) -> dict | None:
                 "protocol": event.protocol, "expires_at": event.expires_at}
     if isinstance(event, SessionEnded):
         return {"event": "session_ended", "audio_duration_s": event.audio_duration_s}
+    if isinstance(event, StreamError) and event.recovery is Recovery.IGNORE:
+        # Informational (the offline engine is behind, audio was skipped): the session goes on.
+        return {"event": "notice", "message": event.message}
     if isinstance(event, StreamError):
         return {"event": "error", "code": event.code, "message": event.message,
                 "recovery": event.recovery.value, "retryable": event.retryable}

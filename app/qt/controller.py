@@ -146,7 +146,7 @@ class Controller(QObject):
         self.live_record.begin(keep=self._restarting)
         self._open_transcript(config, spec)
         self.live_record.add_file(self.transcript_path)
-        self._publish(self.status_model.starting(self._labels))
+        self._publish(self.status_model.starting(self._labels, engine=config.engine))
         self.sources_changed.emit(list(self._labels))
         try:
             runner.start()
@@ -364,6 +364,7 @@ class Controller(QObject):
     def _poll_levels(self) -> None:
         if self._runner is not None:
             self.levels_changed.emit(self._runner.levels())
+            self._publish(self.status_model.tick())   # notices whose cause is gone fade out
 
     def _fail(self, message: str) -> None:
         self._publish(self.status_model.failed(message))

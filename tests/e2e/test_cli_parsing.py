@@ -139,3 +139,11 @@ def test_exit_codes(error, source_error, code):
     p = FakePipeline()
     p.fatal_error, p.fatal_source_error = error, source_error
     assert _exit_code([p])[0] == code
+
+
+def test_an_informational_stream_error_is_a_notice_in_json_not_an_error():
+    from app.core.events import Recovery, StreamError
+    from app.headless import event_json
+    assert event_json(StreamError(None, "Captions are behind real time.", Recovery.IGNORE)) == {
+        "event": "notice", "message": "Captions are behind real time."}
+    assert event_json(StreamError(1011, "Server problem.", Recovery.RECONNECT))["event"] == "error"

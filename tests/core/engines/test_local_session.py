@@ -157,7 +157,7 @@ def test_falling_behind_skips_partials_not_finals_and_says_so(monkeypatch):
     stats = session.stats()
     assert stats.partials_skipped > 0 and not stats.behind
     notices = [e for e in rec.of(StreamError) if e.recovery is Recovery.IGNORE]
-    assert len(notices) == 1 and "behind real time" in notices[0].message
+    assert len(notices) == 1 and "behind real time while the offline engine catches up" in notices[0].message
     first_final = rec.events.index(rec.of(Final)[0])
     # While behind, partials only for the utterance in progress at the stall, none for the next
     # ones until the backlog is under 2 s (the last utterance may show live words again).
