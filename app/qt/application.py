@@ -74,6 +74,17 @@ class GuiApp:
         if self.settings.get("app/start_on_launch"):
             self.controller.start()
 
+    def activate(self, overrides: dict | None = None) -> None:
+        """A second launch: bring the overlay forward and apply what its command line asked for."""
+        self.overlay.set_overlay_visible(True)
+        self.overlay.raise_()
+        if overrides:
+            self.controller.overrides.update(overrides)
+            if self.controller.running:
+                self.controller.restart()
+            else:
+                self.controller.start()
+
     def quit(self) -> None:
         self.controller.shutdown()
         self.overlay.flush_geometry()
@@ -164,13 +175,22 @@ def run_gui(args) -> int:
     app.setDesktopFileName(BUNDLE_ID)   # matches packaging/linux/<BUNDLE_ID>.desktop (Wayland app id)
     app.setQuitOnLastWindowClosed(False)   # closing history/settings must not end the captions
 
+    from app.qt.controller import OVERRIDE_KEYS, overrides_from_args
+    from app.qt.single_instance import become_single
+    overrides = overrides_from_args(args) if args is not None else {}
+    overrides.pop("transcript_dir", None)   # fixed for the running copy's whole life
+    instance = become_single(overrides, set(OVERRIDE_KEYS), report=lambda m: print(m, file=sys.stderr))
+    if instance is None:
+        return 0                            # the copy already running took over
     try:
         settings = _make_settings(args)
     except Exception as exc:  # noqa: BLE001 - an unreadable config must still show why
         QMessageBox.critical(None, APP_NAME, f"The settings could not be loaded: {exc}")
         return 1
     gui = GuiApp(settings, args)
+    instance.activated.connect(gui.activate)
     app.aboutToQuit.connect(gui.controller.shutdown)
+    app.aboutToQuit.connect(instance.close)
     # Ctrl+C in a terminal quits cleanly (finals saved): Python needs the interpreter to run now
     # and then to see the signal while Qt's loop is waiting.
     # Queued, so a signal that arrives while still starting up is acted on once the loop runs
