@@ -76,6 +76,7 @@ class CaptionOverlay(QWidget):
         self._level_db: float | None = None
         self._level_step: int | None = None
         self._silence_hint = ""
+        self._silence_detail = ""
         self._status_note = ""            # platform note (Wayland / no compositor)
         self._note_explanation = ""
         self._click_through = False
@@ -153,7 +154,7 @@ class CaptionOverlay(QWidget):
     def _update_tooltip(self) -> None:
         # The status line is elided to one line: hovering shows the whole reason.
         parts = [self._status.detail if self._status.state in (State.ERROR, State.RECONNECTING) else "",
-                 self._silence_hint, self._note_explanation]
+                 self._silence_detail or self._silence_hint, self._note_explanation]
         self.setToolTip("\n\n".join(p for p in parts if p))
 
     def apply_settings(self, keys=None) -> None:
@@ -194,9 +195,10 @@ class CaptionOverlay(QWidget):
     def set_levels(self, levels: dict) -> None:
         peaks = [lv.rms_dbfs for lv in levels.values()] if levels else []
         level = max(peaks) if peaks else None
-        # A device that delivers only digital silence is usually the wrong one, or muted.
-        silent = [label for label, lv in (levels or {}).items() if getattr(lv, "silent", False)]
-        hint = f"no sound from {', '.join(silent)}: check the device" if silent else ""
+        # Only a device that has delivered nothing at all since it opened gets a (gentle) word.
+        hints = [h for lv in (levels or {}).values() if (h := getattr(lv, "short_hint", ""))]
+        hint = "; ".join(hints)
+        self._silence_detail = "\n".join(h for lv in (levels or {}).values() if (h := getattr(lv, "hint", None)))
         # Repaint only when the bar changes by a visible step (the dB value differs on every poll,
         # and each repaint competes with the captions for the GUI thread).
         step = None if level is None else int(meter_fraction(level) * METER_STEPS)

@@ -270,10 +270,15 @@ def test_level_meter_repaints_only_on_visible_steps(make, monkeypatch):
 def test_silent_input_hint(make):
     from app.core.audio.level import Level
     o = make()
-    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=12.0)})
-    assert o._silence_hint == "no sound from mic: check the device"
-    o.set_levels({"mic": Level(rms_dbfs=-20.0)})
+    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=12.0, source="mic")})
+    assert o._silence_hint == "no sound from the microphone yet: muted?"
+    assert "since it opened" in o.toolTip()
+    o.set_levels({"mic": Level(rms_dbfs=-20.0, source="mic", ever_sound=True)})
     assert o._silence_hint == ""
+    # Quiet after speech (or an idle call) is not a device problem.
+    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=30.0, source="mic", ever_sound=True),
+                  "system": Level(rms_dbfs=-120.0, silent_s=12.0, source="system")})
+    assert o._silence_hint == "" and "check" not in o.toolTip()
 
 
 # ---- geometry -------------------------------------------------------------------------------
