@@ -33,7 +33,8 @@ class HistoryWindow(QWidget):
         # The app's record of the running sitting, so opening History mid-meeting shows it all.
         self.model = HistoryModel(Path(transcript_dir), record=getattr(controller, "live_record", None))
         self._last_export_dir: Path | None = None
-        self.setWindowTitle(f"{APP_NAME} — Caption history")
+        self.setWindowTitle("Caption history")   # the platform appends the app's name
+        self.setAccessibleName(f"{APP_NAME} caption history")
         self.resize(640, 480)
 
         self.session_box = QComboBox()

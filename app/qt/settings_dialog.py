@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListWidget,
-                               QStackedWidget, QVBoxLayout)
+                               QSizePolicy, QStackedWidget, QVBoxLayout)
 
 from app import APP_NAME
 from app.core.settings import Settings
@@ -33,7 +33,9 @@ PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPa
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, controller, parent=None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"{APP_NAME} \u2014 Settings")
+        # The platform adds " — Caption Overlay" (the application display name) itself.
+        self.setWindowTitle("Settings")
+        self.setAccessibleName(f"{APP_NAME} settings")
         self.settings = settings
         self.controller = controller
         self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
@@ -52,9 +54,13 @@ class SettingsDialog(QDialog):
         self.problem = QLabel()
         self.problem.setObjectName("dialogProblem")
         self.problem.setWordWrap(True)
+        self.problem.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.problem.setStyleSheet("color: #c62828;")
         self.status = QLabel()
         self.status.setObjectName("dialogStatus")
+        # A growing status message wraps instead of widening the dialog under the user's pointer.
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
             | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.RestoreDefaults)

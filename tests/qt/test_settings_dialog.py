@@ -324,3 +324,20 @@ def test_unwritable_settings_file_is_reported_and_changes_still_apply(qtbot, con
     n = len(controller.named("set_silence_threshold"))
     dlg.reject()                                   # closing now reverts nothing: it is applied
     assert len(controller.named("set_silence_threshold")) == n
+
+
+def test_a_growing_status_line_does_not_widen_the_dialog(dialog, controller, qtbot):
+    from app.core.status import State, Status
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    width = dialog.width()
+    long = Status(state=State.RECONNECTING, text="Reconnecting: " + "the connection was lost again " * 8)
+    controller.status_changed.emit(long)
+    qtbot.wait(50)
+    assert dialog.width() == width
+    assert dialog.status.text().startswith("Reconnecting")
+
+
+def test_title_does_not_repeat_the_app_name(dialog):
+    # The platform appends the application's display name to every window title.
+    assert dialog.windowTitle() == "Settings"
