@@ -164,7 +164,15 @@ def _make_settings(args) -> Settings:
     return Settings(QSettingsStore())
 
 
-def run_gui(args) -> int:
+def _report(message: str) -> None:
+    log.info("%s", message)
+    if sys.stderr is not None:   # None in a windowed build
+        print(message, file=sys.stderr)
+
+
+def start_gui(args) -> "GuiApp | int":
+    """Everything ``run_gui`` does before the event loop: the running GuiApp, or an exit code
+    (another copy took over, or the settings could not be read)."""
     setup_gui_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
@@ -179,15 +187,17 @@ def run_gui(args) -> int:
     from app.qt.single_instance import become_single
     overrides = overrides_from_args(args) if args is not None else {}
     overrides.pop("transcript_dir", None)   # fixed for the running copy's whole life
-    instance = become_single(overrides, set(OVERRIDE_KEYS), report=lambda m: print(m, file=sys.stderr))
+    instance = become_single(overrides, set(OVERRIDE_KEYS), report=_report)
     if instance is None:
         return 0                            # the copy already running took over
     try:
         settings = _make_settings(args)
     except Exception as exc:  # noqa: BLE001 - an unreadable config must still show why
+        instance.close()
         QMessageBox.critical(None, APP_NAME, f"The settings could not be loaded: {exc}")
         return 1
     gui = GuiApp(settings, args)
+    gui.instance = instance
     instance.activated.connect(gui.activate)
     app.aboutToQuit.connect(gui.controller.shutdown)
     app.aboutToQuit.connect(instance.close)
@@ -197,8 +207,15 @@ def run_gui(args) -> int:
     # (QApplication.quit() before exec() would be lost).
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, gui.quit))
     signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, gui.quit))
-    heartbeat = QTimer(interval=200)
-    heartbeat.timeout.connect(lambda: None)
-    heartbeat.start()
+    gui.heartbeat = QTimer(interval=200)
+    gui.heartbeat.timeout.connect(lambda: None)
+    gui.heartbeat.start()
     gui.start()
-    return app.exec()
+    return gui
+
+
+def run_gui(args) -> int:
+    started = start_gui(args)
+    if isinstance(started, int):
+        return started
+    return QApplication.instance().exec()
