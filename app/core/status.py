@@ -14,6 +14,7 @@ for ``GAP_NOTICE_S``. Every notice shows for at least ``MIN_NOTICE_S`` so it can
 from __future__ import annotations
 
 import enum
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -81,6 +82,22 @@ class _Notice:
     cause_gone: bool = False
 
 
+_URL = re.compile(r"\b(?:wss?|https?)://(?:[^/\s@]*@)?([^/\s?#)]+)[^\s)]*")
+
+
+def plain_addresses(text: str) -> str:
+    """``ws://host:port/v3/ws?…`` → "the server at host:port" (AssemblyAI's by name): a person
+    needs to know which server, not a WebSocket address."""
+
+    def name(m: re.Match) -> str:
+        host = m.group(1)
+        if host.split(":")[0].endswith("assemblyai.com"):
+            return "AssemblyAI"
+        return f"the server at {host}"
+
+    return _URL.sub(name, text or "")
+
+
 @dataclass
 class _Source:
     state: State = State.CONNECTING
@@ -127,7 +144,7 @@ class StatusModel:
         """Could not start or stopped for good (no key, device missing, auth refused...)."""
         self._sources = {}
         self._overall = State.ERROR
-        self._stop_detail = message
+        self._stop_detail = plain_addresses(message)
         return self._publish()
 
     def set_latency(self, ms: float | None) -> Status:
@@ -162,18 +179,19 @@ class StatusModel:
         elif isinstance(event, Reconnecting):
             src.state = State.RECONNECTING
             wait = f" in {event.delay_s:.0f} s" if event.delay_s >= 1 else ""
-            src.detail = f"{event.reason} — trying again{wait} (attempt {event.attempt})" \
-                if event.reason else f"Trying again{wait} (attempt {event.attempt})"
+            reason = plain_addresses(event.reason)
+            src.detail = f"{reason} — trying again{wait} (attempt {event.attempt})" \
+                if reason else f"Trying again{wait} (attempt {event.attempt})"
         elif isinstance(event, StreamError):
             if event.recovery is Recovery.RECONNECT:
                 src.state = State.RECONNECTING
-                src.detail = event.message
+                src.detail = plain_addresses(event.message)
             elif event.recovery is Recovery.IGNORE:
                 self._notices[(label, "engine")] = _Notice(
                     event.message, now, now + ENGINE_NOTICE_S, clears_on_partial=True)
             else:
                 src.state = State.ERROR
-                src.detail = event.message
+                src.detail = plain_addresses(event.message)
         elif isinstance(event, Gap):
             seconds = event.duration_ms / 1000
             text = f"{seconds:.1f} s of audio were not captioned ({event.reason})" \

@@ -23,6 +23,15 @@ STATE_COLORS = {State.LIVE: "#3ddc84", State.OFFLINE: "#4fa3ff", State.CONNECTIN
                 State.RECONNECTING: "#ffc107", State.ERROR: "#ff5252", State.STOPPED: "#9e9e9e"}
 
 
+STATUS_MIN_PT = 11.0        # readable from a desk away; the caption text itself is 16 pt or more
+STATUS_MAX_PT = 20.0
+STATUS_SCALE = 0.42         # the status line follows the caption size
+
+
+def status_point_size(caption_pt: float) -> float:
+    return min(STATUS_MAX_PT, max(STATUS_MIN_PT, caption_pt * STATUS_SCALE))
+
+
 def meter_fraction(dbfs: float) -> float:
     """-60…0 dBFS → 0…1 of the level bar."""
     return min(1.0, max(0.0, (dbfs + 60) / 60))
@@ -51,7 +60,7 @@ class CaptionPainter:
         self._cache.clear()   # colours, font or effect may have changed
         small = QFont(font)
         small.setBold(False)
-        small.setPointSizeF(min(14.0, max(9.0, style.font_size * 0.35)))
+        small.setPointSizeF(status_point_size(style.font_size))
         self.small_font = small
 
     # ---- sizes ----------------------------------------------------------------------------
@@ -171,7 +180,8 @@ class CaptionPainter:
     def meter_width(self) -> float:
         return QFontMetricsF(self.small_font).horizontalAdvance("MMMMM")
 
-    def paint_status(self, p: QPainter, r: QRectF, state: State, level_db: float | None, text: str) -> None:
+    def paint_status(self, p: QPainter, r: QRectF, state: State, level_db: float | None, text: str) -> bool:
+        """Draws the strip; True when the text had to be cut short."""
         fm = QFontMetricsF(self.small_font)
         p.setFont(self.small_font)
         dot = fm.height() * 0.45
@@ -190,16 +200,15 @@ class CaptionPainter:
             frac = meter_fraction(level_db)
             p.setBrush(QColor("#3ddc84") if frac < 0.9 else QColor("#ff5252"))
             p.drawRoundedRect(QRectF(meter.left(), meter.top(), meter.width() * frac, meter.height()), 2, 2)
+        # Opaque text colour with a 1 px halo in the effect colour: at least the caption text's
+        # contrast, whatever shows through the background.
         pen = QColor(self.style.text_color)
-        pen.setAlpha(200)
-        p.setPen(pen)
         text_rect = QRectF(r.left() + dot * 2, r.top(), meter.left() - r.left() - dot * 3, r.height())
         elided = fm.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width())
         align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-        if self.style.background_opacity < 60:
-            # Little background to read against: a 1 px halo keeps the small text legible.
-            p.setPen(QColor(self.style.effect_color))
-            for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)):
-                p.drawText(text_rect.translated(dx, dy), align, elided)
-            p.setPen(pen)
+        p.setPen(QColor(self.style.effect_color))
+        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)):
+            p.drawText(text_rect.translated(dx, dy), align, elided)
+        p.setPen(pen)
         p.drawText(text_rect, align, elided)
+        return elided != text

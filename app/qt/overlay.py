@@ -22,7 +22,7 @@ import time
 from PySide6.QtCore import QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (QAccessible, QAccessibleAnnouncementEvent, QAccessibleEvent, QCursor,
                            QGuiApplication, QPainter)
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QToolTip, QWidget
 
 from app.core.captions import CaptionConfig, CaptionModel
 from app.core.placement import DOCKS, MIN_SIZE, clamp_rect, dock_position, format_geometry, parse_geometry
@@ -60,6 +60,8 @@ class CaptionOverlay(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
         self.setAttribute(Qt.WidgetAttribute.WA_MacAlwaysShowToolWindow)
+        # The overlay never becomes the active window; without this its tooltip would never show.
+        self.setAttribute(Qt.WidgetAttribute.WA_AlwaysShowToolTips)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setMouseTracking(True)
         self.setMinimumSize(*MIN_SIZE)
@@ -151,11 +153,21 @@ class CaptionOverlay(QWidget):
         self._update_tooltip()
         self.update()
 
-    def _update_tooltip(self) -> None:
-        # The status line is elided to one line: hovering shows the whole reason.
-        parts = [self._status.detail if self._status.state in (State.ERROR, State.RECONNECTING) else "",
+    def full_status(self) -> str:
+        """Everything the one-line status strip may cut short, in full."""
+        parts = [self._status.summary(),
+                 self._status.detail if self._status.state in (State.ERROR, State.RECONNECTING) else "",
                  self._silence_detail or self._silence_hint, self._note_explanation]
-        self.setToolTip("\n\n".join(p for p in parts if p))
+        seen: list[str] = []
+        for part in parts:
+            if part and part not in seen:
+                seen.append(part)
+        return "\n\n".join(seen)
+
+    def _update_tooltip(self) -> None:
+        # The status line is elided to one line: hovering (or clicking it) shows the whole message.
+        self.setToolTip(self.full_status())
+        self.setAccessibleDescription(self._describe())
 
     def apply_settings(self, keys=None) -> None:
         """Re-read appearance, caption and window settings after the user saved them."""
@@ -269,6 +281,10 @@ class CaptionOverlay(QWidget):
                 self._context_menu.popup(event.globalPosition().toPoint())
             return
         if event.button() != Qt.MouseButton.LeftButton:
+            return
+        if self._status_rect().contains(event.position()) and self._edges_at(event.position()) == Qt.Edge(0):
+            # A click on the status strip shows the whole message (the strip is one line).
+            QToolTip.showText(event.globalPosition().toPoint(), self.full_status(), self)
             return
         handle = self.windowHandle()
         # Where the window really is, from the event (the X server's root coordinates). Right after
@@ -412,7 +428,7 @@ class CaptionOverlay(QWidget):
     def _describe(self) -> str:
         text = self.model.visible_text() or "No captions yet."
         lock = "Click-through is on." if self._click_through else "Unlocked: drag to move, edges resize."
-        return f"{text}\n{lock}"
+        return f"{text}\n{lock}\nStatus: {self._status.summary()}"
 
     def _edges_at(self, pos) -> Qt.Edge:
         x, y, w, h = pos.x(), pos.y(), self.width(), self.height()

@@ -196,3 +196,18 @@ def test_loading_the_offline_model_is_not_connecting():
     assert m.starting(["mic"], engine="local").text == "Loading the offline speech model…"
     assert m.on_event("mic", SessionStarted("l", "local")).text == "Live (offline engine)"
     assert m.starting(["mic"], engine="assemblyai").text == "Connecting…"
+
+
+def test_reconnect_reasons_name_the_server_not_its_websocket_address():
+    from app.core.status import plain_addresses
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("mic", Reconnecting(1, 2.0, "Could not connect to ws://127.0.0.1:8765/v3/ws (connection refused)"))
+    assert s.text == ("Reconnecting: Could not connect to the server at 127.0.0.1:8765 (connection refused)"
+                      " — trying again in 2 s (attempt 1)")
+    assert "ws://" not in s.detail
+    assert plain_addresses("lost wss://streaming.assemblyai.com/v3/ws?sample_rate=16000") == "lost AssemblyAI"
+    assert plain_addresses("no https://user:pw@broker.example.org:8443/token here") == \
+        "no the server at broker.example.org:8443 here"
+    assert "://" not in m.failed("Refused by wss://streaming.eu.assemblyai.com/v3/ws").text

@@ -393,3 +393,49 @@ def test_hide_show_persists(make, settings):
     assert not o.isVisible() and settings.get("overlay/visible") is False
     o.toggle_visible()
     assert o.isVisible() and settings.get("overlay/visible") is True
+
+
+# ---- the status strip: readable, and the whole message reachable ------------------------------
+def test_status_line_scales_with_the_captions_and_has_a_readable_minimum(make, settings):
+    from app.qt.caption_painter import STATUS_MIN_PT
+    o = make(appearance__font_size=16)
+    assert o.painter.small_font.pointSizeF() == STATUS_MIN_PT
+    assert QFontMetricsF(o.painter.small_font).height() >= 14   # px, was ~11
+    o.preview_style({"appearance/font_size": 40})
+    assert o.painter.small_font.pointSizeF() > STATUS_MIN_PT + 4
+
+
+def test_status_text_contrast_measured_from_pixels(make):
+    from app.core.styles import contrast_ratio
+    o = make(appearance__background_opacity=75)
+    o.set_click_through(True)
+    o.set_status(Status(state=State.LIVE, text="Live (offline engine) MMMMMMMM"))
+    img = o.grab().toImage()
+    r = o._status_rect().toRect()
+    colours = [img.pixelColor(x, y) for x in range(r.left() + 20, r.left() + 260) for y in range(r.top(), r.bottom())]
+    # Composite over a white desktop (the worst case for a dark translucent background).
+    def over_white(c):
+        a = c.alphaF()
+        return "#" + "".join(f"{round(v * a + 255 * (1 - a)):02x}" for v in (c.red(), c.green(), c.blue()))
+    shades = sorted({over_white(c) for c in colours}, key=lambda h: int(h[1:3], 16))
+    background, text = over_white(img.pixelColor(r.right() - 2, r.top() + 1)), shades[-1]
+    assert contrast_ratio(text, background) >= 4.5, (text, background)
+
+
+def test_tooltips_show_on_an_overlay_that_is_never_active(make):
+    o = make()
+    assert o.testAttribute(Qt.WidgetAttribute.WA_AlwaysShowToolTips)
+
+
+def test_clicking_the_status_strip_shows_the_whole_message(make, qtbot):
+    from PySide6.QtWidgets import QToolTip
+    o = make()
+    reason = "Could not connect to the server at 127.0.0.1:9 (connection refused) " * 3
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting: " + reason, detail=reason))
+    start = o.pos()
+    r = o._status_rect()
+    QToolTip.hideText()
+    qtbot.mouseClick(o, Qt.MouseButton.LeftButton, pos=r.center().toPoint())
+    assert reason.strip() in QToolTip.text()      # (offscreen never maps the tip; the text is set)
+    assert o.pos() == start                       # a click there reads, it does not drag
+    assert reason.strip() in o.accessibleDescription()
