@@ -104,7 +104,7 @@ PREFS: tuple[Pref, ...] = (
     _p("appearance/font_size", "int", 28, minimum=16, maximum=120),
     _p("appearance/text_color", "color", "#ffffff"),
     _p("appearance/background_color", "color", "#000000"),
-    _p("appearance/background_opacity", "int", 75, minimum=0, maximum=100),
+    _p("appearance/background_opacity", "int", 85, minimum=0, maximum=100),
     _p("appearance/text_effect", "choice", "outline", choices=("none", "outline", "shadow")),
     # Caption layout
     _p("captions/lines", "int", 2, minimum=1, maximum=8),

@@ -18,6 +18,7 @@ from app.core.styles import CaptionStyle
 CORNER_RADIUS = 14
 LINE_CACHE_SIZE = 48        # rendered caption lines kept (visible ones plus recent partials)
 GLYPH_OUTLINE_MAX = 4.0     # px: up to this outline width, stamp glyphs; wider, stroke a path
+UNLOCKED_MIN_ALPHA = 51     # 20 %: an unlocked overlay stays visible and grabbable at 0 % opacity
 
 STATE_COLORS = {State.LIVE: "#3ddc84", State.OFFLINE: "#4fa3ff", State.CONNECTING: "#ffc107",
                 State.RECONNECTING: "#ffc107", State.ERROR: "#ff5252", State.STOPPED: "#9e9e9e"}
@@ -90,7 +91,9 @@ class CaptionPainter:
         style = self.style
         rect = rect.adjusted(0.5, 0.5, -0.5, -0.5)
         bg = QColor(style.background_color)
-        bg.setAlpha(style.background_alpha)
+        # Fully transparent pixels take no clicks on some platforms (and show nothing to grab):
+        # while unlocked, keep a faint background whatever the opacity setting.
+        bg.setAlpha(max(style.background_alpha, UNLOCKED_MIN_ALPHA) if unlocked else style.background_alpha)
         path = QPainterPath()
         path.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
         p.fillPath(path, bg)
@@ -140,10 +143,26 @@ class CaptionPainter:
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         x, baseline = margin, margin + self.metrics.ascent()
         for run in line.runs:
+            advance = self.metrics.horizontalAdvance(run.text)
+            if run.kind == "label":
+                self._draw_chip(painter, QRectF(x, margin, advance, self.metrics.lineSpacing()), run.text)
             self._draw_text(painter, QPointF(x, baseline), run.text, colors[run.kind], effect)
-            x += self.metrics.horizontalAdvance(run.text)
+            x += advance
         painter.end()
         return image
+
+    def _draw_chip(self, p: QPainter, box: QRectF, text: str) -> None:
+        """A rounded chip behind a source label ("Mic:"), inside the label's own width (the
+        trailing space stays outside), so labels read as labels and the layout is unchanged."""
+        word = text.rstrip()
+        width = self.metrics.horizontalAdvance(word)
+        pad = self.metrics.height() * 0.08
+        chip = QRectF(box.left() - pad, box.top() + pad, width + 2 * pad, box.height() - 2 * pad)
+        p.save()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(self.style.label_chip_color))
+        p.drawRoundedRect(chip, chip.height() * 0.25, chip.height() * 0.25)
+        p.restore()
 
     def _draw_text(self, p: QPainter, at: QPointF, text: str, color: QColor, effect: QColor) -> None:
         mode = self.style.text_effect

@@ -439,3 +439,76 @@ def test_clicking_the_status_strip_shows_the_whole_message(make, qtbot):
     assert reason.strip() in QToolTip.text()      # (offscreen never maps the tip; the text is set)
     assert o.pos() == start                       # a click there reads, it does not drag
     assert reason.strip() in o.accessibleDescription()
+
+
+# ---- readability of the defaults, measured from rendered pixels --------------------------------
+def _over(c: QColor, backdrop: tuple[int, int, int]) -> str:
+    a = c.alphaF()
+    return "#" + "".join(f"{round(v * a + b * (1 - a)):02x}" for v, b in zip((c.red(), c.green(), c.blue()), backdrop))
+
+
+def _glyph_core_and_background(o, backdrop=(255, 255, 255)):
+    """The commonest fully opaque colour in the caption area other than the outline (the glyphs'
+    inside), and the background there, both as seen over ``backdrop``."""
+    from collections import Counter
+    img = o.grab().toImage()
+    r = o._text_rect().toRect()
+    counts = Counter()
+    for x in range(r.left(), r.right()):
+        for y in range(r.top(), r.bottom()):
+            c = img.pixelColor(x, y)
+            if c.alpha() == 255 and c.name() != o.caption_style().effect_color:
+                counts[c.name()] += 1
+    core = counts.most_common(1)[0][0]
+    background = _over(img.pixelColor(r.right() - 2, r.top() + 2), backdrop)
+    return core, background
+
+
+def test_default_final_and_live_words_contrast_from_pixels(make):
+    from app.core.styles import contrast_ratio
+    o = make()
+    o.set_click_through(True)   # as in use: locked, no frame
+    o.on_partial("mic", Partial("MMMM WWWW", 0, 1))
+    partial, bg = _glyph_core_and_background(o)
+    o.on_final("mic", Final("MMMM WWWW", 0, 1))
+    final, bg_final = _glyph_core_and_background(o)
+    assert contrast_ratio(final, bg_final) >= 7.0, (final, bg_final)        # over a white desktop
+    assert contrast_ratio(partial, bg) >= 4.5, (partial, bg)
+    assert contrast_ratio(partial, final) > 1.5                            # still visibly "live"
+
+
+def test_default_background_masks_the_window_underneath(make):
+    """Black text on a white page behind the overlay: what shows through must be near invisible."""
+    from app.core.styles import contrast_ratio
+    o = make()
+    o.set_click_through(True)
+    img = o.grab().toImage()
+    c = img.pixelColor(o.width() // 2, o.height() // 2)
+    through_white, through_black = _over(c, (255, 255, 255)), _over(c, (0, 0, 0))
+    assert contrast_ratio(through_white, through_black) < 1.5
+
+
+def test_source_labels_are_styled_as_labels_not_as_live_words(make):
+    o = make(appearance__text_effect="none")
+    o.set_click_through(True)
+    o.set_source_labels(["mic", "system"])
+    o.on_final("mic", Final("Hi", 0, 1))
+    style = o.caption_style()
+    img = o.grab().toImage()
+    r = o._text_rect().toRect()
+    chip = [(x, y) for x in range(r.left(), r.right()) for y in range(r.top(), r.bottom())
+            if img.pixelColor(x, y).name() == style.label_chip_color]
+    assert chip                                        # the chip behind "Mic:"
+    left, right = min(x for x, _ in chip), max(x for x, _ in chip)
+    top, bottom = min(y for _, y in chip), max(y for _, y in chip)
+    inside = {img.pixelColor(x, y).name() for x in range(left, right) for y in range(top, bottom)}
+    assert style.text_color in inside                  # the label itself at full contrast, not dimmed
+    assert right - left < o.painter.measure("Mic: Hi") * 0.7   # only the label wears the chip
+
+
+def test_unlocked_overlay_at_zero_opacity_keeps_something_to_grab(make):
+    from app.qt.caption_painter import UNLOCKED_MIN_ALPHA
+    o = make(appearance__background_opacity=0)
+    assert pixel(o, o.width() // 2, o.height() // 2).alpha() == UNLOCKED_MIN_ALPHA
+    o.set_click_through(True)                          # locked: exactly the user's 0 %
+    assert pixel(o, o.width() // 2, o.height() // 2).alpha() == 0
