@@ -29,9 +29,9 @@ PREVIEW_CHUNK_MS = 50
 FLOOR_DBFS = -60.0
 
 
-def list_device_names() -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
-    """(microphones, system sources, problem) as (name, description) pairs; problem is "" when
-    listing worked."""
+def list_device_names() -> tuple[list[tuple], list[tuple], str]:
+    """(microphones, system sources, problem) as (name, description, is_default) entries;
+    problem is "" when listing worked."""
     try:
         from app.core.audio.devices import list_devices
     except ImportError:
@@ -42,7 +42,7 @@ def list_device_names() -> tuple[list[tuple[str, str]], list[tuple[str, str]], s
         return [], [], f"Could not list audio devices ({exc}); type a device name."
     mics, systems = [], []
     for device in devices:
-        entry = (device.name, device.description or device.name)
+        entry = (device.name, device.description or device.name, bool(device.is_default))
         (systems if device.kind == "system" else mics).append(entry)
     return mics, systems, ""
 
@@ -121,10 +121,10 @@ class AudioPage(SettingsPage):
             self.source.addItem(label, value)
         self.mic_device = QComboBox()
         self.system_device = QComboBox()
-        for combo, default in ((self.mic_device, "System default microphone"),
-                               (self.system_device, "Monitor of the default output")):
-            combo.setEditable(True)
-            combo.lineEdit().setPlaceholderText(default)
+        self._placeholders = {self.mic_device: "System default microphone",
+                              self.system_device: "Monitor of the default output"}
+        self.mic_device.setAccessibleName("Microphone")
+        self.system_device.setAccessibleName("System audio device")
         self.device_note = QLabel()
         self.device_note.setWordWrap(True)
         self.preview_button = QPushButton("Preview level")
@@ -156,17 +156,39 @@ class AudioPage(SettingsPage):
         self.refresh_devices()
 
     def refresh_devices(self) -> None:
+        """People pick by description ("USB Headset"); the device's name is what is saved. When
+        devices cannot be listed the pickers become text fields for a typed name."""
         mics, systems, problem = list_device_names()
-        for combo, entries in ((self.mic_device, mics), (self.system_device, systems)):
+        for combo, entries, kind in ((self.mic_device, mics, "microphone"),
+                                     (self.system_device, systems, "output")):
             current = self._device_name(combo)
             combo.clear()
-            combo.addItem("", "")  # system default
-            for name, description in entries:
-                combo.addItem(name, name)
-                combo.setItemData(combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
-            combo.setEditText(current)
+            combo.setEditable(bool(problem))
+            if problem:
+                combo.lineEdit().setPlaceholderText(self._placeholders[combo])
+                combo.setEditText(current)
+                continue
+            entries = [tuple(e) + (False,) * (3 - len(e)) for e in entries]
+            default = next((d for _n, d, is_default in entries if is_default), "")
+            combo.addItem(f"System default ({default})" if default else f"System default {kind}", "")
+            for name, description, _is_default in entries:
+                combo.addItem(description or name, name)
+                combo.setItemData(combo.count() - 1, f"{description}\nDevice name: {name}",
+                                  Qt.ItemDataRole.ToolTipRole)
+            self._select(combo, current)
         self.device_note.setText(problem)
         self.device_note.setVisible(bool(problem))
+
+    @staticmethod
+    def _select(combo: QComboBox, name: str) -> None:
+        if combo.isEditable():
+            combo.setEditText(name)
+            return
+        index = combo.findData(name)
+        if index < 0:   # saved, but not connected now: keep it rather than lose the choice
+            combo.addItem(f"{name} (not connected)", name)
+            index = combo.count() - 1
+        combo.setCurrentIndex(index)
 
     # -- contract ------------------------------------------------------------------------------
     def values(self) -> dict:
@@ -176,12 +198,14 @@ class AudioPage(SettingsPage):
 
     @staticmethod
     def _device_name(combo: QComboBox) -> str:
-        return combo.currentText().strip()
+        if combo.isEditable():
+            return combo.currentText().strip()
+        return str(combo.currentData() or "")
 
     def set_values(self, values: dict) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(values["audio/source"])))
-        self.mic_device.setEditText(values["audio/mic_device"])
-        self.system_device.setEditText(values["audio/system_device"])
+        self._select(self.mic_device, values["audio/mic_device"])
+        self._select(self.system_device, values["audio/system_device"])
 
     def revert(self) -> None:
         self.stop_preview()
