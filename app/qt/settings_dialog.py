@@ -88,6 +88,8 @@ class SettingsDialog(QDialog):
         # Pages that depend on the protocol follow the (unsaved) choice on the Connection page.
         self.connection.protocol_changed.connect(self.vocabulary.set_protocol)
         self.connection.protocol_changed.connect(self.silence.set_protocol)
+        for page in (self.silence, self.vocabulary, self.audio):
+            self.connection.engine_changed.connect(page.set_engine)
         self.api_key.values_provider = self.pending_values
         self._status_connected = False
         self.reload()
@@ -102,6 +104,8 @@ class SettingsDialog(QDialog):
         protocol = self.connection.current_protocol()
         self.vocabulary.set_protocol(protocol)
         self.silence.set_protocol(protocol)
+        for page in (self.silence, self.vocabulary, self.audio):
+            page.set_engine(self.connection.current_engine())
         self._update_buttons()
         if self.settings.warnings:
             self.problem.setText("Some saved settings were unusable and were reset to defaults.")

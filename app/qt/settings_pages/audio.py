@@ -127,6 +127,10 @@ class AudioPage(SettingsPage):
         self.system_device.setAccessibleName("System audio device")
         self.device_note = QLabel()
         self.device_note.setWordWrap(True)
+        self.billing_note = QLabel()
+        self.billing_note.setObjectName("bothBilling")
+        self.billing_note.setWordWrap(True)
+        self._engine = settings.get("engine/engine")
         self.preview_button = QPushButton("Preview level")
         self.preview_button.setCheckable(True)
         self.meters: dict[str, QProgressBar] = {}
@@ -143,6 +147,7 @@ class AudioPage(SettingsPage):
         form.addRow("System audio", self.system_device)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.billing_note)
         layout.addWidget(self.device_note)
         layout.addWidget(explanation(
             "Leave a device empty to follow the system default. System audio is captured from "
@@ -153,6 +158,7 @@ class AudioPage(SettingsPage):
         layout.addStretch(1)
         self.preview_button.toggled.connect(self._toggle_preview)
         self.source.currentIndexChanged.connect(self._restart_preview_if_running)
+        self.source.currentIndexChanged.connect(self._show_billing)
         self.refresh_devices()
 
     def refresh_devices(self) -> None:
@@ -179,6 +185,22 @@ class AudioPage(SettingsPage):
         self.device_note.setText(problem)
         self.device_note.setVisible(bool(problem))
 
+    def set_engine(self, engine: str) -> None:
+        self._engine = engine
+        self._show_billing()
+
+    def _show_billing(self, *_args) -> None:
+        # Each source is its own streaming session: with AssemblyAI, Both means two sessions billed.
+        both = self.source.currentData() == "both"
+        if both and self._engine != "local":
+            when = "" if self._engine == "assemblyai" else " when captions come from AssemblyAI"
+            self.billing_note.setText(f"Both runs two AssemblyAI sessions at once{when}, one per source, "
+                                      "so streaming time is billed twice. The offline engine costs nothing.")
+        elif both:
+            self.billing_note.setText("Both runs the offline engine twice, one per source: about "
+                                      "double the processor use.")
+        self.billing_note.setVisible(both)
+
     @staticmethod
     def _select(combo: QComboBox, name: str) -> None:
         if combo.isEditable():
@@ -204,6 +226,7 @@ class AudioPage(SettingsPage):
 
     def set_values(self, values: dict) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(values["audio/source"])))
+        self._show_billing()
         self._select(self.mic_device, values["audio/mic_device"])
         self._select(self.system_device, values["audio/system_device"])
 
