@@ -342,7 +342,15 @@ class CaptionOverlay(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        self.painter.paint_background(p, QRectF(self.rect()), unlocked=not self._click_through)
+        unlocked = not self._click_through
+        if self.model.lines() or unlocked:
+            self.painter.paint_background(p, QRectF(self.rect()), unlocked=unlocked)
+        else:
+            # Nothing to read (before the first caption, after the auto-clear): no empty dark box
+            # over the user's screen, only the status strip on its own small background.
+            pad = self.painter.padding() / 2
+            self.painter.paint_background(p, self._status_rect().adjusted(-pad, -pad / 2, pad, pad / 2),
+                                          unlocked=False)
         if event.rect().intersects(self._text_rect().toAlignedRect()):
             # Skipped when only the status line (level meter) changed.
             self.painter.paint_captions(p, self._text_rect(), self.model.lines(), self.devicePixelRatioF())
@@ -406,6 +414,8 @@ class CaptionOverlay(QWidget):
     def _tick(self) -> None:
         if self.model.tick(time.monotonic()):
             self.update()
+            if not self.model.lines():
+                self.setAccessibleDescription(self._describe())
 
     def _keep_above(self) -> None:
         """Raise once when shown or toggled. Not on a timer: a periodic raise would cover other

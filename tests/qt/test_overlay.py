@@ -482,6 +482,7 @@ def test_default_background_masks_the_window_underneath(make):
     from app.core.styles import contrast_ratio
     o = make()
     o.set_click_through(True)
+    o.on_final("mic", Final(".", 0, 1))     # a caption on screen: the box is drawn
     img = o.grab().toImage()
     c = img.pixelColor(o.width() // 2, o.height() // 2)
     through_white, through_black = _over(c, (255, 255, 255)), _over(c, (0, 0, 0))
@@ -512,3 +513,17 @@ def test_unlocked_overlay_at_zero_opacity_keeps_something_to_grab(make):
     assert pixel(o, o.width() // 2, o.height() // 2).alpha() == UNLOCKED_MIN_ALPHA
     o.set_click_through(True)                          # locked: exactly the user's 0 %
     assert pixel(o, o.width() // 2, o.height() // 2).alpha() == 0
+
+
+def test_no_empty_dark_box_when_there_is_nothing_to_read(make, qtbot):
+    o = make(captions__clear_after_s=1)
+    o.set_click_through(True)
+    middle = (o.width() // 2, int(o._text_rect().center().y()))
+    assert pixel(o, *middle).alpha() == 0                       # before the first caption
+    assert pixel(o, o.width() // 2, int(o._status_rect().center().y())).alpha() > 0   # status stays
+    o.on_final("mic", Final("Soon gone.", 0, 1))
+    assert pixel(o, *middle).alpha() > 0                        # captions: the box is there
+    qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
+    assert pixel(o, *middle).alpha() == 0                       # after the auto-clear: gone again
+    o.set_click_through(False)
+    assert pixel(o, *middle).alpha() > 0                        # unlocked: the whole area to grab
