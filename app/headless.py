@@ -366,11 +366,9 @@ def run_headless(args, *, stdout=None, stderr=None) -> int:
 
 def _open_sources(spec: str, config: SessionConfig):
     if spec.startswith("file:"):
-        from app.core.audio.errors import AudioSourceError
-        from app.core.audio.source import WavFileSource
+        from app.core.audio.source import WavFileSource, check_audio_file
         path = Path(spec[5:]).expanduser()
-        if not path.is_file():
-            raise AudioSourceError(f"Audio file not found: {path}")
+        check_audio_file(path)
         return [WavFileSource(path, config.sample_rate, config.chunk_ms)]
     from app.core.audio.devices import open_sources
     return open_sources(spec, config.sample_rate, config.chunk_ms)
