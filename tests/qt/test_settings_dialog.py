@@ -389,3 +389,15 @@ def test_a_growing_status_line_does_not_widen_the_dialog(dialog, controller, qtb
 def test_title_does_not_repeat_the_app_name(dialog):
     # The platform appends the application's display name to every window title.
     assert dialog.windowTitle() == "Settings"
+
+
+def test_server_url_with_an_impossible_port_is_refused(dialog):
+    from app.qt.settings_pages.connection import url_problem
+    assert "port 99999" in url_problem("ws://127.0.0.1:99999", "server URL")
+    assert "port 0" in url_problem("http://localhost:0", "server URL")
+    assert url_problem("http://localhost:8765", "server URL") == ""
+    assert url_problem("https://[::1]:443/prefix", "server URL") == ""
+    dialog.connection.server_url.setText("http://127.0.0.1:99999")
+    assert not dialog.ok_button.isEnabled() and "1 to 65535" in dialog.problem.text()
+    dialog.connection.server_url.setText("http://127.0.0.1:9999")
+    assert dialog.ok_button.isEnabled()

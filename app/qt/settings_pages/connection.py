@@ -50,6 +50,15 @@ def url_problem(text: str, what: str, schemes=("http", "https", "ws", "wss")) ->
     parsed = urlparse(text)
     if parsed.scheme not in schemes or not parsed.netloc:
         return f"The {what} must start with {' or '.join(s + '://' for s in schemes)} and name a host."
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        given = parsed.netloc.rsplit(":", 1)[-1]
+        return f"The {what} has port {given}; a port is a number from 1 to 65535."
+    if not parsed.hostname:
+        return f"The {what} must name a host."
     return ""
 
 
