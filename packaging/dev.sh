@@ -31,8 +31,17 @@ apt_install() {
 venv() {  # venv DIR EXTRAS
   local dir=$1 extras=$2
   [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
+  # The install is editable, so code changes need no reinstall: only a changed pyproject.toml
+  # (dependencies, entry points) or other extras do. Skipping it saves ~15 s per launch.
+  local stamp="$dir/.installed-$(echo "$extras" | tr ',' '-')"
+  local want
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/bin/caption-overlay" ]; then
+    return 0
+  fi
   "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$dir/bin/python" -m pip install -q -e ".[$extras]"
+  echo "$want" > "$stamp"
 }
 
 case "$mode" in
