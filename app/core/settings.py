@@ -126,6 +126,9 @@ PREFS: tuple[Pref, ...] = (
     _p("transcript/retention_days", "int", 30, minimum=0, maximum=3650, doc="0 = keep forever"),
     # Start-up
     _p("app/start_on_launch", "bool", True),
+    # Screen readers
+    _p("accessibility/finals_only", "bool", False,
+       doc="announce finished sentences only (braille-friendly), not connection changes"),
 )
 
 PREF_BY_KEY = {p.key: p for p in PREFS}
@@ -202,7 +205,8 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "appearance": tuple(p.key for p in PREFS
                         if p.key.startswith(("appearance/", "captions/"))),
     "general": ("app/start_on_launch", "transcript/enabled", "transcript/retention_days",
-                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end"),
+                "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end",
+                "accessibility/finals_only"),
 }
 
 #: Keys whose change needs a new recognition session (the controller restarts it on apply).

@@ -66,6 +66,8 @@ class CaptionOverlay(QWidget):
         self.setMouseTracking(True)
         self.setMinimumSize(*MIN_SIZE)
         self.setWindowTitle("Live captions")
+        from app.qt import overlay_accessible
+        overlay_accessible.install()
         self.setAccessibleName("Live captions")
         self.setAccessibleDescription("Captions appear here as people speak.")
 
@@ -200,7 +202,8 @@ class CaptionOverlay(QWidget):
     def set_status(self, status: Status) -> None:
         if status.state in (State.RECONNECTING, State.STOPPED, State.ERROR):
             self.model.drop_partials()  # no final will come for them
-        self._status = status
+        previous, self._status = self._status, status
+        self._announce_status(previous, status)
         self._update_tooltip()
         self.update()
 
@@ -434,6 +437,24 @@ class CaptionOverlay(QWidget):
             announcement = QAccessibleAnnouncementEvent(self, text)
             announcement.setPoliteness(QAccessible.AnnouncementPoliteness.Polite)
             notify_accessibility(announcement)
+
+    def _announce_status(self, previous: Status, status: Status) -> None:
+        """Connection changes a blind reader would otherwise miss (captions just stop), unless the
+        user asked for finished sentences only (braille displays: no status chatter)."""
+        if status.state is previous.state or self.settings.get("accessibility/finals_only"):
+            return
+        if status.state is State.ERROR:
+            message, politeness = f"Captions stopped: {status.detail or status.text}", \
+                QAccessible.AnnouncementPoliteness.Assertive
+        elif status.state is State.RECONNECTING:
+            message, politeness = "Captions paused: reconnecting.", QAccessible.AnnouncementPoliteness.Polite
+        elif status.state in (State.LIVE, State.OFFLINE) and previous.state is State.RECONNECTING:
+            message, politeness = "Captions are back.", QAccessible.AnnouncementPoliteness.Polite
+        else:
+            return
+        announcement = QAccessibleAnnouncementEvent(self, message)
+        announcement.setPoliteness(politeness)
+        notify_accessibility(announcement)
 
     def _describe(self) -> str:
         text = self.model.visible_text() or "No captions yet."

@@ -527,3 +527,45 @@ def test_no_empty_dark_box_when_there_is_nothing_to_read(make, qtbot):
     assert pixel(o, *middle).alpha() == 0                       # after the auto-clear: gone again
     o.set_click_through(False)
     assert pixel(o, *middle).alpha() > 0                        # unlocked: the whole area to grab
+
+
+# ---- assistive technology ---------------------------------------------------------------------
+def test_overlay_is_named_static_text_holding_the_captions(make):
+    from PySide6.QtGui import QAccessible
+    o = make()
+    o.on_final("mic", Final("Accessible words.", 0, 1))
+    iface = QAccessible.queryAccessibleInterface(o)
+    assert iface.role() == QAccessible.Role.StaticText
+    assert iface.text(QAccessible.Text.Name) == "Live captions"
+    assert iface.text(QAccessible.Text.Value) == "Accessible words."
+    assert "Accessible words." in iface.text(QAccessible.Text.Description)
+
+
+def _announcements(monkeypatch):
+    from PySide6.QtGui import QAccessibleAnnouncementEvent
+    import app.qt.overlay as overlay_module
+    events = []
+    monkeypatch.setattr(overlay_module, "notify_accessibility", events.append)
+    return lambda: [(e.message(), e.politeness().name) for e in events
+                    if isinstance(e, QAccessibleAnnouncementEvent)]
+
+
+def test_connection_changes_are_announced_unless_finals_only(make, monkeypatch, settings):
+    said = _announcements(monkeypatch)
+    o = make()
+    o.set_status(Status(state=State.LIVE, text="Live"))
+    o.on_partial("mic", Partial("half a", 0, 1))
+    o.on_partial("mic", Partial("half a sentence", 0, 1))
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting", detail="lost"))
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting", detail="lost again"))
+    o.set_status(Status(state=State.LIVE, text="Live"))
+    o.set_status(Status(state=State.ERROR, text="Stopped", detail="The API key was not accepted."))
+    assert said() == [("Captions paused: reconnecting.", "Polite"), ("Captions are back.", "Polite"),
+                      ("Captions stopped: The API key was not accepted.", "Assertive")]
+    # Partials are never announced (word by word would drown the reader).
+    assert not any("half" in m for m, _ in said())
+    settings.set("accessibility/finals_only", True)
+    before = len(said())
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting"))
+    o.on_final("mic", Final("Only this.", 0, 1))
+    assert said()[before:] == [("Only this.", "Polite")]
