@@ -30,6 +30,8 @@ class HistoryWindow(QWidget):
     def __init__(self, controller, transcript_dir: Path, parent=None) -> None:
         super().__init__(parent)
         self.controller = controller
+        from app.qt import overlay_accessible
+        overlay_accessible.install()
         # The app's record of the running sitting, so opening History mid-meeting shows it all.
         self.model = HistoryModel(Path(transcript_dir), record=getattr(controller, "live_record", None))
         self._last_export_dir: Path | None = None
@@ -85,6 +87,8 @@ class HistoryWindow(QWidget):
         if hasattr(controller, "running_changed"):
             controller.running_changed.connect(self._on_running_changed)
 
+        from app.qt.accessible_names import name_controls
+        name_controls(self)
         self.refresh_sessions()
         self._rebuild()
 

@@ -18,20 +18,31 @@ class CaptionAccessible(QAccessibleWidget):
 
     def text(self, kind):
         if kind == QAccessible.Text.Value:
-            return self._overlay.caption_text()
+            return self._overlay.readable_text()
         return super().text(kind)
 
 
 _installed = False
 
 
+class WindowAccessible(QAccessibleWidget):
+    """A top-level QWidget window (History) as a "frame", which screen readers announce by title."""
+
+    def __init__(self, widget) -> None:
+        super().__init__(widget, QAccessible.Role.Window, widget.accessibleName() or widget.windowTitle())
+
+
 def _factory(key: str, obj):
+    from app.qt.history_window import HistoryWindow
     from app.qt.overlay import CaptionOverlay
     if isinstance(obj, CaptionOverlay):
         interface = CaptionAccessible(obj)
-        obj._accessible_interface = interface   # Python keeps it alive as long as the overlay
-        return interface
-    return None
+    elif isinstance(obj, HistoryWindow):
+        interface = WindowAccessible(obj)
+    else:
+        return None
+    obj._accessible_interface = interface   # Python keeps it alive as long as the widget
+    return interface
 
 
 def install() -> None:

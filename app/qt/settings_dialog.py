@@ -46,6 +46,7 @@ class SettingsDialog(QDialog):
 
         self.nav = QListWidget()
         self.nav.setMaximumWidth(160)
+        self.nav.setAccessibleName("Settings pages")
         self.stack = QStackedWidget()
         for page in self.pages:
             self.nav.addItem(page.title)
@@ -91,6 +92,8 @@ class SettingsDialog(QDialog):
         for page in (self.silence, self.vocabulary, self.audio):
             self.connection.engine_changed.connect(page.set_engine)
         self.api_key.values_provider = self.pending_values
+        from app.qt.accessible_names import name_controls
+        name_controls(self)
         self._status_connected = False
         self.reload()
         self.nav.setCurrentRow(0)
