@@ -12,7 +12,8 @@ RUNTIME_APT=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plu
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
   libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libxcb-sync1)
 TEST_APT=(xvfb xauth x11-utils x11-apps xdotool imagemagick xcompmgr openbox pulseaudio espeak-ng sox
-  dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux)
+  dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux
+  at-spi2-core python3-pyatspi gir1.2-atspi-2.0)
 
 apt_install() {
   local missing=()
