@@ -59,6 +59,7 @@ class CaptionPainter:
         self.font = font
         self.metrics = QFontMetricsF(font)
         self._cache.clear()   # colours, font or effect may have changed
+        self._status_cached = None
         small = QFont(font)
         small.setBold(False)
         small.setPointSizeF(status_point_size(style.font_size))
@@ -219,15 +220,35 @@ class CaptionPainter:
             frac = meter_fraction(level_db)
             p.setBrush(QColor("#3ddc84") if frac < 0.9 else QColor("#ff5252"))
             p.drawRoundedRect(QRectF(meter.left(), meter.top(), meter.width() * frac, meter.height()), 2, 2)
-        # Opaque text colour with a 1 px halo in the effect colour: at least the caption text's
-        # contrast, whatever shows through the background.
-        pen = QColor(self.style.text_color)
         text_rect = QRectF(r.left() + dot * 2, r.top(), meter.left() - r.left() - dot * 3, r.height())
         elided = fm.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width())
-        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-        p.setPen(QColor(self.style.effect_color))
-        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)):
-            p.drawText(text_rect.translated(dx, dy), align, elided)
-        p.setPen(pen)
-        p.drawText(text_rect, align, elided)
+        p.drawImage(text_rect.topLeft() - QPointF(1, 1), self._status_image(elided, text_rect, p.device()))
         return elided != text
+
+    def _status_image(self, text: str, rect: QRectF, device) -> QImage:
+        """The status text with its halo, rendered once per text (the level meter next to it
+        repaints several times a second; the words change rarely)."""
+        dpr = device.devicePixelRatioF() if hasattr(device, "devicePixelRatioF") else 1.0
+        key = (text, round(rect.width()), round(rect.height()), dpr)
+        cached = getattr(self, "_status_cached", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        image = QImage(max(1, math.ceil((rect.width() + 2) * dpr)), max(1, math.ceil((rect.height() + 2) * dpr)),
+                       QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(dpr)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        painter.setFont(self.small_font)
+        local = QRectF(1, 1, rect.width(), rect.height())
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        # Opaque text colour with a 1 px halo in the effect colour: at least the caption text's
+        # contrast, whatever shows through the background.
+        painter.setPen(QColor(self.style.effect_color))
+        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)):
+            painter.drawText(local.translated(dx, dy), align, text)
+        painter.setPen(QColor(self.style.text_color))
+        painter.drawText(local, align, text)
+        painter.end()
+        self._status_cached = (key, image)
+        return image
