@@ -14,33 +14,18 @@ from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFormLayout, 
 from PySide6.QtCore import Qt
 
 from app.core.settings import PAGE_KEYS, PREF_BY_KEY
+from app.core.styles import PRESET_SETTINGS
 from app.qt.settings_pages.base import SettingsPage
 
 PRESET_LABELS = (("white_on_black", "White on black"), ("yellow_on_black", "Yellow on black"),
                  ("high_contrast", "High contrast"), ("custom", "Custom"))
-#: Colours a preset sets (the overlay's own style module wins when it defines presets).
-FALLBACK_PRESETS = {
-    "white_on_black": {"appearance/text_color": "#ffffff", "appearance/background_color": "#000000",
-                       "appearance/background_opacity": 75},
-    "yellow_on_black": {"appearance/text_color": "#ffff00", "appearance/background_color": "#000000",
-                        "appearance/background_opacity": 75},
-    "high_contrast": {"appearance/text_color": "#ffffff", "appearance/background_color": "#000000",
-                      "appearance/background_opacity": 100},
-}
 EFFECTS = (("outline", "Outline"), ("shadow", "Shadow"), ("none", "None"))
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def preset_values(name: str) -> dict:
-    """The preference values a preset sets ({} for custom)."""
-    try:  # owned by "overlay"; use its presets when they are declared there
-        from app.core import styles
-        presets = getattr(styles, "PRESET_SETTINGS", None)
-        if presets and name in presets:
-            return dict(presets[name])
-    except ImportError:
-        pass
-    return dict(FALLBACK_PRESETS.get(name, {}))
+    """The preference values a preset sets ({} for custom); the presets live in ``app.core.styles``."""
+    return dict(PRESET_SETTINGS.get(name, {}))
 
 
 class ColorField(QWidget):

@@ -150,7 +150,7 @@ class AudioPage(SettingsPage):
         layout.addWidget(self.billing_note)
         layout.addWidget(self.device_note)
         layout.addWidget(explanation(
-            "Leave a device empty to follow the system default. System audio is captured from "
+            "Choose \u201cSystem default\u201d to follow the system's choice. System audio is captured from "
             "the output's monitor (Linux), WASAPI loopback (Windows) or a loopback driver (macOS)."))
         layout.addWidget(self.preview_button)
         layout.addLayout(self.meter_form)
