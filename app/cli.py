@@ -20,6 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=APP_ID,
         description="Live captions in an always-on-top overlay, or on stdout with --headless.",
+        epilog=("The AssemblyAI API key comes from the system keyring (Settings → API key) or the "
+                "ASSEMBLYAI_API_KEY environment variable; without one the offline engine is used. "
+                "Only one overlay runs per user: launching it again brings the running one forward "
+                "and hands it these options. Exit codes: 0 ok, 2 usage or configuration, 3 key or "
+                "authorization, 4 connection, 5 audio device."),
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     mode = p.add_mutually_exclusive_group()

@@ -8,7 +8,10 @@ from app.cli import build_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.json and not args.headless:
+        parser.error("--json only applies with --headless (the overlay shows captions, it prints nothing)")
     if args.list_devices:
         from app.core.audio.devices import print_device_list
         return print_device_list()

@@ -6,8 +6,8 @@ ones never change meaning.
 
 from __future__ import annotations
 
-from app.core.events import (Event, Final, Gap, LLMResponse, Partial, Reconnecting, Revision,
-                             SessionEnded, SessionStarted, StreamError)
+from app.core.events import (Event, Final, Gap, LLMResponse, Partial, Reconnecting, Recovery,
+                             Revision, SessionEnded, SessionStarted, StreamError)
 
 
 def event_json(event: Event, latency_ms: float | None = None, *,
@@ -34,6 +34,9 @@ def event_json(event: Event, latency_ms: float | None = None, *,
                 "protocol": event.protocol, "expires_at": event.expires_at, "model": event.model}
     if isinstance(event, SessionEnded):
         return {"event": "session_ended", "audio_duration_s": event.audio_duration_s}
+    if isinstance(event, StreamError) and event.recovery is Recovery.IGNORE:
+        # Informational (the offline engine is behind, the service warns): the session goes on.
+        return {"event": "notice", "message": event.message}
     if isinstance(event, StreamError):
         return {"event": "error", "code": event.code, "message": event.message,
                 "recovery": event.recovery.value, "retryable": event.retryable}

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
-
-from dataclasses import replace
 
 from app.core import export as _export
 from app.core.events import Final, Gap, Revision
@@ -37,25 +35,106 @@ def describe_gap(entry: Entry) -> str:
     return f"— no captions for {entry.duration_ms / 1000:.1f} s{reason} —"
 
 
+ENGINE_TITLES = {"local": "offline engine", "v3": "AssemblyAI", "v2": "AssemblyAI (legacy v2)"}
+
+
 def session_title(info: SessionInfo) -> str:
     when = _dt.datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M") if info.started else "?"
+    engine = ENGINE_TITLES.get(info.protocol, info.protocol or "?")
     model = getattr(info, "model", "")
-    parts = [when, info.protocol or "?", model, info.source or "",
+    parts = [when, engine, model, info.source or "",
              f"{info.finals} caption{'s' * (info.finals != 1)}"]
     return " · ".join(p for p in parts if p)
+
+
+def live_entry(event, source: str, wall: float, names: SpeakerNames | None = None) -> Entry | None:
+    """The history entry for a live event (None when history does not show it)."""
+    if isinstance(event, Final):
+        if not event.text.strip():
+            return None
+        name = names.display(event.speaker, source) if names is not None else None
+        return Entry("final", wall=wall, source=source, text=event.text,
+                     audio_start=event.audio_start, audio_end=event.audio_end,
+                     final_id=event.id, speaker=event.speaker, language=event.language,
+                     speaker_name=name or "")
+    if isinstance(event, Gap):
+        return Entry("gap", wall=wall, source=source, start_ms=event.start_ms,
+                     duration_ms=event.duration_ms, reason=event.reason)
+    return None
+
+
+class LiveRecord:
+    """The running sitting's finals and gaps, from its first caption, fed the same events as the
+    transcript. It lives as long as the app, so a history window opened mid-meeting shows
+    everything said so far. A restart within a sitting (new settings, a retried failure) keeps
+    the record; a fresh start after the user stopped begins a new one.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time,
+                 names: SpeakerNames | None = None) -> None:
+        self._clock = clock
+        self.entries: list[Entry] = []
+        self.index: dict[int, int] = {}    # final id → position in entries (revisions)
+        self.files: list[Path] = []        # transcript files written during this sitting
+        self.running = False
+        self.names = names or SpeakerNames()    # the run's display names (renames included)
+
+    def begin(self, *, keep: bool = False) -> None:
+        if not keep:
+            self.entries = []
+            self.index = {}
+            self.files = []
+        self.running = True
+
+    def add_file(self, path: Path | None) -> None:
+        if path is not None and Path(path) not in self.files:
+            self.files.append(Path(path))
+
+    def end(self) -> None:
+        self.running = False
+
+    def add(self, event, source: str = "") -> Entry | None:
+        """Record a live event; returns the new entry (None for none, and for a revision, which
+        moves an earlier line to its right speaker in place)."""
+        if isinstance(event, Revision):
+            self.revise(event)
+            return None
+        entry = live_entry(event, source, self._clock(), self.names)
+        if entry is not None:
+            if entry.kind == "final":
+                self.index[entry.final_id] = len(self.entries)
+            self.entries.append(entry)
+        return entry
+
+
+    def revise(self, event: Revision) -> int | None:
+        """Apply a revision; returns the position of the line it changed (None: none)."""
+        index = self.index.get(event.id)
+        if index is None or index >= len(self.entries):
+            return None
+        entry = self.entries[index]
+        if entry.speaker == event.speaker:
+            return None
+        self.entries[index] = replace(
+            entry, speaker=event.speaker,
+            speaker_name=self.names.display(event.speaker, entry.source) or "")
+        self.entries.append(Entry("revision", wall=self._clock(), source=entry.source,
+                                  final_id=event.id, speaker=event.speaker))
+        return index
 
 
 class HistoryModel:
     """Entries of the view being shown (live or a past file) and the operations on them."""
 
-    def __init__(self, transcript_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, transcript_dir: Path, *, clock: Callable[[], float] = time.time,
+                 record: LiveRecord | None = None) -> None:
         self.transcript_dir = Path(transcript_dir)
         self._clock = clock
-        self.live: list[Entry] = []
+        # Without a shared record (no running app) the model keeps its own.
+        self.record = record if record is not None else LiveRecord(clock=clock)
+        self._owns_record = record is None
         self.viewing: Path | None = None        # None = the live session
         self._past: list[Entry] = []
-        self.names = SpeakerNames()             # the live session's names (renames kept for it)
-        self._live_index: dict[int, int] = {}   # final id → index in live
 
     # -- what is shown ------------------------------------------------------------------------
 
@@ -64,48 +143,53 @@ class HistoryModel:
         return self.viewing is None
 
     @property
+    def live(self) -> list[Entry]:
+        return self.record.entries
+
+    @property
+    def names(self) -> SpeakerNames:
+        """The live session's names (renames kept for it)."""
+        return self.record.names
+
+    @property
     def entries(self) -> list[Entry]:
         return self.live if self.is_live else self._past
 
     def add_live(self, event, source: str = "") -> Row | None:
-        """Record a live event; returns the new row (None when it is not shown in history)."""
-        if isinstance(event, Final):
-            if not event.text.strip():
-                return None
-            entry = Entry("final", wall=self._clock(), source=source, text=event.text,
-                          audio_start=event.audio_start, audio_end=event.audio_end,
-                          final_id=event.id, speaker=event.speaker, language=event.language,
-                          speaker_name=self.names.display(event.speaker, source) or "")
-            self._live_index[event.id] = len(self.live)
-        elif isinstance(event, Gap):
-            entry = Entry("gap", wall=self._clock(), source=source, start_ms=event.start_ms,
-                          duration_ms=event.duration_ms, reason=event.reason)
+        """A live event arrived; returns its new row (None when it is not shown in history).
+
+        With a shared record the app has already recorded the event: the newest entry is it.
+        """
+        if self._owns_record:
+            entry = self.record.add(event, source)
         else:
+            entry = live_entry(event, source, 0.0)
+            if entry is not None:
+                if not self.live:
+                    return None
+                entry = self.live[-1]
+        if entry is None:
             return None
-        self.live.append(entry)
         return self._row(len(self.live) - 1, entry)
 
     def revise_live(self, event: Revision) -> Row | None:
-        """A revision moves a live line to its right speaker; returns the changed row."""
-        index = self._live_index.get(event.id)
+        """A revision moves a live line to its right speaker; returns the changed row.
+
+        With a shared record the app has already applied it: the row is read back."""
+        if self._owns_record:
+            index = self.record.revise(event)
+        else:
+            index = self.record.index.get(event.id)
         if index is None or index >= len(self.live):
             return None
-        entry = self.live[index]
-        if entry.speaker == event.speaker:
-            return None
-        entry = replace(entry, speaker=event.speaker,
-                        speaker_name=self.names.display(event.speaker, entry.source) or "")
-        self.live[index] = entry
-        self.live.append(Entry("revision", wall=self._clock(), source=entry.source,
-                               final_id=event.id, speaker=event.speaker))
-        return self._row(index, entry)
+        return self._row(index, self.live[index])
 
     def rename(self, label: str, name: str) -> str:
         """"A is Dana" for the live session: every line of A now reads Dana. Raises
         ``ValueError`` in plain words for an unusable name."""
         clean = self.names.rename(label, name)
-        self.live = [replace(e, speaker_name=self.names.display(e.speaker, e.source) or "")
-                     if e.kind == "final" else e for e in self.live]
+        self.live[:] = [replace(e, speaker_name=self.names.display(e.speaker, e.source) or "")
+                        if e.kind == "final" else e for e in self.live]
         self.live.append(Entry("rename", wall=self._clock(), speaker=label, text=clean))
         return clean
 
@@ -118,9 +202,8 @@ class HistoryModel:
         return list(seen.items())
 
     def reset_live(self) -> None:
-        self.live = []
-        self._live_index = {}
-        self.names = SpeakerNames(mic_is_you=self.names.mic_is_you)
+        if self._owns_record:
+            self.record.begin()
 
     def show_live(self) -> None:
         self.viewing = None
@@ -132,7 +215,9 @@ class HistoryModel:
         self.viewing = Path(path)
 
     def sessions(self) -> list[SessionInfo]:
-        return list_sessions(self.transcript_dir)
+        """Saved sessions, without the one running now: that one is the live view."""
+        live = {p.resolve() for p in self.record.files} if self.record.running else set()
+        return [s for s in list_sessions(self.transcript_dir) if s.path.resolve() not in live]
 
     # -- rows, search, copy -------------------------------------------------------------------
 

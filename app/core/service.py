@@ -25,6 +25,7 @@ from app.core import run_plan
 from app.core.audio.errors import AudioSourceError
 from app.core.credentials import Secret, load_api_key
 from app.core.events import Event, Final, Recovery, Revision, StreamError
+from app.core.history import LiveRecord
 from app.core.pipeline_group import PipelineGroup
 from app.core.run_plan import PlanError, RunPlan, RunValues
 from app.core.settings import LIVE_KEYS, RESTART_KEYS, Settings
@@ -117,6 +118,10 @@ class CaptionService:
         self.status_model = StatusModel(silence_ms=self.values.get("recognition/silence_ms"))
         # Display names of this run's speakers: every front shows these (renames included).
         self.names = SpeakerNames()
+        # The sitting's finals and gaps from its first caption: History opened at any time
+        # shows all of it. A restart within the sitting keeps it; a new start begins anew.
+        self.live_record = LiveRecord(names=self.names)
+        self._keep_record = False
 
     # ---- what the fronts read ----------------------------------------------------------------
     @property
@@ -150,6 +155,11 @@ class CaptionService:
 
     def levels(self) -> dict:
         return self._run.group.levels() if self._run is not None else {}
+
+    def tick(self) -> None:
+        """Called now and then by the front: notices whose cause is gone fade out."""
+        if self._run is not None:
+            self._publish(self.status_model.tick())
 
     # ---- lifecycle (owner thread) ------------------------------------------------------------
     def start(self) -> bool:
@@ -185,12 +195,16 @@ class CaptionService:
             **self._pipeline_options)
         run = _Run(plan, group, self._open_transcript(plan))
         holder.append(run)
-        self.names.reset()
+        keep, self._keep_record = self._keep_record, False
+        self.live_record.begin(keep=keep)
+        self.live_record.add_file(getattr(run.writer, "path", None))
+        if not keep:
+            self.names.reset()
         # With both sources and speaker labels the microphone is the user ("You").
         self.names.mic_is_you = bool(plan.config.speaker_labels and len(group.labels) > 1
                                      and "mic" in group.labels)
         self._run = run
-        self._publish(self.status_model.starting(list(group.labels)))
+        self._publish(self.status_model.starting(list(group.labels), engine=plan.config.engine))
         try:
             group.start()
         except Exception as exc:  # noqa: BLE001
@@ -254,6 +268,12 @@ class CaptionService:
         if self._run is not None or self.status.state.value == "error":
             self.restart()
 
+    def use_overrides(self, overrides: Mapping[str, Any]) -> None:
+        """New command-line values for this run (a second launch handed them over): captions
+        start, or restart, with them."""
+        self.values.overrides.update(overrides)
+        self.restart()
+
     def rename_speaker(self, label: str, name: str) -> None:
         """"A is Dana" for this session: every front shows it, the transcript records it (so
         exports use the name). A name that cannot be used is refused in plain words."""
@@ -299,6 +319,7 @@ class CaptionService:
             self.names.note_final(event.id, event.speaker, label)
         elif isinstance(event, Revision) and self.names.revise(event.id, event.speaker) is None:
             return                  # an unknown final, the same speaker, or the microphone
+        self.live_record.add(event, label)
         if run.writer is not None:
             run.writer.on_event(event, label)
         latency = run.group.latency_ms(label, event) if isinstance(event, Final) else None
@@ -317,6 +338,7 @@ class CaptionService:
         if self._run is run:
             self._run = None
         self._close_writer(run)
+        self.live_record.end()
         group = run.group
         outcome = RunOutcome(group.fatal_error, group.fatal_source_error, run.stopping)
         self.last_outcome = outcome
@@ -329,6 +351,7 @@ class CaptionService:
         self.listener.run_ended(outcome)
         if self._restart_pending:
             self._restart_pending = False
+            self._keep_record = True        # the same sitting: History keeps what was said
             self.start()
 
     # ---- building blocks ---------------------------------------------------------------------

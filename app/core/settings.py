@@ -131,7 +131,7 @@ PREFS: tuple[Pref, ...] = (
     _p("appearance/font_size", "int", 28, minimum=16, maximum=120),
     _p("appearance/text_color", "color", "#ffffff"),
     _p("appearance/background_color", "color", "#000000"),
-    _p("appearance/background_opacity", "int", 75, minimum=0, maximum=100),
+    _p("appearance/background_opacity", "int", 85, minimum=0, maximum=100),
     _p("appearance/text_effect", "choice", "outline", choices=("none", "outline", "shadow")),
     # Caption layout
     _p("captions/lines", "int", 2, minimum=1, maximum=8),
@@ -167,6 +167,9 @@ PREFS: tuple[Pref, ...] = (
     _p("sharing/youtube_url", "str", "", doc="YouTube Live caption ingestion URL"),
     _p("sharing/webhook_url", "str", "", doc="receives each final as JSON"),
     _p("sharing/caption_lang", "str", "en-US", doc="Zoom's lang parameter, language-COUNTRY"),
+    # Screen readers
+    _p("accessibility/finals_only", "bool", False,
+       doc="announce finished sentences only (braille-friendly), not connection changes"),
 )
 
 PREF_BY_KEY = {p.key: p for p in PREFS}
@@ -247,7 +250,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                         if p.key.startswith(("appearance/", "captions/"))),
     "general": ("app/start_on_launch", "transcript/enabled", "transcript/retention_days",
                 "hotkeys/toggle_visible", "hotkeys/toggle_click_through", "hotkeys/force_end",
-                "updates/check"),
+                "updates/check", "accessibility/finals_only"),
 }
 
 PAGE_KEYS["sharing"] = tuple(p.key for p in PREFS if p.key.startswith("sharing/"))

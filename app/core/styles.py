@@ -1,7 +1,9 @@
 """Caption appearance: values from the settings, presets, and WCAG contrast. Pure Python.
 
 Presets are checked against the worst case a translucent overlay meets: its background blended
-over a *white* desktop. The readable presets keep ≥ 7:1 (WCAG AAA) even then.
+over a *white* desktop. The readable presets keep ≥ 7:1 (WCAG AAA) for finished text and ≥ 4.5:1
+for the dimmer live words even then; their 85 % background also masks the text of the window
+underneath (at 75 % it still read through between caption words).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ APPEARANCE_KEYS = ("appearance/font_family", "appearance/font_size", "appearance
 # Each preset sets colours, opacity and effect; font family and size stay the user's choice.
 PRESETS: dict[str, dict[str, Any]] = {
     "white_on_black": {"appearance/text_color": "#ffffff", "appearance/background_color": "#000000",
-                       "appearance/background_opacity": 75, "appearance/text_effect": "outline"},
+                       "appearance/background_opacity": 85, "appearance/text_effect": "outline"},
     "yellow_on_black": {"appearance/text_color": "#ffff00", "appearance/background_color": "#000000",
-                        "appearance/background_opacity": 75, "appearance/text_effect": "outline"},
+                        "appearance/background_opacity": 85, "appearance/text_effect": "outline"},
     # Fully opaque, bold, no translucency at all: maximum contrast whatever is behind.
     "high_contrast": {"appearance/text_color": "#ffffff", "appearance/background_color": "#000000",
                       "appearance/background_opacity": 100, "appearance/text_effect": "outline"},
@@ -28,7 +30,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_LABELS = {"white_on_black": "White on black", "yellow_on_black": "Yellow on black",
                  "high_contrast": "High contrast", "custom": "Custom"}
 
-PARTIAL_MIX = 0.35          # how far the live partial's colour moves toward the background
+MIN_PARTIAL_CONTRAST = 4.5
+PARTIAL_MIX = 0.22          # how far the live partial's colour moves toward the background
+LABEL_CHIP_MIX = 0.72       # the "Mic:" / "System:" chip: the text colour most of the way to the background
 
 
 def parse_hex(color: str) -> tuple[int, int, int]:
@@ -77,7 +81,7 @@ class CaptionStyle:
     font_size: int = 28
     text_color: str = "#ffffff"
     background_color: str = "#000000"
-    background_opacity: int = 75          # percent; the text itself is always opaque
+    background_opacity: int = 85          # percent; the text itself is always opaque
     text_effect: str = "outline"          # none | outline | shadow
     bold: bool = False
 
@@ -92,7 +96,12 @@ class CaptionStyle:
 
     @property
     def label_color(self) -> str:
-        return mix(self.text_color, self.background_color, 0.25)
+        """Source labels are full-contrast text on a chip: a label, not unfinished words."""
+        return self.text_color
+
+    @property
+    def label_chip_color(self) -> str:
+        return mix(self.text_color, self.background_color, LABEL_CHIP_MIX)
 
     @property
     def effect_color(self) -> str:
@@ -103,10 +112,11 @@ class CaptionStyle:
     def outline_width(self) -> float:
         return max(1.5, self.font_size / 14)
 
-    def worst_case_contrast(self) -> float:
-        """Text against its background blended over a white (or black) desktop, whichever is worse."""
-        return min(contrast_ratio(self.text_color, blend_over(self.background_color,
-                                                              self.background_opacity, backdrop))
+    def worst_case_contrast(self, color: str | None = None) -> float:
+        """``color`` (default: the text) against the background blended over a white (or black)
+        desktop, whichever is worse."""
+        color = color or self.text_color
+        return min(contrast_ratio(color, blend_over(self.background_color, self.background_opacity, backdrop))
                    for backdrop in ("#ffffff", "#000000"))
 
 

@@ -88,6 +88,13 @@ class GuiApp:
         self.updates.start()
         self.sharing.start()
 
+    def activate(self, overrides: dict | None = None) -> None:
+        """A second launch: bring the overlay forward and apply what its command line asked for."""
+        self.overlay.set_overlay_visible(True)
+        self.overlay.raise_()
+        if overrides:
+            self.controller.use_overrides(overrides)
+
     def quit(self) -> None:
         self.controller.shutdown()
         self.sharing.shutdown()
@@ -109,9 +116,13 @@ class GuiApp:
     # ---- windows opened on demand (imported lazily: most sittings never open them) --------------
     def open_settings(self) -> None:
         if self._settings_dialog is None:
+            from app.qt.dialog_placement import ClearOfOverlay
             from app.qt.settings_dialog import SettingsDialog
             self._settings_dialog = SettingsDialog(self.settings, self.controller)
             self._settings_dialog.finished.connect(self._settings_closed)
+            self._settings_dialog.placement = ClearOfOverlay(self._settings_dialog, self.overlay,
+                                                             self.settings.store, "windows/settings")
+            self._settings_dialog.placement.place()
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
@@ -121,8 +132,14 @@ class GuiApp:
 
     def open_history(self) -> None:
         if self._history is None:
+            from app.qt.dialog_placement import ClearOfOverlay
             from app.qt.history_window import HistoryWindow
             self._history = HistoryWindow(self.controller, self.controller.transcript_dir)
+            self._history.placement = ClearOfOverlay(self._history, self.overlay, self.settings.store,
+                                                     "windows/history")
+            self._history.placement.place()
+        elif not self._history.isVisible():
+            self._history.placement.place()
         self._history.show()
         self._history.raise_()
         self._history.activateWindow()
@@ -161,7 +178,15 @@ def _make_settings(args) -> Settings:
     return Settings(QSettingsStore())
 
 
-def run_gui(args) -> int:
+def _report(message: str) -> None:
+    log.info("%s", message)
+    if sys.stderr is not None:   # None in a windowed build
+        print(message, file=sys.stderr)
+
+
+def start_gui(args) -> "GuiApp | int":
+    """Everything ``run_gui`` does before the event loop: the running GuiApp, or an exit code
+    (another copy took over, or the settings could not be read)."""
     setup_gui_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
@@ -172,21 +197,39 @@ def run_gui(args) -> int:
     app.setDesktopFileName(BUNDLE_ID)   # matches packaging/linux/<BUNDLE_ID>.desktop (Wayland app id)
     app.setQuitOnLastWindowClosed(False)   # closing history/settings must not end the captions
 
+    from app.core.run_plan import OVERRIDE_KEYS, SOURCE_OVERRIDE, overrides_from_args
+    from app.qt.single_instance import become_single
+    overrides = overrides_from_args(args) if args is not None else {}
+    instance = become_single(overrides, set(OVERRIDE_KEYS.values()) | {SOURCE_OVERRIDE},
+                             report=_report)
+    if instance is None:
+        return 0                            # the copy already running took over
     try:
         settings = _make_settings(args)
     except Exception as exc:  # noqa: BLE001 - an unreadable config must still show why
+        instance.close()
         QMessageBox.critical(None, APP_NAME, f"The settings could not be loaded: {exc}")
         return 1
     gui = GuiApp(settings, args)
+    gui.instance = instance
+    instance.activated.connect(gui.activate)
     app.aboutToQuit.connect(gui.controller.shutdown)
+    app.aboutToQuit.connect(instance.close)
     # Ctrl+C in a terminal quits cleanly (finals saved): Python needs the interpreter to run now
     # and then to see the signal while Qt's loop is waiting.
     # Queued, so a signal that arrives while still starting up is acted on once the loop runs
     # (QApplication.quit() before exec() would be lost).
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, gui.quit))
     signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, gui.quit))
-    heartbeat = QTimer(interval=200)
-    heartbeat.timeout.connect(lambda: None)
-    heartbeat.start()
+    gui.heartbeat = QTimer(interval=200)
+    gui.heartbeat.timeout.connect(lambda: None)
+    gui.heartbeat.start()
     gui.start()
-    return app.exec()
+    return gui
+
+
+def run_gui(args) -> int:
+    started = start_gui(args)
+    if isinstance(started, int):
+        return started
+    return QApplication.instance().exec()

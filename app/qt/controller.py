@@ -76,6 +76,11 @@ class Controller(QObject):
         return self.service.transcript_dir
 
     @property
+    def live_record(self):
+        """The sitting's finals and gaps (History shows them, opened at any time)."""
+        return self.service.live_record
+
+    @property
     def names(self):
         """Speaker names of the running session (the overlay and history show them)."""
         return self.service.names
@@ -107,6 +112,10 @@ class Controller(QObject):
     def set_session_api_key(self, key: Secret | None) -> None:
         self.service.set_session_api_key(key)
 
+    def use_overrides(self, overrides: dict) -> None:
+        """Command-line options handed over by a second launch: captions (re)start with them."""
+        self.service.use_overrides(overrides)
+
     def speaker_renamed(self, label: str, name: str) -> None:
         """Rename a speaker for this session ("A is Dana"), from the overlay's menu or history."""
         self.service.rename_speaker(label, name)
@@ -133,6 +142,7 @@ class Controller(QObject):
     def _poll_levels(self) -> None:
         if self.service.running:
             self.levels_changed.emit(self.service.levels())
+            self.service.tick()
 
 
 class _Relay(ServiceListener):

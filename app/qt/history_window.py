@@ -30,9 +30,13 @@ class HistoryWindow(QWidget):
     def __init__(self, controller, transcript_dir: Path, parent=None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.model = HistoryModel(Path(transcript_dir))
+        from app.qt import overlay_accessible
+        overlay_accessible.install()
+        # The app's record of the running sitting, so opening History mid-meeting shows it all.
+        self.model = HistoryModel(Path(transcript_dir), record=getattr(controller, "live_record", None))
         self._last_export_dir: Path | None = None
-        self.setWindowTitle(f"{APP_NAME} — Caption history")
+        self.setWindowTitle("Caption history")   # the platform appends the app's name
+        self.setAccessibleName(f"{APP_NAME} caption history")
         self.resize(640, 480)
 
         self.session_box = QComboBox()
@@ -89,6 +93,8 @@ class HistoryWindow(QWidget):
         self.list.setContextMenuPolicy(Qt.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._speaker_menu)
 
+        from app.qt.accessible_names import name_controls
+        name_controls(self)
         self.refresh_sessions()
         self._rebuild()
 
@@ -157,11 +163,10 @@ class HistoryWindow(QWidget):
     @Slot(bool)
     def _on_running_changed(self, running: bool) -> None:
         if running:
-            self.model.reset_live()   # a new session (its own transcript file)
+            self.model.reset_live()   # a new sitting (a restart within one keeps the record)
             if self.model.is_live:
                 self._rebuild()
-        else:
-            self.refresh_sessions()
+        self.refresh_sessions()       # the running session is the live view, listed once
 
     # -- sessions ----------------------------------------------------------------------------
 

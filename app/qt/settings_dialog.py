@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListWidget,
-                               QStackedWidget, QVBoxLayout)
+                               QSizePolicy, QStackedWidget, QVBoxLayout)
 
 from app import APP_NAME
 from app.core.settings import Settings
@@ -34,7 +34,9 @@ PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPa
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, controller, parent=None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"{APP_NAME} \u2014 Settings")
+        # The platform adds " — Caption Overlay" (the application display name) itself.
+        self.setWindowTitle("Settings")
+        self.setAccessibleName(f"{APP_NAME} settings")
         self.settings = settings
         self.controller = controller
         self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
@@ -45,6 +47,7 @@ class SettingsDialog(QDialog):
 
         self.nav = QListWidget()
         self.nav.setMaximumWidth(160)
+        self.nav.setAccessibleName("Settings pages")
         self.stack = QStackedWidget()
         for page in self.pages:
             self.nav.addItem(page.title)
@@ -53,9 +56,13 @@ class SettingsDialog(QDialog):
         self.problem = QLabel()
         self.problem.setObjectName("dialogProblem")
         self.problem.setWordWrap(True)
+        self.problem.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.problem.setStyleSheet("color: #c62828;")
         self.status = QLabel()
         self.status.setObjectName("dialogStatus")
+        # A growing status message wraps instead of widening the dialog under the user's pointer.
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
             | QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -83,7 +90,11 @@ class SettingsDialog(QDialog):
         # Pages that depend on the protocol follow the (unsaved) choice on the Connection page.
         self.connection.protocol_changed.connect(self.vocabulary.set_protocol)
         self.connection.protocol_changed.connect(self.silence.set_protocol)
+        for page in (self.silence, self.vocabulary, self.audio):
+            self.connection.engine_changed.connect(page.set_engine)
         self.api_key.values_provider = self.pending_values
+        from app.qt.accessible_names import name_controls
+        name_controls(self)
         self._status_connected = False
         self.reload()
         self.nav.setCurrentRow(0)
@@ -97,6 +108,8 @@ class SettingsDialog(QDialog):
         protocol = self.connection.current_protocol()
         self.vocabulary.set_protocol(protocol)
         self.silence.set_protocol(protocol)
+        for page in (self.silence, self.vocabulary, self.audio):
+            page.set_engine(self.connection.current_engine())
         self._update_buttons()
         if self.settings.warnings:
             self.problem.setText("Some saved settings were unusable and were reset to defaults.")

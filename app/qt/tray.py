@@ -61,7 +61,7 @@ class Tray(QObject):
                                         lambda on: overlay.set_click_through(on), checkable=True)
         self.show_action = self._action("Show overlay", "Show or hide the caption overlay",
                                         lambda on: overlay.set_overlay_visible(on), checkable=True)
-        self.force_end_action = self._action("End utterance now", "Finish the current sentence "
+        self.force_end_action = self._action("End the current line now", "Finish the current sentence "
                                              "immediately instead of waiting for a pause",
                                              controller.force_end)
         self.menu.addSeparator()

@@ -53,6 +53,7 @@ class VocabularyEditor(QWidget):
         self._protocol = protocol
         self._valid = True
         self.edit = TermsEdit()
+        self.edit.setAccessibleName("Vocabulary terms, one per line")
         self.edit.setPlaceholderText("One term per line, e.g.\nAssemblyAI\nKubernetes\nDr. Nguyễn")
         self.edit.setTabChangesFocus(True)
         self.counter = QLabel()

@@ -45,7 +45,7 @@ def test_past_session_view_and_back_to_live(tmp_path):
     m = HistoryModel(tmp_path, clock=clock)
     m.add_live(Final("live words", 0, 100))
     [info] = m.sessions()
-    assert session_title(info) == "2026-03-04 09:15 · v2 · mic · 1 caption"
+    assert session_title(info) == "2026-03-04 09:15 · AssemblyAI (legacy v2) · mic · 1 caption"
     m.open_session(info.path)
     assert not m.is_live and [r.text for r in m.rows()] == ["Saved words"]
     assert m.suggested_name("srt") == f"{info.path.stem}.srt"
@@ -74,3 +74,45 @@ def test_export_prefers_the_autosaved_live_file(tmp_path):
     assert "three" in m.export(tmp_path / "w.txt", live_file=tmp_path / "missing.jsonl").read_text()
     w.close()
     assert len(list_sessions(tmp_path)) == 1
+
+
+def test_live_record_holds_the_sitting_and_a_late_view_sees_it_all(tmp_path):
+    from app.core.history import LiveRecord
+    record = LiveRecord(clock=clock)
+    record.begin()
+    for i in range(25):
+        record.add(Final(f"caption {i}", i * 1000, i * 1000 + 500), "mic")
+    record.add(Partial("half", 0, 1), "mic")
+    # A view made now (History opened mid-meeting) starts with everything said so far.
+    m = HistoryModel(tmp_path, clock=clock, record=record)
+    assert m.summary() == "25 captions" and m.rows()[0].text == "caption 0"
+    # The app records each new final before the view hears of it; the view shows that entry once.
+    record.add(Final("caption 25", 25000, 25500), "mic")
+    row = m.add_live(Final("caption 25", 25000, 25500), "mic")
+    assert row.index == 25 and row.text == "caption 25" and len(m.rows()) == 26
+    assert m.add_live(Partial("x", 0, 1), "mic") is None
+    # A restart within the sitting keeps the record; a new sitting starts empty.
+    record.begin(keep=True)
+    assert len(record.entries) == 26
+    m.reset_live()                 # the view never clears a shared record
+    assert len(m.rows()) == 26
+    record.begin()
+    assert m.rows() == []
+
+
+def test_running_session_is_not_also_listed_as_saved(tmp_path):
+    from app.core.history import LiveRecord
+    old = TranscriptWriter(tmp_path, protocol="local", source="mic", clock=lambda: clock() - 3600)
+    old.on_event(Final("Earlier", 0, 500))
+    old.close()
+    record = LiveRecord(clock=clock)
+    record.begin()
+    running = TranscriptWriter(tmp_path, protocol="local", source="mic", clock=clock)
+    record.add_file(running.path)
+    running.on_event(Final("Now", 0, 500))
+    m = HistoryModel(tmp_path, clock=clock, record=record)
+    assert [s.path for s in m.sessions()] == [old.path]
+    assert "offline engine" in session_title(m.sessions()[0])
+    record.end()                   # stopped: now it is a saved session like any other
+    running.close()
+    assert len(m.sessions()) == 2

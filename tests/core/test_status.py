@@ -138,3 +138,83 @@ def test_status_names_the_model_the_server_uses():
     assert s.text == "Live (AssemblyAI · universal-3-5-pro)"
     s = m.on_event("system", SessionStarted("abd", "v3", model="bad\nname  " + "x" * 80))
     assert "\n" not in s.text and len(s.engine) < 70
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+BEHIND = "Captions are behind real time while the offline engine catches up"
+
+
+def test_behind_notice_clears_when_live_words_flow_again():
+    clock = Clock()
+    m = StatusModel(clock=clock)
+    m.starting(["mic"], engine="local")
+    m.on_event("mic", SessionStarted("l", "local"))
+    s = m.on_event("mic", StreamError(None, BEHIND, Recovery.IGNORE))
+    assert s.state is State.OFFLINE and s.notice == BEHIND      # a notice, not an error
+    m.on_event("mic", Final("Finals still come.", 0, 900))
+    assert m.status.notice == BEHIND                              # still behind: no live words yet
+    clock.t += 1
+    m.on_event("mic", Partial("caught up", 1000, 1500))          # the engine has caught up
+    assert m.status.notice == BEHIND                              # shown long enough to be read
+    clock.t += 5
+    s = m.tick()
+    assert s.notice == "" and m.changed and "behind" not in s.summary()
+
+
+def test_behind_notice_fades_if_nothing_more_is_said():
+    clock = Clock()
+    m = StatusModel(clock=clock)
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("l", "local"))
+    m.on_event("mic", StreamError(None, BEHIND, Recovery.IGNORE))
+    clock.t += 61
+    assert m.tick().notice == ""
+
+
+def test_gap_notice_is_news_for_a_while_then_clears():
+    clock = Clock()
+    m = StatusModel(clock=clock)
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    m.on_event("mic", Gap(1000, 4200, "connection lost"))
+    clock.t += 10
+    assert "4.2 s" in m.on_event("mic", Final("Back.", 5000, 6000)).notice
+    clock.t += 11
+    assert m.tick().notice == ""
+
+
+def test_a_new_run_or_session_drops_old_notices():
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "local"))
+    m.on_event("mic", StreamError(None, BEHIND, Recovery.IGNORE))
+    assert m.on_event("mic", SessionStarted("b", "local")).notice == ""
+    m.on_event("mic", StreamError(None, BEHIND, Recovery.IGNORE))
+    assert m.starting(["mic"]).notice == ""
+
+
+def test_loading_the_offline_model_is_not_connecting():
+    m = StatusModel()
+    assert m.starting(["mic"], engine="local").text == "Loading the offline speech model…"
+    assert m.on_event("mic", SessionStarted("l", "local")).text == "Live (offline engine)"
+    assert m.starting(["mic"], engine="assemblyai").text == "Connecting…"
+
+
+def test_reconnect_reasons_name_the_server_not_its_websocket_address():
+    from app.core.status import plain_addresses
+    m = StatusModel()
+    m.starting(["mic"])
+    m.on_event("mic", SessionStarted("a", "v3"))
+    s = m.on_event("mic", Reconnecting(1, 2.0, "Could not connect to ws://127.0.0.1:8765/v3/ws (connection refused)"))
+    assert s.text == ("Reconnecting: Could not connect to the server at 127.0.0.1:8765 (connection refused)"
+                      " — trying again in 2 s (attempt 1)")
+    assert "ws://" not in s.detail
+    assert plain_addresses("lost wss://streaming.assemblyai.com/v3/ws?sample_rate=16000") == "lost AssemblyAI"
+    assert plain_addresses("no https://user:pw@broker.example.org:8443/token here") == \
+        "no the server at broker.example.org:8443 here"
+    assert "://" not in m.failed("Refused by wss://streaming.eu.assemblyai.com/v3/ws").text

@@ -28,8 +28,10 @@ def test_presets_keep_7_to_1_even_over_a_white_desktop(name):
     style = style_from_values(preset_values(name))
     assert contrast_ratio(style.text_color, style.background_color) >= 7
     assert style.worst_case_contrast() >= 7
-    # The dimmer live partial must stay readable too (WCAG AA large text needs 3:1; we want 4.5).
+    # The dimmer live partial must stay readable too (WCAG AA large text needs 3:1; we want 4.5),
+    # also where the translucent background lies over a white page.
     assert contrast_ratio(style.partial_color, style.background_color) >= 4.5
+    assert style.worst_case_contrast(style.partial_color) >= 4.5
 
 
 def test_low_opacity_custom_style_has_poor_worst_case():

@@ -242,3 +242,17 @@ def test_both_sources_the_microphone_is_you():
 def test_unique_final_ids():
     ids = {Final("x", 0, 1).id for _ in range(1000)}
     assert len(ids) == 1000
+
+
+def test_an_informational_stream_error_is_a_notice_in_json_not_an_error():
+    from app.core.events import Recovery, StreamError
+    assert event_json(StreamError(None, "Captions are behind real time.", Recovery.IGNORE)) == {
+        "event": "notice", "message": "Captions are behind real time."}
+    assert event_json(StreamError(1011, "Server problem.", Recovery.RECONNECT))["event"] == "error"
+
+
+def test_help_names_the_key_variable_and_the_exit_codes():
+    from app.cli import build_parser
+    text = " ".join(build_parser().format_help().split())
+    assert "ASSEMBLYAI_API_KEY" in text
+    assert "Exit codes: 0 ok, 2 usage or configuration, 3 key or authorization, 4 connection, 5 audio device" in text

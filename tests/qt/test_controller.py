@@ -27,9 +27,14 @@ class Harness:
         Harness.alive.append(self)
         FakeGroup.instances = []
         self.settings = settings or Settings(DictStore())
+        self.opened: list[tuple] = []
+
+        def open_sources(spec, rate, chunk):
+            self.opened.append((spec, rate, chunk))
+            return [FakeSource(spec.split(":")[0])]
+
         self.controller = Controller(
-            self.settings, group_factory=FakeGroup,
-            open_sources=lambda spec, rate, chunk: [FakeSource(spec.split(":")[0])],
+            self.settings, group_factory=FakeGroup, open_sources=open_sources,
             create_session=lambda config, listener, **kw: object(),
             offline_available=lambda: (True, "test engine"), **kw)
         self.statuses, self.errors, self.running = [], [], []
@@ -155,3 +160,27 @@ def test_revisions_and_renames_are_relayed(h):
     h.controller.speaker_renamed("B", "  ")                 # refused in plain words, not kept
     assert renamed == [("B", "Dana")] and any("empty" in e for e in h.errors)
     assert h.controller.names.display("B") == "Dana"
+
+
+def test_history_opened_mid_session_shows_the_whole_sitting_once(h, qtbot):
+    from app.qt.history_window import HistoryWindow
+    h.controller.start()
+    h.from_worker("mic", SessionStarted("s1", "local"))
+    for i in range(25):
+        h.from_worker("mic", Final(f"Caption {i}.", i * 1000, i * 1000 + 800))
+    win = HistoryWindow(h.controller, h.controller.transcript_dir)
+    qtbot.addWidget(win)
+    assert win.list.count() == 25 and win.status.text() == "Live: 25 captions"
+    # The running session is the live view, not also a saved entry with a stale count.
+    assert [win.session_box.itemText(i) for i in range(win.session_box.count())] == ["Live session"]
+    h.from_worker("mic", Final("Caption 25.", 25000, 25800))
+    assert win.list.count() == 26 and win.list.item(25).text().endswith("Caption 25.")
+    # New settings restart the session: still one sitting, nothing lost from the live view.
+    h.settings.set("connection/protocol", "v2")
+    h.controller.apply_settings({"connection/protocol"})
+    h.pump()
+    h.from_worker("mic", Final("After the restart.", 0, 500))
+    assert win.list.count() == 27 and win.session_box.count() == 1
+    h.controller.stop()
+    h.pump()
+    assert win.session_box.count() > 1       # stopped: its files are saved sessions now

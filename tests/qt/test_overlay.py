@@ -117,7 +117,7 @@ def test_line_limit_and_window_fits_the_lines(make):
     lines = o.model.lines()
     assert len(lines) == 3
     assert lines[-1].text.endswith("word199")
-    fm = QFontMetricsF(o._font)
+    fm = QFontMetricsF(o.painter.font)
     assert all(fm.horizontalAdvance(line.text) <= o.width() for line in lines)
     assert o.height() >= 3 * fm.lineSpacing()
 
@@ -177,8 +177,8 @@ def test_reconnecting_drops_the_orphaned_partial(make):
 def test_finished_lines_are_rendered_once_then_reused(make, monkeypatch):
     o = make(captions__lines=2)
     rendered = []
-    real = o._render_line
-    monkeypatch.setattr(o, "_render_line", lambda line, dpr: rendered.append(line.text) or real(line, dpr))
+    real = o.painter.render_line
+    monkeypatch.setattr(o.painter, "render_line", lambda line, dpr: rendered.append(line.text) or real(line, dpr))
     o.on_final("mic", Final("First sentence.", 0, 1))
     o.grab()
     o.grab()
@@ -270,10 +270,15 @@ def test_level_meter_repaints_only_on_visible_steps(make, monkeypatch):
 def test_silent_input_hint(make):
     from app.core.audio.level import Level
     o = make()
-    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=12.0)})
-    assert o._silence_hint == "no sound from mic: check the device"
-    o.set_levels({"mic": Level(rms_dbfs=-20.0)})
+    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=12.0, source="mic")})
+    assert o._silence_hint == "no sound from the microphone yet: muted?"
+    assert "since it opened" in o.toolTip()
+    o.set_levels({"mic": Level(rms_dbfs=-20.0, source="mic", ever_sound=True)})
     assert o._silence_hint == ""
+    # Quiet after speech (or an idle call) is not a device problem.
+    o.set_levels({"mic": Level(rms_dbfs=-120.0, silent_s=30.0, source="mic", ever_sound=True),
+                  "system": Level(rms_dbfs=-120.0, silent_s=12.0, source="system")})
+    assert o._silence_hint == "" and "check" not in o.toolTip()
 
 
 # ---- geometry -------------------------------------------------------------------------------
@@ -415,3 +420,177 @@ def test_unknown_speaker_shows_no_name(make):
     o = make()
     o.on_final("system", Final("Mm.", 0, 300, speaker="UNKNOWN"))
     assert o.caption_text() == "Mm."
+# ---- the status strip: readable, and the whole message reachable ------------------------------
+def test_status_line_scales_with_the_captions_and_has_a_readable_minimum(make, settings):
+    from app.qt.caption_painter import STATUS_MIN_PT
+    o = make(appearance__font_size=16)
+    assert o.painter.small_font.pointSizeF() == STATUS_MIN_PT
+    assert QFontMetricsF(o.painter.small_font).height() >= 14   # px, was ~11
+    o.preview_style({"appearance/font_size": 40})
+    assert o.painter.small_font.pointSizeF() > STATUS_MIN_PT + 4
+
+
+def test_status_text_contrast_measured_from_pixels(make):
+    from app.core.styles import contrast_ratio
+    o = make(appearance__background_opacity=75)
+    o.set_click_through(True)
+    o.set_status(Status(state=State.LIVE, text="Live (offline engine) MMMMMMMM"))
+    img = o.grab().toImage()
+    r = o._status_rect().toRect()
+    colours = [img.pixelColor(x, y) for x in range(r.left() + 20, r.left() + 260) for y in range(r.top(), r.bottom())]
+    # Composite over a white desktop (the worst case for a dark translucent background).
+    def over_white(c):
+        a = c.alphaF()
+        return "#" + "".join(f"{round(v * a + 255 * (1 - a)):02x}" for v in (c.red(), c.green(), c.blue()))
+    shades = sorted({over_white(c) for c in colours}, key=lambda h: int(h[1:3], 16))
+    background, text = over_white(img.pixelColor(r.right() - 2, r.top() + 1)), shades[-1]
+    assert contrast_ratio(text, background) >= 4.5, (text, background)
+
+
+def test_tooltips_show_on_an_overlay_that_is_never_active(make):
+    o = make()
+    assert o.testAttribute(Qt.WidgetAttribute.WA_AlwaysShowToolTips)
+
+
+def test_clicking_the_status_strip_shows_the_whole_message(make, qtbot):
+    from PySide6.QtWidgets import QToolTip
+    o = make()
+    reason = "Could not connect to the server at 127.0.0.1:9 (connection refused) " * 3
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting: " + reason, detail=reason))
+    start = o.pos()
+    r = o._status_rect()
+    QToolTip.hideText()
+    qtbot.mouseClick(o, Qt.MouseButton.LeftButton, pos=r.center().toPoint())
+    assert reason.strip() in QToolTip.text()      # (offscreen never maps the tip; the text is set)
+    assert o.pos() == start                       # a click there reads, it does not drag
+    assert reason.strip() in o.accessibleDescription()
+
+
+# ---- readability of the defaults, measured from rendered pixels --------------------------------
+def _over(c: QColor, backdrop: tuple[int, int, int]) -> str:
+    a = c.alphaF()
+    return "#" + "".join(f"{round(v * a + b * (1 - a)):02x}" for v, b in zip((c.red(), c.green(), c.blue()), backdrop))
+
+
+def _glyph_core_and_background(o, backdrop=(255, 255, 255)):
+    """The commonest fully opaque colour in the caption area other than the outline (the glyphs'
+    inside), and the background there, both as seen over ``backdrop``."""
+    from collections import Counter
+    img = o.grab().toImage()
+    r = o._text_rect().toRect()
+    counts = Counter()
+    for x in range(r.left(), r.right()):
+        for y in range(r.top(), r.bottom()):
+            c = img.pixelColor(x, y)
+            if c.alpha() == 255 and c.name() != o.caption_style().effect_color:
+                counts[c.name()] += 1
+    core = counts.most_common(1)[0][0]
+    background = _over(img.pixelColor(r.right() - 2, r.top() + 2), backdrop)
+    return core, background
+
+
+def test_default_final_and_live_words_contrast_from_pixels(make):
+    from app.core.styles import contrast_ratio
+    o = make()
+    o.set_click_through(True)   # as in use: locked, no frame
+    o.on_partial("mic", Partial("MMMM WWWW", 0, 1))
+    partial, bg = _glyph_core_and_background(o)
+    o.on_final("mic", Final("MMMM WWWW", 0, 1))
+    final, bg_final = _glyph_core_and_background(o)
+    assert contrast_ratio(final, bg_final) >= 7.0, (final, bg_final)        # over a white desktop
+    assert contrast_ratio(partial, bg) >= 4.5, (partial, bg)
+    assert contrast_ratio(partial, final) > 1.5                            # still visibly "live"
+
+
+def test_default_background_masks_the_window_underneath(make):
+    """Black text on a white page behind the overlay: what shows through must be near invisible."""
+    from app.core.styles import contrast_ratio
+    o = make()
+    o.set_click_through(True)
+    o.on_final("mic", Final(".", 0, 1))     # a caption on screen: the box is drawn
+    img = o.grab().toImage()
+    c = img.pixelColor(o.width() // 2, o.height() // 2)
+    through_white, through_black = _over(c, (255, 255, 255)), _over(c, (0, 0, 0))
+    assert contrast_ratio(through_white, through_black) < 1.5
+
+
+def test_source_labels_are_styled_as_labels_not_as_live_words(make):
+    o = make(appearance__text_effect="none")
+    o.set_click_through(True)
+    o.set_source_labels(["mic", "system"])
+    o.on_final("mic", Final("Hi", 0, 1))
+    style = o.caption_style()
+    img = o.grab().toImage()
+    r = o._text_rect().toRect()
+    chip = [(x, y) for x in range(r.left(), r.right()) for y in range(r.top(), r.bottom())
+            if img.pixelColor(x, y).name() == style.label_chip_color]
+    assert chip                                        # the chip behind "Mic:"
+    left, right = min(x for x, _ in chip), max(x for x, _ in chip)
+    top, bottom = min(y for _, y in chip), max(y for _, y in chip)
+    inside = {img.pixelColor(x, y).name() for x in range(left, right) for y in range(top, bottom)}
+    assert style.text_color in inside                  # the label itself at full contrast, not dimmed
+    assert right - left < o.painter.measure("Mic: Hi") * 0.7   # only the label wears the chip
+
+
+def test_unlocked_overlay_at_zero_opacity_keeps_something_to_grab(make):
+    from app.qt.caption_painter import UNLOCKED_MIN_ALPHA
+    o = make(appearance__background_opacity=0)
+    assert pixel(o, o.width() // 2, o.height() // 2).alpha() == UNLOCKED_MIN_ALPHA
+    o.set_click_through(True)                          # locked: exactly the user's 0 %
+    assert pixel(o, o.width() // 2, o.height() // 2).alpha() == 0
+
+
+def test_no_empty_dark_box_when_there_is_nothing_to_read(make, qtbot):
+    o = make(captions__clear_after_s=1)
+    o.set_click_through(True)
+    middle = (o.width() // 2, int(o._text_rect().center().y()))
+    assert pixel(o, *middle).alpha() == 0                       # before the first caption
+    assert pixel(o, o.width() // 2, int(o._status_rect().center().y())).alpha() > 0   # status stays
+    o.on_final("mic", Final("Soon gone.", 0, 1))
+    assert pixel(o, *middle).alpha() > 0                        # captions: the box is there
+    qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
+    assert pixel(o, *middle).alpha() == 0                       # after the auto-clear: gone again
+    o.set_click_through(False)
+    assert pixel(o, *middle).alpha() > 0                        # unlocked: the whole area to grab
+
+
+# ---- assistive technology ---------------------------------------------------------------------
+def test_overlay_is_named_static_text_holding_the_captions(make):
+    from PySide6.QtGui import QAccessible
+    o = make()
+    o.on_final("mic", Final("Accessible words.", 0, 1))
+    iface = QAccessible.queryAccessibleInterface(o)
+    assert iface.role() == QAccessible.Role.StaticText
+    assert iface.text(QAccessible.Text.Name) == "Live captions"
+    assert iface.text(QAccessible.Text.Value) == "Accessible words."
+    assert "Accessible words." in iface.text(QAccessible.Text.Description)
+
+
+def _announcements(monkeypatch):
+    from PySide6.QtGui import QAccessibleAnnouncementEvent
+    import app.qt.overlay as overlay_module
+    events = []
+    monkeypatch.setattr(overlay_module, "notify_accessibility", events.append)
+    return lambda: [(e.message(), e.politeness().name) for e in events
+                    if isinstance(e, QAccessibleAnnouncementEvent)]
+
+
+def test_connection_changes_are_announced_unless_finals_only(make, monkeypatch, settings):
+    said = _announcements(monkeypatch)
+    o = make()
+    o.set_status(Status(state=State.LIVE, text="Live"))
+    o.on_partial("mic", Partial("half a", 0, 1))
+    o.on_partial("mic", Partial("half a sentence", 0, 1))
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting", detail="lost"))
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting", detail="lost again"))
+    o.set_status(Status(state=State.LIVE, text="Live"))
+    o.set_status(Status(state=State.ERROR, text="Stopped", detail="The API key was not accepted."))
+    assert said() == [("Captions paused: reconnecting.", "Polite"), ("Captions are back.", "Polite"),
+                      ("Captions stopped: The API key was not accepted.", "Assertive")]
+    # Partials are never announced (word by word would drown the reader).
+    assert not any("half" in m for m, _ in said())
+    settings.set("accessibility/finals_only", True)
+    before = len(said())
+    o.set_status(Status(state=State.RECONNECTING, text="Reconnecting"))
+    o.on_final("mic", Final("Only this.", 0, 1))
+    assert said()[before:] == [("Only this.", "Polite")]

@@ -52,9 +52,10 @@ def page(qtbot, monkeypatch):
 
 
 def test_device_pickers_list_devices_and_save_names(page):
-    assert page.mic_device.findText("usb-mic") > 0
-    assert page.system_device.findText("speakers.monitor") > 0
-    page.mic_device.setCurrentIndex(page.mic_device.findText("usb-mic"))
+    assert page.mic_device.findText("USB Microphone") > 0        # people read descriptions
+    assert page.system_device.findText("Monitor of Speakers") > 0
+    assert page.mic_device.itemText(0) == "System default microphone"   # no blank first row
+    page.mic_device.setCurrentIndex(page.mic_device.findText("USB Microphone"))
     page.source.setCurrentIndex(page.source.findData("both"))
     assert page.values() == {"audio/source": "both", "audio/mic_device": "usb-mic",
                              "audio/system_device": ""}
@@ -119,8 +120,10 @@ def test_real_virtual_microphone_in_pickers_and_preview(qtbot, pulse_audio, spee
     widget = AudioPage(Settings(DictStore()), FakeController())
     qtbot.addWidget(widget)
     widget.load()
-    assert widget.mic_device.findText(pulse_audio.mic) > 0, widget.device_note.text()
-    widget.mic_device.setCurrentIndex(widget.mic_device.findText(pulse_audio.mic))
+    index = widget.mic_device.findData(pulse_audio.mic)
+    assert index > 0, widget.device_note.text()
+    assert widget.mic_device.itemText(index) != pulse_audio.mic      # the description, not "vmic"
+    widget.mic_device.setCurrentIndex(index)
     widget.start_preview()
     assert widget.preview is not None, widget.preview_error.text()
     player = pulse_audio.play(speech_wav("testing the level meter one two three"), wait=False)
@@ -130,3 +133,20 @@ def test_real_virtual_microphone_in_pickers_and_preview(qtbot, pulse_audio, spee
     finally:
         player.wait(timeout=30)
         widget.stop_preview()
+
+
+def test_default_device_named_and_a_saved_absent_device_kept(qtbot, monkeypatch):
+    monkeypatch.setattr(audio_page, "list_device_names", lambda: (
+        [("vmic", "Virtual microphone", True), ("usb", "USB Headset", False)],
+        [("vsink.monitor", "Monitor of Virtual speakers", True)], ""))
+    widget = AudioPage(Settings(DictStore({"audio/mic_device": "gone-mic"})), FakeController())
+    qtbot.addWidget(widget)
+    widget.load()
+    assert widget.mic_device.itemText(0) == "System default (Virtual microphone)"
+    assert widget.system_device.itemText(0) == "System default (Monitor of Virtual speakers)"
+    assert widget.mic_device.currentText() == "gone-mic (not connected)"
+    assert widget.values()["audio/mic_device"] == "gone-mic"    # nothing lost by opening Settings
+    widget.mic_device.setCurrentIndex(widget.mic_device.findText("USB Headset"))
+    assert widget.values()["audio/mic_device"] == "usb"
+    widget.mic_device.setCurrentIndex(0)
+    assert widget.values()["audio/mic_device"] == ""

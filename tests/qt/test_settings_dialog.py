@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 
 from app.core.settings import PREF_BY_KEY, DictStore, Settings
 from app.qt.settings_dialog import SettingsDialog
+from app.core.silence_scale import ms_at, position_for
 from app.qt.settings_pages import silence as silence_page
 from tests.qt.test_settings_fakes import FakeController
 
@@ -86,6 +87,7 @@ def test_protocol_switch_applies_the_other_limit(dialog):
     dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
     assert dialog.ok_button.isEnabled()                      # v2: 60 of 2500 characters
     assert dialog.vocabulary.editor.counter.text() == "60 / 2500 characters"
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("assemblyai"))
     assert "v2" in dialog.silence.mapping.text()
 
 
@@ -115,10 +117,10 @@ def test_cancel_after_apply_keeps_the_applied_values(dialog, settings, controlle
 
 
 def test_silence_live_updates_are_throttled(dialog, controller, qtbot):
-    for ms in range(800, 5800, 50):            # a fast drag: 100 positions
-        dialog.silence.slider.setValue(ms)
-    assert dialog.silence.box.value() == 5750
-    qtbot.waitUntil(lambda: controller.named("set_silence_threshold")[-1:] == [(5750,)],
+    for position in range(position_for(800), position_for(20000) + 1):   # a fast drag end to end
+        dialog.silence.slider.setValue(position)
+    assert dialog.silence.box.value() == 20000
+    qtbot.waitUntil(lambda: controller.named("set_silence_threshold")[-1:] == [(20000,)],
                     timeout=5000)
     sent = controller.named("set_silence_threshold")
     assert len(sent) <= 3, sent            # first position at once, the last one trailing
@@ -129,11 +131,14 @@ def test_silence_live_updates_are_throttled(dialog, controller, qtbot):
 
 def test_silence_sustained_drag_stays_a_few_per_second(dialog, controller, qtbot):
     start = time.monotonic()
-    value = 1000
+    position, step = 0, 1
     while time.monotonic() - start < 1.2:
-        value += 10
-        dialog.silence.slider.setValue(value)
+        position += step
+        if position in (0, dialog.silence.slider.maximum()):
+            step = -step
+        dialog.silence.slider.setValue(position)
         qtbot.wait(20)
+    value = ms_at(position)
     qtbot.waitUntil(lambda: controller.named("set_silence_threshold")[-1:] == [(value,)],
                     timeout=5000)
     times = controller.times("set_silence_threshold")
@@ -142,14 +147,57 @@ def test_silence_sustained_drag_stays_a_few_per_second(dialog, controller, qtbot
     assert (len(times) - 1) / max(span, 1e-6) <= 1000 / silence_page.SEND_INTERVAL_MS * 1.25
 
 
-def test_silence_box_and_slider_stay_in_sync_and_bounded(dialog):
-    dialog.silence.box.setValue(25000)
-    assert dialog.silence.box.value() == 20000 and dialog.silence.slider.value() == 20000
+def test_silence_box_and_slider_stay_in_sync_and_bounded(dialog, controller):
+    dialog.silence.box.setValue(1200)
+    assert ms_at(dialog.silence.slider.value()) == 1200
+    dialog.silence.slider.setValue(dialog.silence.slider.maximum())
+    assert dialog.silence.box.value() == 20000
     dialog.silence.slider.setValue(0)
     assert dialog.silence.box.value() == 0
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("assemblyai"))
     dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v3"))
     assert dialog.silence.mapping.text() == (
-        "Sent as v3: min_turn_silence = 0 ms, max_turn_silence = 1280 ms")
+        "Details: sent to AssemblyAI as v3: min_turn_silence = 0 ms, max_turn_silence = 1280 ms")
+
+
+def test_a_typed_silence_beyond_the_limit_is_explained_not_cut(dialog, controller, settings):
+    sent = len(controller.named("set_silence_threshold"))
+    dialog.silence.box.lineEdit().selectAll()
+    dialog.silence.box.lineEdit().insert("999999")
+    dialog.silence.box.interpretText()
+    assert dialog.silence.box.value() == 999999              # what was typed stays there
+    assert not dialog.ok_button.isEnabled()
+    assert "at most 20000 ms" in dialog.problem.text() and "999999 ms" in dialog.problem.text()
+    assert len(controller.named("set_silence_threshold")) == sent   # nothing out of range sent
+    assert not dialog.apply() and settings.get("recognition/silence_ms") == 700
+    dialog.silence.box.setValue(900)
+    assert dialog.ok_button.isEnabled()
+
+
+def test_silence_slider_gives_the_useful_range_room(dialog):
+    slider = dialog.silence.slider
+    assert position_for(1500) - position_for(300) >= 0.3 * slider.maximum()
+
+
+def test_offline_engine_pages_speak_plainly(dialog):
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("local"))
+    assert dialog.silence.mapping.text() == "The offline engine ends a line after this much silence."
+    assert "turn_silence" not in dialog.silence.mapping.text()
+    assert "Universal-Streaming" not in dialog.vocabulary.help.text()
+    assert "offline engine" in dialog.vocabulary.help.text()
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("assemblyai"))
+    assert "Universal-Streaming" in dialog.vocabulary.help.text()
+
+
+def test_both_sources_on_assemblyai_says_two_sessions_are_billed(dialog):
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("assemblyai"))
+    dialog.audio.source.setCurrentIndex(dialog.audio.source.findData("both"))
+    assert "billed twice" in dialog.audio.billing_note.text()
+    assert not dialog.audio.billing_note.isHidden()
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("local"))
+    assert "billed" not in dialog.audio.billing_note.text()
+    dialog.audio.source.setCurrentIndex(dialog.audio.source.findData("mic"))
+    assert dialog.audio.billing_note.isHidden()
 
 
 def test_restore_defaults_for_the_shown_page(dialog, settings, controller):
@@ -325,3 +373,32 @@ def test_unwritable_settings_file_is_reported_and_changes_still_apply(qtbot, con
     n = len(controller.named("set_silence_threshold"))
     dlg.reject()                                   # closing now reverts nothing: it is applied
     assert len(controller.named("set_silence_threshold")) == n
+
+
+def test_a_growing_status_line_does_not_widen_the_dialog(dialog, controller, qtbot):
+    from app.core.status import State, Status
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    width = dialog.width()
+    long = Status(state=State.RECONNECTING, text="Reconnecting: " + "the connection was lost again " * 8)
+    controller.status_changed.emit(long)
+    qtbot.wait(50)
+    assert dialog.width() == width
+    assert dialog.status.text().startswith("Reconnecting")
+
+
+def test_title_does_not_repeat_the_app_name(dialog):
+    # The platform appends the application's display name to every window title.
+    assert dialog.windowTitle() == "Settings"
+
+
+def test_server_url_with_an_impossible_port_is_refused(dialog):
+    from app.qt.settings_pages.connection import url_problem
+    assert "port 99999" in url_problem("ws://127.0.0.1:99999", "server URL")
+    assert "port 0" in url_problem("http://localhost:0", "server URL")
+    assert url_problem("http://localhost:8765", "server URL") == ""
+    assert url_problem("https://[::1]:443/prefix", "server URL") == ""
+    dialog.connection.server_url.setText("http://127.0.0.1:99999")
+    assert not dialog.ok_button.isEnabled() and "1 to 65535" in dialog.problem.text()
+    dialog.connection.server_url.setText("http://127.0.0.1:9999")
+    assert dialog.ok_button.isEnabled()

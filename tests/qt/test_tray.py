@@ -35,7 +35,7 @@ def parts(qtbot, tmp_path):
 def test_every_action_is_there_and_described(parts):
     h, overlay, tray = parts
     texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
-    for wanted in ("Start captions", "Click-through (locked)", "Show overlay", "End utterance now",
+    for wanted in ("Start captions", "Click-through (locked)", "Show overlay", "End the current line now",
                    "Position", "History…", "Settings…", "Quit"):
         assert wanted in texts
     for action in tray.menu.actions():
@@ -100,9 +100,9 @@ def test_status_in_tooltip_and_hotkey_hints(parts):
     h.controller.status_changed.emit(Status(state=State.LIVE, text="Live (AssemblyAI)", latency_ms=300))
     assert "Live (AssemblyAI) · latency 300 ms" in tray.icon.toolTip()
     tray.set_hotkey_hints({"force_end": "Ctrl+Alt+E"})
-    assert tray.force_end_action.text() == "End utterance now\tCtrl+Alt+E"
+    assert tray.force_end_action.text() == "End the current line now\tCtrl+Alt+E"
     tray.set_hotkey_hints({})
-    assert tray.force_end_action.text() == "End utterance now"
+    assert tray.force_end_action.text() == "End the current line now"
 
 
 def test_overlay_right_click_menu_is_the_tray_menu(parts):

@@ -22,7 +22,7 @@ from app.core.audio import pulse
 from app.core.audio.errors import AudioSourceError, DeviceNotFound
 from app.core.audio.pyaudio_source import (CaptureTarget, PyAudioSource, load_pyaudio,
                                            new_pyaudio)
-from app.core.audio.source import AudioSource, WavFileSource
+from app.core.audio.source import AudioSource, WavFileSource, check_audio_file
 
 MIC, SYSTEM, FILE = "mic", "system", "file"
 
@@ -430,8 +430,7 @@ def open_sources(spec: str, sample_rate: int, chunk_ms: int, *, check: bool = Tr
     kind, name = parse_spec(spec)
     if kind == FILE:
         path = Path(name).expanduser()
-        if not path.is_file():
-            raise AudioSourceError(f"Audio file not found: {path}")
+        check_audio_file(path)
         return [WavFileSource(path, sample_rate, chunk_ms)]
     if kind == MIC:
         sources = [_mic_source(name, sample_rate, chunk_ms)]

@@ -2,6 +2,11 @@
 
 The capture thread calls :meth:`LevelMeter.update` once per chunk; the UI pulls
 :meth:`LevelMeter.snapshot` on its own timer (audio rate and paint rate stay decoupled).
+
+A quiet device is not a dead one: a microphone after speech stops, or the monitor of an output
+while the far side of a call says nothing, delivers digital silence too. So the hint only comes
+when a device has *never* delivered a non-zero sample since it was opened, and it is worded as a
+question, not a fault.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 FLOOR_DBFS = -120.0          # what silence reads as (log of zero is -inf)
-SILENT_HINT_AFTER_S = 5.0    # continuous digital silence before the UI hints at a wrong device
+SILENT_HINT_AFTER_S = 5.0    # a microphone silent since it opened: likely muted or the wrong one
+SYSTEM_HINT_AFTER_S = 30.0   # system audio: nothing playing yet is normal for a while
 DIGITAL_SILENCE = 2          # |sample| at or below this is "nothing" (allows ±1-2 LSB dither)
 _FULL_SCALE = 32768.0
 
@@ -32,22 +38,36 @@ class Level:
     overflows: int = 0               # input overflows (audio dropped because we read too late)
     silent_s: float = 0.0            # seconds of continuous digital silence so far
     source: str = ""                 # "mic", "system", "file"… (words the hint is put in)
+    ever_sound: bool = False         # delivered a non-zero sample since the device opened
 
     @property
     def silent(self) -> bool:
-        return self.silent_s >= SILENT_HINT_AFTER_S
+        """Nothing at all since the device opened, for long enough to be worth a gentle word."""
+        limit = SYSTEM_HINT_AFTER_S if self.source == "system" else SILENT_HINT_AFTER_S
+        return not self.ever_sound and self.silent_s >= limit
+
+    @property
+    def short_hint(self) -> str:
+        """A few words for the overlay's status line ("" when there is nothing to say)."""
+        if not self.silent:
+            return ""
+        if self.source == "system":
+            return "nothing heard from system audio yet"
+        name = "the microphone" if self.source in ("mic", "") else self.source
+        return f"no sound from {name} yet: muted?"
 
     @property
     def hint(self) -> str | None:
-        """A sentence for the UI when the device has delivered only silence for a while."""
+        """A sentence for the UI when the device has delivered only silence since it opened."""
         if not self.silent:
             return None
         if self.source == "system":
-            return (f"No sound from this output for {self.silent_s:.0f} s. Nothing may be playing, "
-                    "or the sound goes to a different output than the one selected.")
-        return (f"This device has been silent for {self.silent_s:.0f} s. Check that the right "
-                "microphone or output is selected, that it is not muted, and that the app is "
-                "allowed to use it.")
+            return (f"Nothing has been heard from this output in {self.silent_s:.0f} s. Perhaps "
+                    "nothing is playing yet, or the sound goes to a different output than the "
+                    "one selected.")
+        return (f"This device has been silent for {self.silent_s:.0f} s since it opened. It may "
+                "be muted, or another microphone may be the one you speak into; check Settings → "
+                "Audio and that the app is allowed to use it.")
 
 
 class LevelMeter:
@@ -62,6 +82,7 @@ class LevelMeter:
         self._last_peak = 0
         self._overflows = 0
         self._silent_samples = 0
+        self._ever_sound = False
 
     def update(self, pcm16: bytes) -> None:
         samples = np.frombuffer(pcm16, dtype="<i2")
@@ -78,6 +99,7 @@ class LevelMeter:
                 self._silent_samples += len(samples)
             else:
                 self._silent_samples = 0
+                self._ever_sound = True
 
     def count_overflow(self, n: int = 1) -> None:
         with self._lock:
@@ -87,12 +109,13 @@ class LevelMeter:
         """A new device was opened: the silence counter starts over."""
         with self._lock:
             self._silent_samples = 0
+            self._ever_sound = False
 
     def snapshot(self) -> Level:
         """Current values; the peak hold restarts after each snapshot (from the latest chunk)."""
         with self._lock:
             level = Level(self._rms, to_dbfs(max(self._peak_hold, self._last_peak)), self._overflows,
-                          self._silent_samples / self.sample_rate, self.source)
+                          self._silent_samples / self.sample_rate, self.source, self._ever_sound)
             self._peak_hold = 0
             return level
 

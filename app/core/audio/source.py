@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import abc
+import struct
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +58,86 @@ class AudioSource(abc.ABC):
 
 
 _SAMPLE_TYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
+WAVE_FORMAT_PCM = 0x0001
+WAVE_FORMAT_IEEE_FLOAT = 0x0003
+WAVE_FORMAT_EXTENSIBLE = 0xFFFE   # what sox, Audacity and ffmpeg write for 24-bit and multichannel
 
 
-def _wav_to_int16_units(raw: bytes, width: int) -> np.ndarray:
-    """PCM bytes of any integer width → float samples scaled to int16 units."""
+def check_audio_file(path: Path) -> None:
+    """Plain-words errors for a ``file:`` path that cannot be an audio file."""
+    if path.is_dir():
+        raise AudioSourceError(f"{path} is a folder, not an audio file: give the path of a WAV file in it.")
+    if not path.exists():
+        raise AudioSourceError(f"Audio file not found: {path}")
+    if not path.is_file():
+        raise AudioSourceError(f"{path} is not a regular file: give the path of a WAV file.")
+
+
+class WavReader:
+    """RIFF/WAVE reader for integer PCM (8/16/24/32-bit) and IEEE float (32/64-bit), plain or
+    ``WAVE_FORMAT_EXTENSIBLE``. (Python 3.11's ``wave`` module reads neither float nor extensible.)"""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "rb")
+        try:
+            self._parse(path)
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _parse(self, path: Path) -> None:
+        head = self._fh.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            raise UnsupportedAudio(f"{path} is not a WAV file (it has no RIFF/WAVE header).")
+        fmt = None
+        while True:
+            chunk = self._fh.read(8)
+            if len(chunk) < 8:
+                raise UnsupportedAudio(f"{path} has no audio data (no 'data' chunk).")
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = self._fh.read(size + (size & 1))
+            elif cid == b"data":
+                if fmt is None:
+                    raise UnsupportedAudio(f"{path} is damaged: its audio comes before its format.")
+                self._data_left = size
+                break
+            else:
+                self._fh.seek(size + (size & 1), 1)
+        if len(fmt) < 16:
+            raise UnsupportedAudio(f"{path} is damaged: its format description is too short.")
+        tag, channels, rate, _byte_rate, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+        if tag == WAVE_FORMAT_EXTENSIBLE and len(fmt) >= 40:
+            tag = struct.unpack("<H", fmt[24:26])[0]     # the sub-format GUID starts with the tag
+        if tag not in (WAVE_FORMAT_PCM, WAVE_FORMAT_IEEE_FLOAT):
+            raise UnsupportedAudio(f"{path} holds compressed audio (format {tag:#06x}); convert it to "
+                                   "PCM WAV, e.g. sox in.wav -b 16 out.wav.")
+        width = block // channels if channels else 0
+        if channels < 1 or rate < 1 or width < 1:
+            raise UnsupportedAudio(f"{path} is damaged: {channels} channels at {rate} Hz.")
+        if tag == WAVE_FORMAT_PCM and width not in (1, 2, 3, 4):
+            raise UnsupportedAudio(f"{path}: {bits}-bit samples are not supported.")
+        if tag == WAVE_FORMAT_IEEE_FLOAT and width not in (4, 8):
+            raise UnsupportedAudio(f"{path}: {bits}-bit float samples are not supported.")
+        self.is_float = tag == WAVE_FORMAT_IEEE_FLOAT
+        self.channels, self.rate, self.width = channels, rate, width
+
+    def readframes(self, n: int) -> bytes:
+        want = min(self._data_left, n * self.channels * self.width)
+        raw = self._fh.read(want)
+        self._data_left -= len(raw)
+        usable = len(raw) - len(raw) % (self.channels * self.width)   # a truncated last frame
+        return raw[:usable]
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _wav_to_int16_units(raw: bytes, width: int, is_float: bool = False) -> np.ndarray:
+    """PCM bytes of any integer width (or float) → float samples scaled to int16 units."""
+    if is_float:
+        data = np.frombuffer(raw, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
+        return np.clip(np.nan_to_num(data), -1.0, 1.0) * 32767.0
     if width == 3:  # 24-bit: widen each sample to 32 bits
         b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
         wide = (b[:, 0].astype(np.int32) << 8) | (b[:, 1].astype(np.int32) << 16) | (
@@ -76,7 +152,7 @@ def _wav_to_int16_units(raw: bytes, width: int) -> np.ndarray:
 
 
 class WavFileSource(AudioSource):
-    """Any integer-PCM WAV, converted to the session format and paced at real time.
+    """Any PCM or float WAV, converted to the session format and paced at real time.
 
     Chunk k is released no earlier than start + (k+1)·chunk, so the stream is never ahead of
     real time (servers close sessions that send audio too fast).
@@ -90,27 +166,26 @@ class WavFileSource(AudioSource):
         self.path = Path(path)
         self.realtime = realtime
         self._clock, self._sleep = clock, sleep
-        self._wav: wave.Wave_read | None = None
+        self._wav: WavReader | None = None
         self._pending = np.zeros(0, dtype=np.int16)
         self._eof = False
         self._started: float | None = None
         self._chunks_sent = 0
 
     def open(self) -> None:
+        check_audio_file(self.path)
         try:
-            self._wav = wave.open(str(self.path), "rb")
+            self._wav = WavReader(self.path)
         except FileNotFoundError:
             raise AudioSourceError(f"Audio file not found: {self.path}") from None
-        except (wave.Error, EOFError) as exc:
-            raise UnsupportedAudio(
-                f"{self.path} is not a PCM WAV file this app can read ({exc}).") from None
-        width = self._wav.getsampwidth()
-        if width not in (1, 2, 3, 4):
-            raise UnsupportedAudio(f"{self.path}: {8 * width}-bit samples are not supported.")
-        self._width = width
-        self._converter = Converter(self._wav.getframerate(), self._wav.getnchannels(),
-                                    self.sample_rate)
-        self._frames_per_read = max(1, self._wav.getframerate() * self.chunk_ms // 1000)
+        except PermissionError:
+            raise AudioSourceError(f"{self.path} cannot be read: permission denied.") from None
+        except (struct.error, EOFError) as exc:
+            raise UnsupportedAudio(f"{self.path} is not a WAV file this app can read ({exc}).") from None
+        self._width = self._wav.width
+        self._float = self._wav.is_float
+        self._converter = Converter(self._wav.rate, self._wav.channels, self.sample_rate)
+        self._frames_per_read = max(1, self._wav.rate * self.chunk_ms // 1000)
 
     def _fill(self, needed: int) -> None:
         parts = [self._pending]
@@ -121,7 +196,7 @@ class WavFileSource(AudioSource):
                 self._eof = True
                 parts.append(self._converter.flush())
                 break
-            block = self._converter.convert(_wav_to_int16_units(raw, self._width))
+            block = self._converter.convert(_wav_to_int16_units(raw, self._width, self._float))
             parts.append(block)
             have += len(block)
         self._pending = np.concatenate(parts)

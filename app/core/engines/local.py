@@ -429,8 +429,8 @@ class LocalSession(SpeechSession):
             message = (f"The offline engine could not keep up: {seconds:.1f} s of audio were "
                        "skipped. Close other busy programs or use AssemblyAI.")
         else:
-            message = ("The offline engine is behind real time: live words are paused, "
-                       "finished sentences still appear.")
+            message = ("Captions are behind real time while the offline engine catches up: live "
+                       "words are paused, finished sentences still appear.")
         self._emit(StreamError(None, message, Recovery.IGNORE))
 
 

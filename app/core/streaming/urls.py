@@ -64,9 +64,12 @@ def check_url(url: str, what: str, *, allow_insecure: bool = False,
         raise ValueError(f"The {what} must not contain a user name or password (user:password@); "
                          "remove them and use the API key or a token broker instead.")
     try:
-        host, _ = parts.hostname, parts.port
+        host, port = parts.hostname, parts.port
     except ValueError:
-        raise ValueError(f"The {what} has an invalid port.") from None
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        given = parts.netloc.rsplit(":", 1)[-1]
+        raise ValueError(f"The {what} has port {given}; a port is a number from 1 to 65535.")
     if not host:
         raise ValueError(f"The {what} must name a host.")
     if scheme in ("http", "ws") and not allow_insecure and not is_loopback(host):

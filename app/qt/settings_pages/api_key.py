@@ -53,6 +53,7 @@ class ApiKeyPage(SettingsPage):
 
         self.field = QLineEdit()
         self.field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.field.setAccessibleName("AssemblyAI API key")
         self.field.setPlaceholderText("Paste your AssemblyAI API key")
         self.field.setClearButtonEnabled(True)
         self.show_button = QToolButton()

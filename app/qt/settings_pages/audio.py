@@ -31,16 +31,16 @@ PREVIEW_CHUNK_MS = 50
 FLOOR_DBFS = -60.0
 
 
-def list_device_names() -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
-    """(microphones, system sources, problem) as (name, description) pairs; problem is "" when
-    listing worked."""
+def list_device_names() -> tuple[list[tuple], list[tuple], str]:
+    """(microphones, system sources, problem) as (name, description, is_default) entries;
+    problem is "" when listing worked."""
     try:
         devices = audio_devices.list_devices()
     except Exception as exc:  # noqa: BLE001 — no audio stack must not break the dialog
         return [], [], f"Could not list audio devices ({exc}); type a device name."
     mics, systems = [], []
     for device in devices:
-        entry = (device.name, device.description or device.name)
+        entry = (device.name, device.description or device.name, bool(device.is_default))
         (systems if device.kind == "system" else mics).append(entry)
     return mics, systems, ""
 
@@ -119,12 +119,16 @@ class AudioPage(SettingsPage):
             self.source.addItem(label, value)
         self.mic_device = QComboBox()
         self.system_device = QComboBox()
-        for combo, default in ((self.mic_device, "System default microphone"),
-                               (self.system_device, "Monitor of the default output")):
-            combo.setEditable(True)
-            combo.lineEdit().setPlaceholderText(default)
+        self._placeholders = {self.mic_device: "System default microphone",
+                              self.system_device: "Monitor of the default output"}
+        self.mic_device.setAccessibleName("Microphone")
+        self.system_device.setAccessibleName("System audio device")
         self.device_note = QLabel()
         self.device_note.setWordWrap(True)
+        self.billing_note = QLabel()
+        self.billing_note.setObjectName("bothBilling")
+        self.billing_note.setWordWrap(True)
+        self._engine = settings.get("engine/engine")
         self.preview_button = QPushButton("Preview level")
         self.preview_button.setCheckable(True)
         self.meters: dict[str, QProgressBar] = {}
@@ -141,9 +145,10 @@ class AudioPage(SettingsPage):
         form.addRow("System audio", self.system_device)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.billing_note)
         layout.addWidget(self.device_note)
         layout.addWidget(explanation(
-            "Leave a device empty to follow the system default. System audio is captured from "
+            "Choose \u201cSystem default\u201d to follow the system's choice. System audio is captured from "
             "the output's monitor (Linux), WASAPI loopback (Windows) or a loopback driver (macOS)."))
         layout.addWidget(self.preview_button)
         layout.addLayout(self.meter_form)
@@ -151,20 +156,59 @@ class AudioPage(SettingsPage):
         layout.addStretch(1)
         self.preview_button.toggled.connect(self._toggle_preview)
         self.source.currentIndexChanged.connect(self._restart_preview_if_running)
+        self.source.currentIndexChanged.connect(self._show_billing)
         self.refresh_devices()
 
     def refresh_devices(self) -> None:
+        """People pick by description ("USB Headset"); the device's name is what is saved. When
+        devices cannot be listed the pickers become text fields for a typed name."""
         mics, systems, problem = list_device_names()
-        for combo, entries in ((self.mic_device, mics), (self.system_device, systems)):
+        for combo, entries, kind in ((self.mic_device, mics, "microphone"),
+                                     (self.system_device, systems, "output")):
             current = self._device_name(combo)
             combo.clear()
-            combo.addItem("", "")  # system default
-            for name, description in entries:
-                combo.addItem(name, name)
-                combo.setItemData(combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
-            combo.setEditText(current)
+            combo.setEditable(bool(problem))
+            if problem:
+                combo.lineEdit().setPlaceholderText(self._placeholders[combo])
+                combo.setEditText(current)
+                continue
+            entries = [tuple(e) + (False,) * (3 - len(e)) for e in entries]
+            default = next((d for _n, d, is_default in entries if is_default), "")
+            combo.addItem(f"System default ({default})" if default else f"System default {kind}", "")
+            for name, description, _is_default in entries:
+                combo.addItem(description or name, name)
+                combo.setItemData(combo.count() - 1, f"{description}\nDevice name: {name}",
+                                  Qt.ItemDataRole.ToolTipRole)
+            self._select(combo, current)
         self.device_note.setText(problem)
         self.device_note.setVisible(bool(problem))
+
+    def set_engine(self, engine: str) -> None:
+        self._engine = engine
+        self._show_billing()
+
+    def _show_billing(self, *_args) -> None:
+        # Each source is its own streaming session: with AssemblyAI, Both means two sessions billed.
+        both = self.source.currentData() == "both"
+        if both and self._engine != "local":
+            when = "" if self._engine == "assemblyai" else " when captions come from AssemblyAI"
+            self.billing_note.setText(f"Both runs two AssemblyAI sessions at once{when}, one per source, "
+                                      "so streaming time is billed twice. The offline engine costs nothing.")
+        elif both:
+            self.billing_note.setText("Both runs the offline engine twice, one per source: about "
+                                      "double the processor use.")
+        self.billing_note.setVisible(both)
+
+    @staticmethod
+    def _select(combo: QComboBox, name: str) -> None:
+        if combo.isEditable():
+            combo.setEditText(name)
+            return
+        index = combo.findData(name)
+        if index < 0:   # saved, but not connected now: keep it rather than lose the choice
+            combo.addItem(f"{name} (not connected)", name)
+            index = combo.count() - 1
+        combo.setCurrentIndex(index)
 
     # -- contract ------------------------------------------------------------------------------
     def values(self) -> dict:
@@ -174,12 +218,15 @@ class AudioPage(SettingsPage):
 
     @staticmethod
     def _device_name(combo: QComboBox) -> str:
-        return combo.currentText().strip()
+        if combo.isEditable():
+            return combo.currentText().strip()
+        return str(combo.currentData() or "")
 
     def set_values(self, values: dict) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(values["audio/source"])))
-        self.mic_device.setEditText(values["audio/mic_device"])
-        self.system_device.setEditText(values["audio/system_device"])
+        self._show_billing()
+        self._select(self.mic_device, values["audio/mic_device"])
+        self._select(self.system_device, values["audio/system_device"])
 
     def revert(self) -> None:
         self.stop_preview()

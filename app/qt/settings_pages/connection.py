@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
                                QVBoxLayout)
@@ -61,6 +59,7 @@ class ConnectionPage(SettingsPage):
     title = "Connection"
     keys = PAGE_KEYS["connection"]
     protocol_changed = Signal(str)
+    engine_changed = Signal(str)      # "auto" | "assemblyai" | "local" (unsaved choice)
 
     def __init__(self, settings, controller, parent=None) -> None:
         super().__init__(settings, controller, parent)
@@ -114,6 +113,7 @@ class ConnectionPage(SettingsPage):
         layout.addStretch(1)
 
         self.protocol.currentIndexChanged.connect(self._on_protocol)
+        self.engine.currentIndexChanged.connect(lambda *_: self.engine_changed.emit(self.current_engine()))
         self.auth_mode.currentIndexChanged.connect(self._update_enabled)
         for edit in (self.server_url, self.token_url):
             edit.textChanged.connect(self._on_edit)
@@ -178,6 +178,9 @@ class ConnectionPage(SettingsPage):
         return " ".join(p for p in problems if p)
 
     # -- behaviour -----------------------------------------------------------------------------
+    def current_engine(self) -> str:
+        return str(self.engine.currentData() or "auto")
+
     def current_protocol(self) -> str:
         return self.protocol.currentData()
 

@@ -32,6 +32,9 @@ class GeneralPage(SettingsPage):
         super().__init__(settings, controller, parent)
         self.start_on_launch = QCheckBox("Start captioning when the app starts")
         self.transcript_enabled = QCheckBox("Save a transcript of every session automatically")
+        self.finals_only = QCheckBox("Finished sentences only (braille-friendly)")
+        self.finals_only.setToolTip("Off: finished sentences and connection changes (lost, back "
+                                    "again) are announced. On: only finished sentences.")
         pref = PREF_BY_KEY["transcript/retention_days"]
         self.retention = QSpinBox()
         self.retention.setRange(pref.minimum, pref.maximum)
@@ -50,6 +53,7 @@ class GeneralPage(SettingsPage):
         form.addRow("", self.transcript_enabled)
         form.addRow("Delete transcripts after", self.retention)
         form.addRow("", self.update_check)
+        form.addRow("Screen readers", self.finals_only)
         for key, label in HOTKEYS:
             self.hotkeys[key].setPlaceholderText("none")
             form.addRow(label, self.hotkeys[key])
@@ -68,7 +72,8 @@ class GeneralPage(SettingsPage):
         values = {"app/start_on_launch": self.start_on_launch.isChecked(),
                   "transcript/enabled": self.transcript_enabled.isChecked(),
                   "transcript/retention_days": self.retention.value(),
-                  "updates/check": self.update_check.isChecked()}
+                  "updates/check": self.update_check.isChecked(),
+                  "accessibility/finals_only": self.finals_only.isChecked()}
         values.update({key: edit.text().strip() for key, edit in self.hotkeys.items()})
         return values
 
@@ -78,6 +83,7 @@ class GeneralPage(SettingsPage):
         self.retention.setEnabled(values["transcript/enabled"])
         self.retention.setValue(values["transcript/retention_days"])
         self.update_check.setChecked(values["updates/check"])
+        self.finals_only.setChecked(values["accessibility/finals_only"])
         for key, edit in self.hotkeys.items():
             edit.setText(values[key])
         self.refresh_validity()

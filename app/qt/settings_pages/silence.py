@@ -1,5 +1,10 @@
 """Silence page: slider + number box (0-20000 ms), applied live to the running session.
 
+The slider is non-linear (``app.core.silence_scale``): half its length is 0-1500 ms, where people
+choose. The number box takes any value; one beyond 20000 ms is refused with a message (OK and
+Apply wait), never silently cut. Wire parameters are mentioned only for AssemblyAI, under
+"Details".
+
 Moving the slider sends the value through ``controller.set_silence_threshold`` at most once per
 ``SEND_INTERVAL_MS`` (a throttle with a trailing send, so the final position always arrives and
 a drag produces a few messages per second, not hundreds). Cancel sends the saved value back.
@@ -10,18 +15,25 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout
 
-from app.core import silence
+from app.core import silence, silence_scale
 from app.core.settings import PAGE_KEYS
 from app.qt.settings_pages.base import SettingsPage, explanation
 
 SEND_INTERVAL_MS = 250   # at most 4 messages per second while dragging
 
-HELP = (
-    "How long a pause ends a caption line. Shorter feels snappier but may split sentences; "
-    "longer keeps sentences together. The change applies to the running session at once.\n"
-    "Legacy v2 uses it as end_utterance_silence_threshold (default 700 ms). Universal-Streaming "
-    "(v3) ends a turn after min_turn_silence = this value when confident, and at the latest after "
-    "max_turn_silence = the larger of this value and 1280 ms.")
+HELP = ("How long a pause ends a caption line. Shorter feels snappier but may split sentences; "
+        "longer keeps sentences together; most people like 500-1000 ms. The change applies to "
+        "the running captions at once.")
+TYPED_LIMIT = 99_999_999   # the box accepts typing anything; out of range is explained, not cut
+
+
+def _details(engine: str, protocol: str, ms: int) -> str:
+    if engine == "local":
+        return "The offline engine ends a line after this much silence."
+    wire = ("Details: sent to AssemblyAI as " + silence.describe(protocol, min(ms, silence.MAX_MS)))
+    if engine == "assemblyai":
+        return wire
+    return wire + ". The offline engine (used when there is no key) ends a line after this much silence."
 
 
 class SilencePage(SettingsPage):
@@ -31,20 +43,27 @@ class SilencePage(SettingsPage):
     def __init__(self, settings, controller, parent=None) -> None:
         super().__init__(settings, controller, parent)
         self._protocol = settings.get("connection/protocol")
+        self._engine = settings.get("engine/engine")
         self._saved = settings.get("recognition/silence_ms")
         self._last_sent: int | None = None
         self._pending: int | None = None
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(silence.MIN_MS, silence.MAX_MS)
-        self.slider.setSingleStep(50)
-        self.slider.setPageStep(500)
+        self.slider.setRange(0, len(silence_scale.STOPS) - 1)
+        self.slider.setSingleStep(1)
+        self.slider.setPageStep(5)
+        self.slider.setAccessibleName("Silence that ends a line")
         self.box = QSpinBox()
-        self.box.setRange(silence.MIN_MS, silence.MAX_MS)
+        self.box.setRange(silence.MIN_MS, TYPED_LIMIT)
         self.box.setSingleStep(50)
         self.box.setSuffix(" ms")
+        self.box.setAccessibleName("Silence that ends a line, in milliseconds")
+        self.scale_note = QLabel("The slider's first half is 0–1.5 s in 50 ms steps; the second half goes up to 20 s.")
+        self.scale_note.setWordWrap(True)
+        self.scale_note.setObjectName("silenceScale")
         self.mapping = QLabel()
         self.mapping.setObjectName("silenceMapping")
+        self.mapping.setWordWrap(True)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(SEND_INTERVAL_MS)
@@ -56,6 +75,7 @@ class SilencePage(SettingsPage):
         layout = QVBoxLayout(self)
         layout.addWidget(explanation(HELP))
         layout.addLayout(row)
+        layout.addWidget(self.scale_note)
         layout.addWidget(self.mapping)
         layout.addStretch(1)
         self.slider.valueChanged.connect(self._on_slider)
@@ -91,6 +111,18 @@ class SilencePage(SettingsPage):
         self._protocol = protocol
         self._show_mapping()
 
+    def set_engine(self, engine: str) -> None:
+        """"auto", "assemblyai" or "local": what the explanation talks about."""
+        self._engine = engine
+        self._show_mapping()
+
+    def problem(self) -> str:
+        ms = self.box.value()
+        if ms > silence.MAX_MS:
+            return (f"A pause can end a line after at most {silence.MAX_MS} ms (20 s); "
+                    f"{ms} ms is longer than that.")
+        return ""
+
     def flush(self) -> None:
         """Send a pending value now (OK / Apply)."""
         if self._pending is not None:
@@ -99,12 +131,13 @@ class SilencePage(SettingsPage):
 
     # -- internals -----------------------------------------------------------------------------
     def _set_widgets(self, ms: int) -> None:
-        for widget in (self.slider, self.box):
+        for widget, value in ((self.slider, silence_scale.position_for(ms)), (self.box, ms)):
             widget.blockSignals(True)
-            widget.setValue(ms)
+            widget.setValue(value)
             widget.blockSignals(False)
 
-    def _on_slider(self, ms: int) -> None:
+    def _on_slider(self, position: int) -> None:
+        ms = silence_scale.ms_at(position)
         self.box.blockSignals(True)
         self.box.setValue(ms)
         self.box.blockSignals(False)
@@ -112,12 +145,15 @@ class SilencePage(SettingsPage):
 
     def _on_box(self, ms: int) -> None:
         self.slider.blockSignals(True)
-        self.slider.setValue(ms)
+        self.slider.setValue(silence_scale.position_for(ms))
         self.slider.blockSignals(False)
         self._changed(ms)
 
     def _changed(self, ms: int) -> None:
         self._show_mapping()
+        self.refresh_validity()
+        if ms > silence.MAX_MS:
+            return                 # explained on the page; nothing out of range reaches a session
         if ms == self._last_sent or (self._last_sent is None and ms == self._saved):
             self._pending = None   # back where the session already is: nothing to send
             return
@@ -134,4 +170,4 @@ class SilencePage(SettingsPage):
         self.timer.start()  # keep the next send at least SEND_INTERVAL_MS away
 
     def _show_mapping(self) -> None:
-        self.mapping.setText("Sent as " + silence.describe(self._protocol, self.box.value()))
+        self.mapping.setText(_details(self._engine, self._protocol, self.box.value()))

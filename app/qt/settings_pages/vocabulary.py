@@ -17,6 +17,11 @@ HELP = {
 }
 
 
+OFFLINE_HELP = ("The offline engine cannot be steered toward these terms, but it fixes their "
+                "spelling when it hears them (\"kubernetes\" becomes \"Kubernetes\"). With AssemblyAI "
+                "they also help it recognise the words.")
+
+
 class VocabularyPage(SettingsPage):
     title = "Vocabulary"
     keys = PAGE_KEYS["vocabulary"]
@@ -24,6 +29,7 @@ class VocabularyPage(SettingsPage):
     def __init__(self, settings, controller, parent=None) -> None:
         super().__init__(settings, controller, parent)
         self.editor = VocabularyEditor(settings.get("connection/protocol"))
+        self._engine = settings.get("engine/engine")
         self.help = explanation("")
         layout = QVBoxLayout(self)
         layout.addWidget(self.help)
@@ -39,8 +45,13 @@ class VocabularyPage(SettingsPage):
         self._show_help()
         self.refresh_validity()
 
+    def set_engine(self, engine: str) -> None:
+        self._engine = engine
+        self._show_help()
+
     def _show_help(self) -> None:
-        self.help.setText(HELP[self.editor.protocol()])
+        # Offline, the protocol's wording (Universal-Streaming, word boost) would be jargon.
+        self.help.setText(OFFLINE_HELP if self._engine == "local" else HELP[self.editor.protocol()])
 
     def values(self) -> dict:
         return {"recognition/vocabulary": tuple(self.editor.terms())}

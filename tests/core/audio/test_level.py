@@ -67,6 +67,7 @@ def test_silent_hint_after_several_seconds_of_digital_silence():
     lv = m.snapshot()
     assert lv.silent and lv.silent_s == pytest.approx(SILENT_HINT_AFTER_S)
     assert "silent" in lv.hint and "muted" in lv.hint
+    assert lv.short_hint == "no sound from the microphone yet: muted?"
 
 
 def test_dither_counts_as_silence_but_speech_resets_it():
@@ -77,6 +78,21 @@ def test_dither_counts_as_silence_but_speech_resets_it():
     assert m.snapshot().silent
     m.update(_pcm(_sine(3000)))
     assert m.snapshot().silent_s == 0 and not m.snapshot().silent
+
+
+def test_a_quiet_device_is_not_a_dead_one():
+    """After speech stops (or the far side of a call goes quiet) the silence is normal: no hint."""
+    m = LevelMeter(16000, source="mic")
+    m.update(_pcm(_sine(3000)))
+    for _ in range(int(SILENT_HINT_AFTER_S * 10) * 4):      # 20 s of digital silence after speech
+        m.update(_pcm(np.zeros(1600)))
+    lv = m.snapshot()
+    assert lv.silent_s >= 20 and lv.ever_sound
+    assert not lv.silent and lv.hint is None and lv.short_hint == ""
+    m.reset_silence()                                       # another device opened: it must prove itself
+    for _ in range(int(SILENT_HINT_AFTER_S * 10)):
+        m.update(_pcm(np.zeros(1600)))
+    assert m.snapshot().silent
 
 
 def test_reset_silence_when_a_new_device_opens():
@@ -117,11 +133,16 @@ def test_concurrent_update_and_snapshot():
 
 
 def test_system_audio_silence_is_explained_differently():
+    from app.core.audio.level import SYSTEM_HINT_AFTER_S
     m = LevelMeter(16000, source="system")
     for _ in range(int(SILENT_HINT_AFTER_S * 10)):
         m.update(_pcm(np.zeros(1600)))
-    hint = m.snapshot().hint
-    assert "Nothing may be playing" in hint
+    assert m.snapshot().hint is None           # an idle output is normal for a while
+    for _ in range(int((SYSTEM_HINT_AFTER_S - SILENT_HINT_AFTER_S) * 10)):
+        m.update(_pcm(np.zeros(1600)))
+    lv = m.snapshot()
+    assert "nothing is playing yet" in lv.hint and "check the device" not in lv.hint
+    assert lv.short_hint == "nothing heard from system audio yet"
 
 
 def test_source_level_carries_its_label(tmp_path):

@@ -1,0 +1,125 @@
+"""One overlay per user session: a second launch hands its command line to the running copy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.qt.single_instance import InstanceServer, decode_message, encode_message, server_name
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOWED = {"source", "engine", "vocabulary", "silence_ms"}
+
+
+def second_launch(name: str, overrides: str = "{}") -> subprocess.Popen:
+    code = ("import sys, json; from PySide6.QtCore import QCoreApplication; app = QCoreApplication([]); "
+            "from app.qt.single_instance import hand_over; "
+            f"sys.exit(0 if hand_over(json.loads({overrides!r}), {name!r}) else 1)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
+
+
+@pytest.fixture
+def server(qapp, tmp_path):
+    s = InstanceServer(ALLOWED, name=str(tmp_path / "instance.sock"))
+    assert s.listen()
+    yield s
+    s.close()
+
+
+def test_second_launch_hands_over_and_the_first_copy_is_told(server, qtbot):
+    got = []
+    server.activated.connect(got.append)
+    proc = second_launch(server.name, '{"source": "mic", "vocabulary": ["Añejo", "K8s"], "evil": 1}')
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10000)
+    assert proc.returncode == 0                      # it found the running copy and may exit
+    assert got == [{"source": "mic", "vocabulary": ("Añejo", "K8s")}]   # unknown options dropped
+
+
+def test_no_running_copy_means_the_launch_goes_ahead(tmp_path, qapp, qtbot):
+    proc = second_launch(str(tmp_path / "nobody.sock"))
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10000)
+    assert proc.returncode == 1
+
+
+def test_a_second_server_cannot_take_over_a_live_one(server, qapp):
+    other = InstanceServer(ALLOWED, name=server.name)
+    assert not other.listen()
+
+
+def test_a_crashed_copy_leaves_nothing_that_blocks_the_next(tmp_path, qapp):
+    stale = tmp_path / "instance.sock"
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(stale))                 # a socket file nobody listens on any more
+    s.close()
+    # ...and a lock file of a process that is gone.
+    (tmp_path / "instance.sock.lock").write_text("999999\ncaption-overlay\n" + socket.gethostname() + "\n")
+    server = InstanceServer(ALLOWED, name=str(stale))
+    assert server.listen()
+    server.close()
+
+
+def test_become_single_hands_over_from_another_process(server, qtbot, tmp_path):
+    got = []
+    server.activated.connect(got.append)
+    code = ("import sys; from PySide6.QtCore import QCoreApplication; app = QCoreApplication([]); "
+            "from app.qt.single_instance import become_single; "
+            f"s = become_single({{'engine': 'local'}}, {{'engine'}}, report=print, name={server.name!r}); "
+            "sys.exit(0 if s is None else 1)")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10000)
+    assert proc.returncode == 0 and "already running" in proc.stdout.read()
+    assert got == [{"engine": "local"}]
+
+
+def test_malformed_messages_are_ignored():
+    assert decode_message(b"not json", ALLOWED) is None
+    assert decode_message(b'["a list"]', ALLOWED) is None
+    assert decode_message(b'{"overrides": {"source": {"nested": 1}, "silence_ms": 700}}', ALLOWED) == {
+        "silence_ms": 700}
+    assert decode_message(b'{"overrides": {"vocabulary": [1, 2]}}', ALLOWED) == {}
+    with pytest.raises(ValueError, match="too long"):
+        encode_message({"vocabulary": ("x" * 70000,)})
+
+
+def test_name_is_per_user_and_settings_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "a"))
+    a = server_name()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "b"))
+    assert server_name() != a and "caption-overlay" in a
+
+
+def test_json_without_headless_is_a_usage_error(capsys):
+    from app.main import main
+    with pytest.raises(SystemExit) as exc:
+        main(["--json"])
+    assert exc.value.code == 2
+    assert "--json only applies with --headless" in capsys.readouterr().err
+
+
+def test_activation_shows_the_overlay_and_applies_the_options(qapp, qtbot, tmp_path):
+    import argparse
+    from app.qt.application import GuiApp
+    from tests.qt.test_controller import Harness
+    h = Harness(transcript_dir=tmp_path / "t")
+    app = GuiApp(h.settings, argparse.Namespace(), controller=h.controller)
+    qtbot.addWidget(app.overlay)
+    try:
+        app.overlay.set_overlay_visible(False)
+        app.activate({})
+        assert app.overlay.isVisible() and not h.controller.running   # just shown
+        app.activate({"source": "mic"})
+        assert h.controller.running and h.opened[-1][0] == "mic"
+        app.activate({"source": "system"})                           # restarts with the new source
+        h.pump()                                                     # once the old run has ended
+        assert h.opened[-1][0] == "system"
+    finally:
+        h.controller.shutdown()
+        app.hotkeys.close()
+        app.tray.hide()
