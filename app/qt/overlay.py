@@ -456,8 +456,13 @@ class CaptionOverlay(QWidget):
         announcement.setPoliteness(politeness)
         notify_accessibility(announcement)
 
+    def readable_text(self) -> str:
+        """The captions on screen without the line breaks of wrapping (a screen reader reads
+        sentences, not window-width lines)."""
+        return " ".join(self.model.visible_text().split())
+
     def _describe(self) -> str:
-        text = self.model.visible_text() or "No captions yet."
+        text = self.readable_text() or "No captions yet."
         lock = "Click-through is on." if self._click_through else "Unlocked: drag to move, edges resize."
         return f"{text}\n{lock}\nStatus: {self._status.summary()}"
 
