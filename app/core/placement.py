@@ -92,13 +92,14 @@ def pick_screen(name: str, rect: Sequence[int] | None, screens: Iterable[tuple[s
 
 
 def place_clear_of(size: Sequence[int], obstacle: Sequence[int] | None, area: Sequence[int],
-                   preferred: Sequence[int] | None = None) -> Rect:
+                   preferred: Sequence[int] | None = None, min_height: int | None = None) -> Rect:
     """Where a dialog of ``size`` goes inside ``area`` without overlapping ``obstacle`` (the overlay).
 
     ``preferred`` (where the user last left it, or the centre) wins if it is clear. Otherwise the
     dialog goes above or below the overlay, whichever has more room, then left or right of it;
-    if nothing is clear (a huge overlay), the spot that leaves the dialog's bottom edge, where
-    OK and Cancel live, uncovered for the longest stretch.
+    a window that may shrink to ``min_height`` fills the larger free band above or below; if
+    nothing is clear (a huge overlay), the spot that leaves the dialog's bottom edge, where OK
+    and Cancel live, uncovered for the longest stretch.
     """
     w, h = size
     ax, ay, aw, ah = area
@@ -127,6 +128,11 @@ def place_clear_of(size: Sequence[int], obstacle: Sequence[int] | None, area: Se
     if clear:
         # The one that moves the least from where the dialog wanted to be.
         return min(clear, key=lambda c: abs(c[0] - start[0]) + abs(c[1] - start[1]))
+    # A window that can be shorter (History): as tall as the larger free band allows.
+    room = max(room_above, room_below)
+    if min_height is not None and min_height <= room < h:
+        y = oy - gap - room if room_above >= room_below else oy + oh + gap
+        return clamp_rect((start[0], y, w, room), area, (1, 1))
     # No clear spot: keep the buttons uncovered. Above the overlay (bottom edge just over it)
     # if there is any room there, else below it, pushed to the bottom of the area.
     if room_above >= room_below:

@@ -136,7 +136,7 @@ class GuiApp:
             from app.qt.history_window import HistoryWindow
             self._history = HistoryWindow(self.controller, self.controller.transcript_dir)
             self._history.placement = ClearOfOverlay(self._history, self.overlay, self.settings.store,
-                                                     "windows/history")
+                                                     "windows/history", may_shrink=True)
             self._history.placement.place()
         elif not self._history.isVisible():
             self._history.placement.place()

@@ -21,8 +21,9 @@ TITLE_BAR_GUESS = 32   # px a window manager's title bar adds above the window, 
 class ClearOfOverlay(QObject):
     """Attach to ``window``; ``overlay`` may be None (nothing to avoid)."""
 
-    def __init__(self, window, overlay, store, key: str) -> None:
+    def __init__(self, window, overlay, store, key: str, may_shrink: bool = False) -> None:
         super().__init__(window)
+        self.may_shrink = may_shrink
         self.window = window
         self.overlay = overlay
         self.store = store            # a SettingsStore: value()/set_value() of raw strings
@@ -55,7 +56,10 @@ class ClearOfOverlay(QObject):
         if obstacle is not None:
             ox, oy, ow, oh = obstacle
             obstacle = (ox, oy, ow, oh + top)
-        rect = place_clear_of(size, obstacle, inner_area, preferred)
+        # A resizable window may get shorter rather than sit under the overlay (never a dialog
+        # with buttons at the bottom: those must keep their full size).
+        min_h = w.minimumSizeHint().height() if self.may_shrink else None
+        rect = place_clear_of(size, obstacle, inner_area, preferred, min_height=min_h)
         self._set_on_top(obstacle is not None and intersects(rect, obstacle))
         self._moving = True
         try:

@@ -58,3 +58,13 @@ def test_no_clear_spot_keeps_the_bottom_edge_above_the_overlay_when_possible():
 def test_parse_and_clamp_unchanged():
     assert parse_geometry("1,2,3,4") == (1, 2, 3, 4)
     assert clamp_rect((5000, 5000, 800, 150), SCREEN) == (1120, 930, 800, 150)
+
+
+def test_a_window_that_may_shrink_fills_the_free_band():
+    screen = (0, 0, 1280, 800)
+    overlay = (128, 447, 1024, 304)          # a three-line 48 pt overlay
+    rect = place_clear_of((640, 480), overlay, screen, min_height=250)
+    assert not intersects(rect, overlay) and 250 <= rect[3] < 480
+    assert rect[1] + rect[3] <= overlay[1]
+    # Not below its minimum: then it stays full size (and the caller lifts it above the overlay).
+    assert place_clear_of((640, 480), overlay, screen, min_height=440)[3] == 480

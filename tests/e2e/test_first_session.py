@@ -26,6 +26,7 @@ SPOKEN = ("The quarterly budget review starts at nine tomorrow morning.",
 
 APP = """
 import json
+from app.core.events import Recovery, StreamError
 from app.cli import build_parser
 import app.qt.application as application
 args = build_parser().parse_args(ARGS)
@@ -83,6 +84,11 @@ def test_first_session_without_surprises(desktop, pulse_audio, loopback_server, 
     first = app.call("statuses[0]['text'] if statuses else gui.controller.status.text")
     check("10", "Connecting" not in first, f"the offline model loading says {first!r}")
     app.wait_for("gui.controller.status.state.value == 'offline'", timeout=120)
+    # What the engine says when its model warms up with audio already waiting (a slow first
+    # decode): given to the app the way the engine hands it over, so the check does not depend
+    # on how busy this machine happens to be.
+    app.call("gui.controller._on_event(gui.controller._labels[0], StreamError(None, "
+             "'Captions are behind real time while the offline engine catches up.', Recovery.IGNORE))")
     time.sleep(1.0)                                    # the mic stream delivers before we speak
     wav = speech_wav(list(SPOKEN[:2]), lead_ms=300, tail_ms=1800)
     pulse_audio.play(wav)
@@ -92,7 +98,9 @@ def test_first_session_without_surprises(desktop, pulse_audio, loopback_server, 
     # ---- item 4: notices are notices, and clear when their cause is gone ---------------------
     states = app.call("[s['state'] for s in statuses]")
     check("4", "error" not in states, f"a notice became an error: {app.call('statuses')}")
-    cleared = desktop.wait_for(lambda: app.call("gui.controller.status.notice") == "", timeout=70)
+    check("4", app.call("any(s['notice'] for s in statuses)"), "the engine's notice was never shown")
+    # Live words flowed after it (the engine caught up): the notice goes once it has been readable.
+    cleared = desktop.wait_for(lambda: app.call("gui.controller.status.notice") == "", timeout=30)
     check("4", cleared, f"the notice never cleared: {app.call('gui.controller.status.notice')!r}")
 
     # ---- item 1: History opened mid-session holds everything so far, the session once --------

@@ -27,6 +27,7 @@ import pytest
 from app.core.audio.source import AudioSource
 from app.core.credentials import Secret
 from app.core.settings import DictStore, Settings
+from app.core.silence_scale import position_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -154,8 +155,9 @@ def test_silence_slider_applies_live_and_endpointing_follows(protocol, qtbot, lo
 
         # 2. Drag the slider to 3000 ms: a few messages, the last one carrying 3000.
         drag_start = time.monotonic()
-        for ms in range(750, DRAG_TO + 1, 50):
-            dialog.silence.slider.setValue(ms)
+        positions = range(position_for(750), position_for(DRAG_TO) + 1)   # the slider's own steps
+        for position in positions:
+            dialog.silence.slider.setValue(position)
             qtbot.wait(10)
         drag_s = time.monotonic() - drag_start
         qtbot.waitUntil(lambda: any(threshold_value(m, protocol) == DRAG_TO
@@ -165,7 +167,7 @@ def test_silence_slider_applies_live_and_endpointing_follows(protocol, qtbot, lo
         assert threshold_value(new[-1], protocol) == DRAG_TO
         allowed = 2 + math.ceil(drag_s * 1000 / SEND_INTERVAL_MS)
         assert len(new) <= allowed, (len(new), drag_s, new)
-        assert len(new) < len(range(750, DRAG_TO + 1, 50)) / 3     # far fewer than the positions
+        assert len(new) < len(positions) / 3     # far fewer than the positions
         if protocol == "v3":
             assert {k: v for k, v in new[-1].items() if not k.startswith("_")} == {
                 "type": "UpdateConfiguration", "min_turn_silence": DRAG_TO,
