@@ -78,16 +78,6 @@ class Plan:
     flagged: frozenset = frozenset()   # recognition options given as flags (errors, not notes)
 
 
-def parse_languages(text: str | None) -> tuple[str, ...] | None:
-    """ "en, es" → ("en", "es"); None when the flag was not given."""
-    if text is None:
-        return None
-    codes = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
-    if not codes:
-        raise UsageError("--language needs at least one language code, e.g. en or en,es.")
-    return codes
-
-
 def build_plan(args, settings: Settings) -> Plan:
     """Flags + saved settings → a validated SessionConfig. Raises UsageError (exit 2)."""
     from app.core.streaming import urls
@@ -108,10 +98,8 @@ def build_plan(args, settings: Settings) -> Plan:
                   else tuple(settings.get("recognition/vocabulary")))
     requested = args.engine or settings.get("engine/engine")
     requested = requested if requested in ("assemblyai", "local") else None
-    from app.core.settings import session_config_from
-    saved = session_config_from(settings.snapshot(), prune=False)   # saved recognition options
-    config = replace(
-        saved,
+    from app.core import recognition_options
+    config = SessionConfig(
         engine="assemblyai", protocol=protocol,
         region=pick(args.region, "connection/region"), server_url=server, auth_mode=auth_mode,
         token_url=token_url, speech_model=pick(args.speech_model, "connection/speech_model"),
@@ -119,27 +107,14 @@ def build_plan(args, settings: Settings) -> Plan:
         sample_rate=pick(args.sample_rate, "connection/sample_rate"), chunk_ms=chunk_ms,
         vocabulary=urls.clean_terms(vocabulary),
         silence_ms=pick(args.silence_ms, "recognition/silence_ms"))
-    if protocol != "v3":
-        config = replace(config, inactivity_timeout_s=None, session_heartbeat=False)
-    # The model or protocol chosen by flag may lack options saved for another one.
-    config, notes = config.without_unsupported()
+    try:
+        flags = recognition_options.overrides_from_args(args)
+        config, notes = recognition_options.apply(
+            config, lambda key: flags[key] if key in flags else settings.get(key), flags.__contains__)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     notes = tuple(notes)
-    flagged, changes = set(), {}
-    for name, value, field_name in (
-            ("speaker_labels", getattr(args, "speaker_labels", None), "speaker_labels"),
-            ("languages", parse_languages(getattr(args, "language", None)), "language_codes"),
-            ("language_detection", getattr(args, "language_detection", None), "language_detection"),
-            ("prompt", getattr(args, "prompt", None), "prompt"),
-            ("mode", getattr(args, "mode", None), "mode"),
-            ("voice_focus", getattr(args, "voice_focus", None), "voice_focus")):
-        if value is not None:
-            flagged.add(name)
-            changes[field_name] = value
-    if getattr(args, "max_speakers", None) is not None:
-        changes["max_speakers"] = args.max_speakers
-        if not (changes.get("speaker_labels") or config.speaker_labels):
-            raise UsageError("--max-speakers needs --speaker-labels.")
-    config = replace(config, **changes)
+    flagged = frozenset(recognition_options.OPTION_OF_KEY[k] for k in flags)
     try:
         config.validate()
         if requested != "local":
@@ -151,7 +126,7 @@ def build_plan(args, settings: Settings) -> Plan:
     if not source:
         raise UsageError("Say which audio to caption with --source (file:PATH, mic, system or both).")
     return Plan(config, source, token_url if auth_mode == "broker" else None, requested,
-                notes, frozenset(flagged))
+                notes, flagged)
 
 
 class Output:

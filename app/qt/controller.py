@@ -19,11 +19,10 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from app.core.credentials import KeyringUnavailable, Secret, load_api_key
-from dataclasses import replace
-
 from app.core.events import Final, Partial, Recovery, Revision, StreamError
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
-from app.core.settings import Settings, recognition_fields
+from app.core import recognition_options
+from app.core.settings import Settings
 from app.core.speakers import SpeakerNames
 from app.core.status import Status, StatusModel
 
@@ -266,9 +265,9 @@ class Controller(QObject):
             encoding=self._get("connection/encoding"), sample_rate=int(self._get("connection/sample_rate")),
             chunk_ms=chunk, vocabulary=tuple(self._get("recognition/vocabulary")),
             silence_ms=int(self._get("recognition/silence_ms")))
-        config = replace(config, **recognition_fields(self._get, protocol, engine))
-        # Options this model or engine lacks are shown disabled on the Recognition page.
-        config, notes = config.without_unsupported()
+        # Options this model or engine lacks are shown disabled on the Recognition page; saved
+        # ones are left out of the run (logged), so captions still start.
+        config, notes = recognition_options.apply(config, self._get)
         for note in notes:
             log.info("%s", note)
         config.validate()
