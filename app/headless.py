@@ -226,7 +226,8 @@ def _notice_for(event: Event) -> str | None:
     return None
 
 
-COMMANDS_HELP = ("commands on stdin: force-end | silence MS | vocabulary TERM, TERM | stop")
+COMMANDS_HELP = ("commands on stdin: force-end | silence MS | vocabulary TERM, TERM | "
+                 "languages CODE, CODE | stop")
 
 
 def handle_command(line: str, pipelines, out: Output) -> None:
@@ -251,6 +252,12 @@ def handle_command(line: str, pipelines, out: Output) -> None:
             for p in pipelines:
                 p.set_vocabulary(terms)
             out.notice(f"vocabulary set ({len(terms)} terms).")
+        elif cmd in ("languages", "language"):
+            from app.core.recognition_options import parse_languages
+            codes = parse_languages(rest)
+            for p in pipelines:
+                p.set_languages(codes)
+            out.notice(f"languages set to {', '.join(codes)}.")
         elif cmd in ("stop", "quit"):
             for p in pipelines:
                 p.stop()

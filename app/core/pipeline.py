@@ -119,6 +119,7 @@ class CaptionPipeline:
         self._gap_reason = ""
         self._silence_ms: int | None = None
         self._vocabulary: tuple[str, ...] | None = None
+        self._languages: tuple[str, ...] | None = None
         self._finishing = False
         self._token_rejected = False
         self._unreachable = False                    # the last attempt never reached the server
@@ -151,6 +152,14 @@ class CaptionPipeline:
         if session is not None:
             session.set_vocabulary(terms)   # validates; raises ValueError before we keep it
         self._vocabulary = terms
+
+    def set_languages(self, codes: Iterable[str]) -> None:
+        """Live where the protocol allows (v3); later sessions (reconnect, rollover) keep it."""
+        codes = tuple(codes)
+        session = self._live_session()
+        if session is not None:
+            session.set_languages(codes)   # validates; raises ValueError before we keep it
+        self._languages = codes
 
     @property
     def position_ms(self) -> float:
@@ -284,6 +293,12 @@ class CaptionPipeline:
                 session.set_silence_threshold(self._silence_ms)
             if self._vocabulary is not None:
                 session.set_vocabulary(self._vocabulary)
+            if self._languages is not None:
+                try:
+                    session.set_languages(self._languages)
+                except ValueError as exc:    # this engine cannot: say so once, keep captioning
+                    log.warning("languages not applied: %s", exc)
+                    self._languages = None
             run.session = session
             session.start(self.connect_timeout_s)
         except SessionError as exc:

@@ -130,3 +130,31 @@ def test_a_session_the_server_ends_unasked_is_replaced():
     assert events.of(SessionEnded)[0] is not events[-1]
     assert isinstance(events[-1], SessionEnded)
     assert len(events.of(Final)) + sum(g.duration_ms for g in events.of(Gap)) // CHUNK_MS == 30
+
+
+def test_languages_set_on_the_pipeline_reach_later_sessions():
+    class LanguageSession(LimitedSession):
+        def set_languages(self, codes):
+            self.controls.append(("languages", tuple(codes)))
+
+    class F(Factory):
+        def __call__(self, listener):
+            s = LanguageSession(listener, {"expires_in": 1.6})
+            self.sessions.append(s)
+            return s
+
+    factory = F()
+    source = FakeSource(n=40, pace=0.05)
+    events = Events()
+    p = CaptionPipeline(source, factory, events, rng=FixedRng(), base_backoff_s=0.01)
+    t = threading.Thread(target=p.run)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not factory.sessions and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    p.set_languages(["en", "es"])
+    t.join(timeout=30)
+    assert ("languages", ("en", "es")) in factory.sessions[0].controls
+    assert len(factory.sessions) > 1
+    assert all(("languages", ("en", "es")) in s.controls for s in factory.sessions[1:])

@@ -218,3 +218,20 @@ def test_both_sources_the_microphone_is_you():
 def test_unique_final_ids():
     ids = {Final("x", 0, 1).id for _ in range(1000)}
     assert len(ids) == 1000
+
+
+def test_languages_command():
+    class P:
+        def __init__(self):
+            self.codes = None
+
+        def set_languages(self, codes):
+            self.codes = codes
+
+    err = io.StringIO()
+    o = Output(False, io.StringIO(), err)
+    pipelines = [P()]
+    handle_command("languages en, es", pipelines, o)
+    assert pipelines[0].codes == ("en", "es") and "languages set to en, es" in err.getvalue()
+    handle_command("languages  ", pipelines, o)
+    assert "at least one language" in err.getvalue()
