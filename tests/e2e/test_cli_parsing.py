@@ -235,3 +235,13 @@ def test_languages_command():
     assert pipelines[0].codes == ("en", "es") and "languages set to en, es" in err.getvalue()
     handle_command("languages  ", pipelines, o)
     assert "at least one language" in err.getvalue()
+
+
+def test_offline_engine_refuses_speaker_labels_in_plain_words(monkeypatch):
+    from app import headless
+    monkeypatch.setattr(headless, "_load_settings", lambda: Settings(DictStore({})))
+    args = build_parser().parse_args(["--headless", "--engine", "local", "--speaker-labels",
+                                      "--source", "file:nowhere.wav"])
+    err = io.StringIO()
+    assert headless.run_headless(args, stdout=io.StringIO(), stderr=err) == EXIT_USAGE
+    assert "offline engine has no speaker labels" in err.getvalue()
