@@ -145,7 +145,8 @@ class _Printer(ServiceListener):
         self.outcome = outcome
 
 
-COMMANDS_HELP = ("commands on stdin: force-end | silence MS | vocabulary TERM, TERM | stop")
+COMMANDS_HELP = ("commands on stdin: force-end | silence MS | vocabulary TERM, TERM | "
+                 "languages CODE, CODE | stop")
 
 
 def handle_command(line: str, service, out: Output) -> None:
@@ -168,6 +169,11 @@ def handle_command(line: str, service, out: Output) -> None:
             terms = tuple(vocabulary.parse_text(rest))
             service.set_vocabulary(terms)
             out.notice(f"vocabulary set ({len(terms)} terms).")
+        elif cmd in ("languages", "language"):
+            from app.core.recognition_options import parse_languages
+            codes = parse_languages(rest)
+            service.set_languages(codes)
+            out.notice(f"languages set to {', '.join(codes)}.")
         elif cmd in ("stop", "quit"):
             service.stop()
         else:

@@ -118,29 +118,39 @@ class CaptionModel:
         self.last_final: str = ""
         self.finals_seen = 0          # counts every non-empty final (screen-reader announcements)
         self._cache: tuple[int, list[Line]] | None = None
+        # Wrapped finals, reused while only the newest words change (see _wrapped). Anything
+        # that can change how finished text wraps or reads bumps the epoch.
+        self._wrap_cache: dict = {}
+        self._layout_epoch = 0
+        self._wrap_epoch_seen = 0
 
     # ---- configuration -------------------------------------------------------------------
     def configure(self, config: CaptionConfig) -> None:
         self.config = config
+        self._layout_epoch += 1
         self._changed()
 
     def set_width(self, width: float) -> None:
         width = max(1.0, float(width))
         if width != self._width:
             self._width = width
+            self._layout_epoch += 1
             self._changed()
 
     def set_measure(self, measure: Measure) -> None:
         self._measure = measure
+        self._layout_epoch += 1
         self._changed()
 
     def set_speaker_color(self, speaker_color: Callable[[str], str | None] | None) -> None:
         """The palette changed (a new style): recolour what is on screen."""
         self._speaker_color = speaker_color
+        self._layout_epoch += 1
         self._changed()
 
     def names_changed(self) -> None:
         """A speaker was renamed: the names on screen follow."""
+        self._layout_epoch += 1
         self._changed()
 
     # ---- events ------------------------------------------------------------------------
@@ -192,6 +202,7 @@ class CaptionModel:
             if slot.final_id == final_id:
                 if slot.speaker != speaker:
                     slot.speaker = speaker
+                    self._layout_epoch += 1
                     self._changed()
                 return True
         return False
@@ -277,9 +288,12 @@ class CaptionModel:
     def _changed(self) -> None:
         self.revision += 1
 
-    def _paragraphs(self) -> list[tuple[tuple, list[_Word]]]:
-        """Visible slots grouped into ((source, speaker key, name), words) runs of one voice."""
-        paragraphs: list[tuple[tuple, list[_Word]]] = []
+    def _paragraphs(self) -> list[tuple[tuple, list[_Word], int, tuple]]:
+        """Visible slots grouped into runs of one voice: (head, words, stable, ident).
+
+        ``head`` is (source, speaker key, name, unknown); the first ``stable`` words come from
+        finals, which never change, and ``ident`` names them for the wrap cache."""
+        paragraphs: list[list] = []
         for slot in self._slots:
             if not slot.text or (not slot.final and self.config.stable_only):
                 continue
@@ -296,37 +310,65 @@ class CaptionModel:
             # A partial with no label yet joins the voice before it (its final will say).
             if paragraphs and (paragraphs[-1][0] == head or (
                     not slot.final and slot.speaker is None and paragraphs[-1][0][0] == slot.label)):
-                paragraphs[-1][1].extend(words)
+                para = paragraphs[-1]
+                para[1].extend(words)
             else:
-                paragraphs.append((head, words))
-        return paragraphs
+                para = [head, words, 0, slot.seq, slot.seq]
+                paragraphs.append(para)
+            if slot.final and para[2] == len(para[1]) - len(words):
+                para[2] = len(para[1])          # still a run of finals from the start
+                para[4] = slot.seq
+        return [(head, words, stable, (first, last)) for head, words, stable, first, last in paragraphs]
+
+    def _wrapped(self, head, prefix: _Word | None, words: list[_Word], stable: int,
+                 ident: tuple) -> list[list[_Word]]:
+        """``_wrap`` of ``[prefix] + pieces``, reusing the wrap of the stable (final) part: greedy
+        wrapping never changes a finished line when words are added after it."""
+        key = (self._layout_epoch, head, prefix.text if prefix else None, ident, stable)
+        state = self._wrap_cache.get(key)
+        if state is None:
+            start = [prefix] if prefix else []
+            pieces = start + [p for w in words[:stable] for p in self._split_long(w)]
+            state = self._wrap_state(pieces, [], [])
+            if len(self._wrap_cache) > 64:
+                self._wrap_cache.clear()
+            self._wrap_cache[key] = state
+        lines, current = state
+        rest = [p for w in words[stable:] for p in self._split_long(w)]
+        lines, current = self._wrap_state(rest, list(lines), list(current))
+        return lines + ([current] if current else [])
 
     def _layout(self) -> list[Line]:
         wanted = self.config.lines
+        if self._wrap_epoch_seen != self._layout_epoch:
+            self._wrap_cache.clear()
+            self._wrap_epoch_seen = self._layout_epoch
         out: list[Line] = []
         # Walk paragraphs from the newest back until enough lines exist (older ones are hidden).
-        for (label, key, name, _unknown), words in reversed(self._paragraphs()):
-            pieces = [piece for word in words for piece in self._split_long(word)]
+        for head, words, stable, ident in reversed(self._paragraphs()):
+            label, key, name, _unknown = head
             prefix = None
             if name:
                 color = self._speaker_color(key) if (key and self._speaker_color) else None
                 prefix = _Word(name + ":", "speaker", key, color)
             elif self.config.show_labels and label:
                 prefix = _Word(self._label_name(label) + ":", "label")
-            wrapped = self._wrap([prefix] + pieces if prefix else pieces)
+            wrapped = self._wrapped(head, prefix, words, stable, ident)
             room = wanted - len(out)
             if prefix and len(wrapped) > room:
                 # The label line would scroll out of sight: label what stays visible instead,
                 # so with two sources one can always tell who is speaking.
-                wrapped = self._labelled_tail(prefix, pieces, room)
-            out[0:0] = [_to_line(ws) for ws in wrapped]
+                plain = self._wrapped(head, None, words, stable, ident)
+                wrapped = self._labelled_tail(prefix, plain, room)
+            out[0:0] = [_to_line(ws) for ws in wrapped[-room:]]   # older lines are hidden
             if len(out) >= wanted:
                 break
         return out[-wanted:] if out else []
 
-    def _labelled_tail(self, prefix: _Word, pieces: list[_Word], room: int) -> list[list[_Word]]:
-        """The longest tail of ``pieces`` that fits in ``room`` lines behind the label."""
-        plain = self._wrap(pieces)
+    def _labelled_tail(self, prefix: _Word, plain: list[list[_Word]], room: int) -> list[list[_Word]]:
+        """The longest tail of the paragraph (wrapped without its label: ``plain``) that fits in
+        ``room`` lines behind the label."""
+        pieces = [p for line in plain for p in line]
         start = sum(len(line) for line in plain[:-room]) if len(plain) > room else 0
         while start < len(pieces):
             wrapped = self._wrap([prefix] + pieces[start:])
@@ -337,8 +379,12 @@ class CaptionModel:
 
     def _wrap(self, pieces: list[_Word]) -> list[list[_Word]]:
         """Greedy word wrap of pieces already no wider than the line."""
-        lines: list[list[_Word]] = []
-        current: list[_Word] = []
+        lines, current = self._wrap_state(pieces, [], [])
+        return lines + ([current] if current else [])
+
+    def _wrap_state(self, pieces: list[_Word], lines: list[list[_Word]],
+                    current: list[_Word]) -> tuple[list[list[_Word]], list[_Word]]:
+        """Continue a greedy wrap: finished ``lines`` and the ``current`` line, then ``pieces``."""
         for piece in pieces:
             candidate = " ".join(w.text for w in current + [piece])
             # A language tag stays with the word it introduces.
@@ -350,10 +396,8 @@ class CaptionModel:
                 lines.append(current)
                 current = [piece]
             else:
-                current.append(piece)
-        if current:
-            lines.append(current)
-        return lines
+                current = current + [piece]
+        return lines, current
 
     def _split_long(self, word: _Word) -> Iterable[_Word]:
         """A word wider than the whole line is broken by characters instead of overflowing."""

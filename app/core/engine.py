@@ -39,6 +39,11 @@ class SpeechSession(abc.ABC):
     def set_vocabulary(self, terms: Iterable[str]) -> None:
         """Change the boosted vocabulary (live where the protocol allows, else next session)."""
 
+    def set_languages(self, codes: Iterable[str]) -> None:
+        """Change the expected languages live (v3 ``language_codes``). ``ValueError`` in plain
+        words where the engine cannot."""
+        raise ValueError("This speech engine cannot change languages during a session.")
+
     @abc.abstractmethod
     def stop(self, timeout: float = 5.0) -> None:
         """Flush audio, ask for the remaining finals, wait (bounded) for the end, close. Idempotent."""

@@ -276,7 +276,8 @@ class HistoryModel:
             except OSError:
                 saved = []
             if sum(e.kind == "final" for e in saved) >= sum(e.kind == "final" for e in self.live):
-                return saved
+                # Names given after the file was closed still count for this export.
+                return saved + [e for e in self.live if e.kind == "rename"]
         return list(self.entries)
 
     def export(self, path: Path, fmt: str | None = None, *, live_file: Path | None = None) -> Path:

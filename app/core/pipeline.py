@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 QUIET_PEAK = 1000            # int16 peak below which a chunk counts as a pause (about -30 dBFS)
 PAUSE_MS = 300               # quiet audio needed before a rollover
-PREPARE_RETRY_S = 2.0
+PREPARE_RETRY_S = 2.0         # first retry of a failed early open; doubles up to 10 s
+MIN_SESSION_S = 1.0
 
 
 def rollover_margins(length_s: float) -> tuple[float, float]:
@@ -122,6 +123,7 @@ class CaptionPipeline:
         self._gap_reason = ""
         self._silence_ms: int | None = None
         self._vocabulary: tuple[str, ...] | None = None
+        self._languages: tuple[str, ...] | None = None
         self._finishing = False
         self._token_rejected = False
         self._unreachable = False                    # the last attempt never reached the server
@@ -129,6 +131,7 @@ class CaptionPipeline:
         self._next: _Run | None = None               # opened ahead of a rollover, no audio yet
         self._preparing = False
         self._prepare_after = 0.0
+        self._prepare_failures = 0
         self._quiet_ms = 0.0
         self.rollovers = 0
 
@@ -161,6 +164,14 @@ class CaptionPipeline:
         if session is not None:
             session.set_vocabulary(terms)   # validates; raises ValueError before we keep it
         self._vocabulary = terms
+
+    def set_languages(self, codes: Iterable[str]) -> None:
+        """Live where the protocol allows (v3); later sessions (reconnect, rollover) keep it."""
+        codes = tuple(codes)
+        session = self._live_session()
+        if session is not None:
+            session.set_languages(codes)   # validates; raises ValueError before we keep it
+        self._languages = codes
 
     @property
     def position_ms(self) -> float:
@@ -196,9 +207,15 @@ class CaptionPipeline:
             elif isinstance(event, SessionStarted) and event.expires_at and event.protocol == "v3":
                 # v2's expires_at is not a session limit (wire reference §1.5): v3 only.
                 left = event.expires_at - self._wall()
-                with self._lock:
-                    run.length_s = max(0.0, left)
-                    run.expires_at = self._clock() + left
+                if left < MIN_SESSION_S:
+                    # A limit already (nearly) past is a clock difference, not a real limit:
+                    # rolling over on it would open session after session.
+                    log.warning("the server's session limit is %.0f s away; not rolling over "
+                                "this session (is the computer's clock right?)", left)
+                else:
+                    with self._lock:
+                        run.length_s = left
+                        run.expires_at = self._clock() + left
             if isinstance(event, StreamError) and event.recovery is not Recovery.IGNORE \
                     and not run.stopping:
                 self._session_failed(run, event)   # a notice (IGNORE) leaves the session running
@@ -301,6 +318,12 @@ class CaptionPipeline:
                 session.set_silence_threshold(self._silence_ms)
             if self._vocabulary is not None:
                 session.set_vocabulary(self._vocabulary)
+            if self._languages is not None:
+                try:
+                    session.set_languages(self._languages)
+                except ValueError as exc:    # this engine cannot: say so once, keep captioning
+                    log.warning("languages not applied: %s", exc)
+                    self._languages = None
             run.session = session
             with self._lock:
                 self._opening = session
@@ -513,8 +536,11 @@ class CaptionPipeline:
                         and not self._stop.is_set())
                 if keep:
                     self._next = result
+                    self._prepare_failures = 0
                 elif not isinstance(result, _Run):
-                    self._prepare_after = self._clock() + PREPARE_RETRY_S
+                    self._prepare_failures += 1
+                    delay = min(10.0, PREPARE_RETRY_S * 2 ** (self._prepare_failures - 1))
+                    self._prepare_after = self._clock() + delay
         if isinstance(result, _Run) and not keep:
             result.stopping = True
             result.session.stop(self.stop_timeout_s)

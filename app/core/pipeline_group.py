@@ -98,6 +98,11 @@ class PipelineGroup:
         for pipeline in self.pipelines.values():
             pipeline.set_vocabulary(terms)
 
+    def set_languages(self, codes: Iterable[str]) -> None:
+        codes = tuple(codes)
+        for pipeline in self.pipelines.values():
+            pipeline.set_languages(codes)
+
     # ---- what the fronts pull ----------------------------------------------------------------
     def levels(self) -> dict[str, Level]:
         return {label: source.level.snapshot() for label, source in self._sources.items()

@@ -15,10 +15,10 @@ audio, which protocol parameters, which key. The rules:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from app.core import vocabulary
+from app.core import recognition_options, vocabulary
 from app.core.credentials import KeyringUnavailable, Secret
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import PREF_BY_KEY, Settings
@@ -33,23 +33,7 @@ OVERRIDE_KEYS: dict[str, str] = {
     "encoding": "connection/encoding", "sample_rate": "connection/sample_rate",
     "chunk_ms": "connection/chunk_ms", "vocabulary": "recognition/vocabulary",
     "silence_ms": "recognition/silence_ms", "allow_insecure": "connection/allow_insecure",
-    "speaker_labels": "recognition/speaker_labels", "max_speakers": "recognition/max_speakers",
-    "language": "recognition/languages", "language_detection": "recognition/language_detection",
-    "prompt": "recognition/prompt", "mode": "recognition/mode",
-    "voice_focus": "recognition/voice_focus",
-}
-#: SessionConfig's name for each v3 option → the setting that turns it on (a flag given for it
-#: is checked strictly; a saved one the engine or model lacks is left out of the run).
-OPTION_KEYS: dict[str, str] = {
-    "speaker_labels": "recognition/speaker_labels", "languages": "recognition/languages",
-    "language_detection": "recognition/language_detection", "prompt": "recognition/prompt",
-    "mode": "recognition/mode", "voice_focus": "recognition/voice_focus",
-    "filter_profanity": "recognition/filter_profanity",
-}
-OPTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "speaker_labels": ("speaker_labels", "max_speakers"), "languages": ("language_codes",),
-    "language_detection": ("language_detection",), "prompt": ("prompt",), "mode": ("mode",),
-    "voice_focus": ("voice_focus",), "filter_profanity": ("filter_profanity",),
+    **recognition_options.FLAG_KEYS,
 }
 #: ``--source`` names a whole source spec (``file:PATH``, ``mic:NAME``…), not one setting.
 SOURCE_OVERRIDE = "source"
@@ -80,21 +64,13 @@ def overrides_from_args(args) -> dict[str, Any]:
             continue
         if dest == "vocabulary":
             value = tuple(vocabulary.parse_text(value))
-        elif dest == "language":
-            value = parse_languages(value)
+        elif dest == "language":          # an empty list is refused when the run is planned
+            value = tuple(dict.fromkeys(c.strip() for c in str(value).split(",") if c.strip()))
         out[key] = value
     source = getattr(args, SOURCE_OVERRIDE, None)
     if source is not None:
         out[SOURCE_OVERRIDE] = source
     return out
-
-
-def parse_languages(text: str) -> tuple[str, ...]:
-    """ "en, es" → ("en", "es"); duplicates dropped. ``PlanError`` when no code is given."""
-    codes = tuple(dict.fromkeys(c.strip() for c in str(text).split(",") if c.strip()))
-    if not codes:
-        raise PlanError("--language needs at least one language code, e.g. en or en,es.")
-    return codes
 
 
 class RunValues:
@@ -159,25 +135,6 @@ def broker_url(get: Callable[[str], Any]) -> str | None:
     return (get("connection/token_url") or "").strip() or None
 
 
-def recognition_fields(get: Callable[[str], Any], protocol: str, engine: str) -> dict[str, Any]:
-    """The Recognition preferences as ``SessionConfig`` fields."""
-    idle = int(get("recognition/inactivity_timeout_s"))
-    labels = bool(get("recognition/speaker_labels"))
-    return dict(
-        speaker_labels=labels,
-        max_speakers=(int(get("recognition/max_speakers")) or None) if labels else None,
-        language_codes=tuple(get("recognition/languages")),
-        language_detection=bool(get("recognition/language_detection")),
-        prompt=get("recognition/prompt"),
-        mode=get("recognition/mode") or None,
-        voice_focus=get("recognition/voice_focus") or None,
-        filter_profanity=bool(get("recognition/filter_profanity")),
-        inactivity_timeout_s=max(5, idle) if idle and protocol == "v3" else None,
-        session_heartbeat=bool(get("recognition/heartbeat")) and protocol == "v3"
-        and engine != "local",
-    )
-
-
 def session_config(get: Callable[[str], Any], engine: str,
                    explicit: Callable[[str], bool] = lambda key: False, *,
                    notes: list[str] | None = None) -> SessionConfig:
@@ -192,8 +149,6 @@ def session_config(get: Callable[[str], Any], engine: str,
         log.info("saved chunk size %d ms is outside the %s limits; using %d ms", chunk_ms,
                  protocol, min(max(chunk_ms, lo), hi))
         chunk_ms = min(max(chunk_ms, lo), hi)
-    if explicit("recognition/max_speakers") and not get("recognition/speaker_labels"):
-        raise PlanError("--max-speakers needs --speaker-labels.")
     config = SessionConfig(
         engine=engine, protocol=protocol, region=get("connection/region"),
         server_url=(get("connection/server_url") or "").strip() or None,
@@ -203,13 +158,11 @@ def session_config(get: Callable[[str], Any], engine: str,
         encoding=get("connection/encoding"), sample_rate=int(get("connection/sample_rate")),
         chunk_ms=chunk_ms, vocabulary=tuple(vocabulary.clean_terms(get("recognition/vocabulary"))),
         silence_ms=get("recognition/silence_ms"),
-        allow_insecure=bool(get("connection/allow_insecure")),
-        **recognition_fields(get, protocol, engine))
-    pruned, left_out = config.without_unsupported()
-    asked = {name: fields for name, fields in OPTION_FIELDS.items() if explicit(OPTION_KEYS[name])}
-    if asked:       # what was asked for explicitly stays, so validate() says why it cannot be
-        pruned = replace(pruned, **{f: getattr(config, f) for fields in asked.values() for f in fields})
-        left_out = [n for n in left_out if not any(n.startswith(name.replace("_", " ")) for name in asked)]
+        allow_insecure=bool(get("connection/allow_insecure")))
+    try:
+        pruned, left_out = recognition_options.apply(config, get, explicit)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
     if notes is not None:
         notes.extend(left_out)
     try:

@@ -262,6 +262,11 @@ class CaptionService:
         if self._run is not None:
             self._run.group.set_vocabulary(tuple(terms))
 
+    def set_languages(self, codes: Iterable[str]) -> None:
+        """The languages spoken, changed mid-session (v3); ``ValueError`` where not possible."""
+        if self._run is not None:
+            self._run.group.set_languages(tuple(codes))
+
     def set_session_api_key(self, key: Secret | None) -> None:
         """A key for this run only (no usable keyring); never saved. Restarts to use it."""
         self._session_key = key if key else None

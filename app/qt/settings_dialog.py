@@ -21,14 +21,15 @@ from app.qt.settings_pages.audio import AudioPage
 from app.qt.settings_pages.base import SettingsPage
 from app.qt.settings_pages.connection import ConnectionPage
 from app.qt.settings_pages.general import GeneralPage
+from app.qt.settings_pages.recognition import RecognitionPage
 from app.qt.settings_pages.sharing import SharingPage
 from app.qt.settings_pages.silence import SilencePage
 from app.qt.settings_pages.vocabulary import VocabularyPage
 
 log = logging.getLogger(__name__)
 
-PAGE_CLASSES = (ConnectionPage, ApiKeyPage, VocabularyPage, SilencePage, AudioPage, AppearancePage,
-                GeneralPage, SharingPage)
+PAGE_CLASSES = (ConnectionPage, ApiKeyPage, RecognitionPage, VocabularyPage, SilencePage, AudioPage,
+                AppearancePage, GeneralPage, SharingPage)
 
 
 class SettingsDialog(QDialog):
@@ -40,8 +41,8 @@ class SettingsDialog(QDialog):
         self.settings = settings
         self.controller = controller
         self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
-        (self.connection, self.api_key, self.vocabulary, self.silence, self.audio, self.appearance,
-         self.general, self.sharing) = self.pages
+        (self.connection, self.api_key, self.recognition, self.vocabulary, self.silence, self.audio,
+         self.appearance, self.general, self.sharing) = self.pages
         self._closing = False
         self._status_connected = False
 
@@ -95,6 +96,8 @@ class SettingsDialog(QDialog):
         self.api_key.values_provider = self.pending_values
         from app.qt.accessible_names import name_controls
         name_controls(self)
+        self.recognition.values_provider = self.pending_values
+        self.connection.protocol_changed.connect(lambda _p: self.recognition.refresh_context())
         self._status_connected = False
         self.reload()
         self.nav.setCurrentRow(0)

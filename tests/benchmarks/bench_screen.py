@@ -19,7 +19,8 @@ Measurements:
   where the server's own energy endpointer (run here on the same samples) puts it; the audio
   clock is the file source's pacing (chunk k is handed over at origin + (k+1)·chunk).
 
-Run: ``.venv/bin/python -m tests.benchmarks.bench_screen [--protocol v3|v2|both] [--repeat N]``
+Run: ``.venv/bin/python -m tests.benchmarks.bench_screen [--protocol v3|v2|both] [--repeat N]
+[--speakers]`` (``--speakers``: speaker labels and language detection, three speakers, revisions)
 """
 
 from __future__ import annotations
@@ -68,7 +69,12 @@ class LoopbackProcess:
         self.api_key = api_key
         self._dir = Path(tempfile.mkdtemp(prefix="bench-loopback-"))
         cmd = [sys.executable, "-m", "tests.loopback", "--port", "0", "--api-key", api_key, "--quiet"]
-        if script:
+        if script and any(isinstance(e, dict) for e in script):
+            import json
+            path = self._dir / "script.json"
+            path.write_text(json.dumps(script))
+            cmd += ["--script", str(path)]
+        elif script:
             path = self._dir / "script.txt"
             path.write_text("\n".join(script) + "\n")
             cmd += ["--script", str(path)]
@@ -115,7 +121,8 @@ def speech_ends_ms(wav_path: Path, silence_ms: int) -> list[int]:
 
 # ---- the instrumented GUI run ------------------------------------------------------------------
 def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silence_ms: int,
-                 chunk_ms: int, workdir: Path, timeout_s: float, variant: str = "app") -> dict:
+                 chunk_ms: int, workdir: Path, timeout_s: float, variant: str = "app",
+                 speakers: bool = False) -> dict:
     """Run the real GuiApp on the current display until the file ends; return the raw timings."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -229,6 +236,8 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
         "connection/chunk_ms": chunk_ms, "recognition/silence_ms": silence_ms,
         "overlay/visible": True, "app/start_on_launch": True, "captions/clear_after_s": 0,
         **({"appearance/text_effect": "none"} if variant == "no-effect" else {}),
+        **({"recognition/speaker_labels": True, "recognition/language_detection": True,
+            "connection/speech_model": "universal-streaming-multilingual"} if speakers else {}),
     }))
     controller = Controller(settings, overrides={"source": f"file:{wav}"}, transcript_dir=workdir / "transcripts",
                             create_session=timed_create, open_sources=timed_open_sources,
@@ -288,7 +297,7 @@ def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk
 
 
 def report(a: dict, variant: str) -> None:
-    p = a["protocol"] + ("" if variant == "app" else f", {variant}")
+    p = a["protocol"] + ("" if variant == "app" else f", {variant}") + (", speakers" if a.get("speakers") else "")
     result(f"message→screen p50 ({p})", percentile(a["msg_ms"], 50), "ms", None)
     result(f"message→screen p99 ({p})", percentile(a["msg_ms"], 99), "ms", 16)
     result(f"end of speech→final on screen, excess p50 ({p})", percentile(a["excess_ms"], 50), "ms", 50)
@@ -304,12 +313,17 @@ def main(argv=None) -> int:
     ap.add_argument("--silence-ms", type=int, default=500, help="silence threshold (default 500)")
     ap.add_argument("--chunk-ms", type=int, default=100, help="audio chunk (default 100)")
     ap.add_argument("--quick", action="store_true", help="one pass of the sentences")
+    ap.add_argument("--speakers", action="store_true",
+                    help="speaker labels and language detection on: three speakers in turn, two "
+                         "languages, a revision every fifth caption (v3 only)")
     ap.add_argument("--variant", choices=("app", "no-effect", "no-levels"), default="app",
                     help="app = the overlay as shipped; no-effect = text effect 'none' (for comparison); "
                          "no-levels = no level bar repaints at all (upper bound)")
     args = ap.parse_args(argv)
     repeat = 1 if args.quick else args.repeat
     protocols = ("v3", "v2") if args.protocol == "both" else (args.protocol,)
+    if args.speakers:
+        protocols = ("v3",)
     work = Path(tempfile.mkdtemp(prefix="bench-screen-"))
     texts = list(SENTENCES) * repeat
     wav = speech_wav(work / "speech.wav", texts=texts, gap_s=1.2)
@@ -325,14 +339,20 @@ def main(argv=None) -> int:
             os.environ["XDG_DATA_HOME"] = str(work / "data")
             os.environ["XDG_CONFIG_HOME"] = str(work / "config")
             for protocol in protocols:
-                with LoopbackProcess(script=texts) as server:
+                script = texts
+                if args.speakers:
+                    script = [{"text": t, "speaker": "ABC"[i % 3], "language": "es" if i % 4 == 1 else "en",
+                               **({"revise": [[1, "ABC"[(i + 1) % 3]]]} if i % 5 == 4 else {})}
+                              for i, t in enumerate(texts)]
+                with LoopbackProcess(script=script) as server:
                     run = run_gui_once(protocol, wav, server.url, server.api_key, args.silence_ms,
                                        args.chunk_ms, work / protocol, timeout_s=audio_s + 60,
-                                       variant=args.variant)
+                                       variant=args.variant, speakers=args.speakers)
                 if run["errors"]:
                     print(f"{protocol}: errors: {run['errors']}")
                 a = analyse(protocol, run, ends, args.silence_ms, args.chunk_ms)
                 a["cpu_s"] = run["cpu_s"]
+                a["speakers"] = args.speakers
                 pt = run["paints"]
                 other = [d for c, d in pt if not c]
                 print(f"{protocol}: {len(pt)} paintEvents ({len(pt) / audio_s:.1f}/s), {len(other)} without a new "

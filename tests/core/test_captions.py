@@ -328,3 +328,49 @@ def test_language_tag_is_never_left_at_a_line_end():
     m.on_final("system", "Hola.", 1, speaker="A", language="es", final_id=2)
     lines = [line.text for line in m.lines()]
     assert all(not t.endswith("[ES]") for t in lines) and any("[ES] Hola." in t for t in lines)
+
+
+# ---- the wrap cache gives exactly what a fresh layout gives ------------------------------------
+step = st.one_of(
+    st.tuples(st.just("partial"), st.sampled_from(["mic", "system"]), words, st.sampled_from([None, "A", "B"])),
+    st.tuples(st.just("final"), st.sampled_from(["mic", "system"]), words,
+              st.sampled_from([None, "A", "B", "UNKNOWN"]), st.sampled_from([None, "en", "es"])),
+    st.tuples(st.just("revise"), st.integers(1, 12), st.sampled_from(["A", "B", "C"])),
+    st.tuples(st.just("rename"), st.sampled_from(["A", "B"]), st.sampled_from(["Dana", "Óscar Ruiz"])),
+    st.tuples(st.just("width"), st.integers(5, 60)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=st.lists(step, min_size=1, max_size=25), lines=st.integers(1, 6),
+       labels=st.booleans())
+def test_cached_layout_equals_a_fresh_layout(steps, lines, labels):
+    names = SpeakerNames()
+    m = CaptionModel(CaptionConfig(lines=lines, show_labels=labels), measure=len, width=20, names=names)
+    log, final_id = [], 0
+    for s in steps:
+        if s[0] == "partial":
+            m.on_partial(s[1], " ".join(s[2]), 0, speaker=s[3])
+        elif s[0] == "final":
+            final_id += 1
+            m.on_final(s[1], " ".join(s[2]), 0, speaker=s[3], final_id=final_id, language=s[4])
+        elif s[0] == "revise":
+            m.on_revision(s[1], s[2])
+        elif s[0] == "rename":
+            names.rename(s[1], s[2])
+            m.names_changed()
+        else:
+            m.set_width(s[1])
+        log.append(s)
+        fresh = CaptionModel(CaptionConfig(lines=lines, show_labels=labels), measure=len,
+                             width=m._width, names=names)
+        fid = 0
+        for t in log:
+            if t[0] == "partial":
+                fresh.on_partial(t[1], " ".join(t[2]), 0, speaker=t[3])
+            elif t[0] == "final":
+                fid += 1
+                fresh.on_final(t[1], " ".join(t[2]), 0, speaker=t[3], final_id=fid, language=t[4])
+            elif t[0] == "revise":
+                fresh.on_revision(t[1], t[2])
+        assert m.lines() == fresh.lines()

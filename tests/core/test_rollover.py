@@ -130,3 +130,64 @@ def test_a_session_the_server_ends_unasked_is_replaced():
     assert events.of(SessionEnded)[0] is not events[-1]
     assert isinstance(events[-1], SessionEnded)
     assert len(events.of(Final)) + sum(g.duration_ms for g in events.of(Gap)) // CHUNK_MS == 30
+
+
+def test_languages_set_on_the_pipeline_reach_later_sessions():
+    class LanguageSession(LimitedSession):
+        def set_languages(self, codes):
+            self.controls.append(("languages", tuple(codes)))
+
+    class F(Factory):
+        def __call__(self, listener):
+            s = LanguageSession(listener, {"expires_in": 1.6})
+            self.sessions.append(s)
+            return s
+
+    factory = F()
+    source = FakeSource(n=40, pace=0.05)
+    events = Events()
+    p = CaptionPipeline(source, factory, events, rng=FixedRng(), base_backoff_s=0.01)
+    t = threading.Thread(target=p.run)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not factory.sessions and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    p.set_languages(["en", "es"])
+    t.join(timeout=30)
+    assert ("languages", ("en", "es")) in factory.sessions[0].controls
+    assert len(factory.sessions) > 1
+    assert all(("languages", ("en", "es")) in s.controls for s in factory.sessions[1:])
+
+
+def test_a_limit_in_the_past_is_not_followed_into_a_session_storm():
+    source = FakeSource(n=20, pace=0.02)
+    factory = LimitedFactory({"expires_in": -30.0})     # the computer's clock is ahead
+    p, events = run(source, factory)
+    assert p.rollovers == 0 and len(factory.sessions) == 1
+    assert len(events.of(Final)) == 20
+
+
+def test_failed_early_opens_back_off_and_the_session_ends_at_its_limit_otherwise():
+    from app.core.engine import SessionError
+    from app.core.events import Recovery
+
+    class Refusing(LimitedSession):
+        def start(self, timeout=10.0):
+            if self.plan.get("refuse"):
+                raise SessionError(StreamError(429, "rate limited; retrying.", Recovery.RECONNECT))
+            super().start(timeout)
+
+    class F(Factory):
+        def __call__(self, listener):
+            s = Refusing(listener, {"expires_in": 3.0} if not self.sessions else {"refuse": True})
+            self.sessions.append(s)
+            return s
+
+    factory = F()
+    source = FakeSource(n=25, pace=0.05)                  # 1.25 s, inside the rollover window
+    p, events = run(source, factory)
+    assert p.rollovers == 0
+    # opened ahead at most every 2 s, then 4 s …: not a retry per chunk
+    assert len(factory.sessions) <= 3
+    assert len(events.of(Final)) == 25 and events.of(StreamError) == []

@@ -256,3 +256,28 @@ def test_help_names_the_key_variable_and_the_exit_codes():
     text = " ".join(build_parser().format_help().split())
     assert "ASSEMBLYAI_API_KEY" in text
     assert "Exit codes: 0 ok, 2 usage or configuration, 3 key or authorization, 4 connection, 5 audio device" in text
+def test_languages_command():
+    class P:
+        def __init__(self):
+            self.codes = None
+
+        def set_languages(self, codes):
+            self.codes = codes
+
+    err = io.StringIO()
+    o = Output(False, io.StringIO(), err)
+    service = P()
+    handle_command("languages en, es", service, o)
+    assert service.codes == ("en", "es") and "languages set to en, es" in err.getvalue()
+    handle_command("languages  ", service, o)
+    assert "at least one language" in err.getvalue()
+
+
+def test_offline_engine_refuses_speaker_labels_in_plain_words(monkeypatch):
+    from app import headless
+    monkeypatch.setattr(headless, "_load_settings", lambda: Settings(DictStore({})))
+    args = build_parser().parse_args(["--headless", "--engine", "local", "--speaker-labels",
+                                      "--source", "file:nowhere.wav"])
+    err = io.StringIO()
+    assert headless.run_headless(args, stdout=io.StringIO(), stderr=err) == EXIT_USAGE
+    assert "offline engine has no speaker labels" in err.getvalue()

@@ -22,7 +22,9 @@ from .server import LoopbackServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.loopback", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--script", type=Path, help="text file: one final transcript per line, in order")
+    parser.add_argument("--script", type=Path,
+                        help="text file: one final transcript per line, in order; or a .json list of "
+                             "entries with speaker, language, revise, translation (see transcripts.py)")
     parser.add_argument("--api-key", help="the API key clients must present (default: a random one, "
                                           "printed at start)")
     parser.add_argument("--offline", action="store_true",
@@ -38,8 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     script: list[str] = []
     if args.script:
         try:
-            script = [line.strip() for line in args.script.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as exc:
+            text = args.script.read_text(encoding="utf-8")
+            if args.script.suffix == ".json":      # a JSON list of entries: speakers, languages…
+                import json
+                script = json.loads(text)
+                from .transcripts import check_entry
+                for entry in script:
+                    check_entry(entry)
+            else:
+                script = [line.strip() for line in text.splitlines() if line.strip()]
+        except (OSError, ValueError, TypeError) as exc:
             print(f"Cannot read the script file: {exc}", file=sys.stderr)
             return 2
     transcriber = None

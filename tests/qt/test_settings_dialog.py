@@ -32,8 +32,8 @@ def dialog(qtbot, settings, controller, monkeypatch):
 
 
 def test_pages_follow_one_contract(dialog):
-    assert [p.title for p in dialog.pages] == ["Connection", "API key", "Vocabulary", "Silence",
-                                              "Audio", "Appearance", "General", "Sharing"]
+    assert [p.title for p in dialog.pages] == ["Connection", "API key", "Recognition", "Vocabulary",
+                                              "Silence", "Audio", "Appearance", "General", "Sharing"]
     for page in dialog.pages:
         for method in ("load", "save", "restore_defaults", "revert", "committed", "values",
                        "set_values", "problem"):
@@ -402,3 +402,66 @@ def test_server_url_with_an_impossible_port_is_refused(dialog):
     assert not dialog.ok_button.isEnabled() and "1 to 65535" in dialog.problem.text()
     dialog.connection.server_url.setText("http://127.0.0.1:9999")
     assert dialog.ok_button.isEnabled()
+
+# ---- Recognition page --------------------------------------------------------------------------
+def _model(dialog, name):
+    dialog.connection.speech_model.setEditText(name)
+    dialog.recognition.refresh_context()
+
+
+def test_recognition_page_saves_every_option(dialog, settings):
+    page = dialog.recognition
+    _model(dialog, "universal-3-6-pro")
+    page.speaker_labels.setChecked(True)
+    page.max_speakers.setValue(3)
+    page.languages.setText("en, es, en")
+    page.detect.setChecked(True)
+    page.prompt.setPlainText("Budget review with Dana and Óscar")
+    page.mode.setCurrentIndex(page.mode.findData("max_accuracy"))
+    page.voice_focus.setCurrentIndex(page.voice_focus.findData("far-field"))
+    page.inactivity.setValue(2)
+    assert dialog.apply()
+    assert settings.get("recognition/speaker_labels") and settings.get("recognition/max_speakers") == 3
+    assert settings.get("recognition/languages") == ("en", "es")
+    assert settings.get("recognition/prompt") == "Budget review with Dana and Óscar"
+    assert settings.get("recognition/mode") == "max_accuracy"
+    assert settings.get("recognition/voice_focus") == "far-field"
+    assert settings.get("recognition/inactivity_timeout_s") == 5     # the server's minimum
+    assert not settings.get("recognition/filter_profanity")          # off by default
+
+
+def test_recognition_options_the_model_lacks_are_disabled_with_the_reason(dialog):
+    page = dialog.recognition
+    _model(dialog, "whisper-rt")
+    assert not page.speaker_labels.isEnabled() and "does not label speakers" in page.speaker_labels.toolTip()
+    assert not page.prompt.isEnabled() and "Pro" in page.prompt.toolTip()
+    assert "does not label speakers" in page.reasons.text()
+    assert "99+ languages" in page.model_info.text()
+    _model(dialog, "universal-streaming-english")
+    assert not page.detect.isEnabled() and not page.languages.isEnabled()
+    assert page.speaker_labels.isEnabled() and not page.mode.isEnabled()
+    _model(dialog, "universal-3-5-pro")
+    assert page.prompt.isEnabled() and page.mode.isEnabled() and page.voice_focus.isEnabled()
+    _model(dialog, "next-month-model")
+    assert page.prompt.isEnabled() and "does not know" in page.model_info.text()
+
+
+def test_recognition_page_follows_protocol_and_offline_engine(dialog):
+    page = dialog.recognition
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v2"))
+    assert not page.speaker_labels.isEnabled() and "v3" in page.speaker_labels.toolTip()
+    assert not page.inactivity.isEnabled()
+    dialog.connection.protocol.setCurrentIndex(dialog.connection.protocol.findData("v3"))
+    dialog.connection.engine.setCurrentIndex(dialog.connection.engine.findData("local"))
+    page.refresh_context()
+    assert "no speaker labels" in page.speaker_labels.toolTip() and "English only" in page.reasons.text()
+
+
+def test_recognition_page_refuses_bad_language_codes(dialog):
+    page = dialog.recognition
+    _model(dialog, "universal-streaming-multilingual")
+    page.languages.setText("en, english")
+    assert "not a language code" in page.problem()
+    assert not dialog.ok_button.isEnabled()
+    page.languages.setText("en, pt-BR")
+    assert page.problem() == "" and dialog.ok_button.isEnabled()

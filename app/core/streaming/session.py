@@ -260,6 +260,9 @@ class StreamingSession(SpeechSession):
         return urls.ws_url(self.config, token=token, vocabulary=self._vocabulary,
                            silence_ms=self._silence_ms)
 
+    def set_languages(self, codes: Iterable[str]) -> None:
+        raise ValueError("Changing languages needs the v3 Universal-Streaming protocol.")
+
     def _on_connected(self) -> None:
         """Right after the handshake (v2 sends its threshold here)."""
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 
 from app.core import silence
 from app.core.events import (Final, LLMResponse, Partial, Recovery, Revision, SessionEnded,
                              SessionStarted, StreamError)
+from app.core.speech_models import check_language_code
 from app.core.streaming import close_codes, messages as m, urls
 from app.core.streaming.session import StreamingSession
 
@@ -59,6 +61,21 @@ class V3Session(StreamingSession):
 
     def _terminate_message(self) -> str:
         return m.build_v3_terminate()
+
+    def set_languages(self, codes) -> None:
+        """New ``language_codes`` for this session (UpdateConfiguration) and its successors."""
+        codes = tuple(dict.fromkeys(str(c).strip() for c in codes if str(c).strip()))
+        if not codes:
+            raise ValueError("Give at least one language code, e.g. en or en,es.")
+        for code in codes:
+            check_language_code(code)
+        candidate = replace(self.config, language_codes=codes)
+        problems = candidate.unsupported_options()
+        if "languages" in problems:
+            raise ValueError(problems["languages"])
+        self.config = candidate
+        if self._state in ("open", "connecting"):
+            self._control(m.build_v3_update_configuration(language_codes=list(codes)), "languages")
 
     def _handle_text(self, text: str) -> None:
         try:

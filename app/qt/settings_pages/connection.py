@@ -17,8 +17,7 @@ REGIONS = (("us", "United States"), ("eu", "European Union"))
 AUTH_MODES = (("key", "API key"), ("token", "Temporary tokens (minted from the API key)"),
               ("broker", "Token broker URL (no key on this computer)"))
 ENCODINGS = (("pcm_s16le", "PCM 16-bit"), ("pcm_mulaw", "\u00b5-law 8-bit"))
-V3_MODELS = ("universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro",
-             "whisper-rt")
+from app.core.speech_models import MODEL_NAMES as V3_MODELS   # the list stays editable: "other"
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 ENGINE_HELP = (

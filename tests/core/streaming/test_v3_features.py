@@ -277,3 +277,22 @@ def test_without_unsupported_drops_with_notices():
     cleaned.validate()
     same, none = SessionConfig().without_unsupported()
     assert same == SessionConfig() and none == []
+
+
+def test_languages_change_mid_session_and_carry_to_the_next_session():
+    session, t, rec = make(speech_model="universal-streaming-multilingual", language_codes=("en",))
+    session.start(timeout=5)
+    assert json.loads(q(session.config)["language_codes"]) == ["en"]
+    session.set_languages(["en", " es ", "en"])
+    assert t.wait_for(lambda: {"type": "UpdateConfiguration", "language_codes": ["en", "es"]} in t.texts())
+    assert session.config.language_codes == ("en", "es")      # a reconnect keeps them
+    for bad, words in (([], "at least one"), (["english"], "not a language code"), (["ja"], "not ja")):
+        with pytest.raises(ValueError, match=words):
+            session.set_languages(bad)
+    session.stop(timeout=5)
+
+
+def test_v2_cannot_change_languages():
+    session, t, rec = make("v2")
+    with pytest.raises(ValueError, match="v3"):
+        session.set_languages(["es"])
