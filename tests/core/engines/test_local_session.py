@@ -387,3 +387,21 @@ def test_no_words_yet_retries_the_partial_soon():
     gaps = [b - a for a, b in zip(sizes, sizes[1:])]
     assert gaps and min(gaps) <= int(16000 * local_mod.EMPTY_RETRY_S) + 1600
     assert rec.of(Partial)
+
+
+def test_no_partial_while_audio_waits_even_short_of_behind():
+    gate = threading.Event()
+    recognizer = CountingRecognizer(gate=gate)
+    session, rec = make(recognizer=recognizer, silence_ms=700)
+    session.start()
+    session.send_audio(pcm16(np.concatenate([silence(0.3), tone(0.3)])))
+    assert rec.wait_for(lambda: len(recognizer.calls) >= 1)      # the first partial is stuck
+    for _ in range(15):                                          # 1.5 s waits: not yet "behind"
+        session.send_audio(pcm16(tone(0.1)))
+    assert not session.stats().behind
+    gate.set()
+    assert rec.wait_for(lambda: len(recognizer.calls) >= 2)
+    session.stop()
+    # The next partial came only once the waiting audio was analysed, not 0.3 s of audio later.
+    second = recognizer.calls[1][1]
+    assert second >= int(16000 * (0.3 + 1.5 - local_mod.PARTIAL_MAX_BACKLOG_S)) and not rec.of(StreamError)
