@@ -32,7 +32,7 @@ from app.core.audio.convert import Resampler
 from app.core.engine import SessionError, SpeechSession
 from app.core.engines import models
 from app.core.engines.hotwords import apply_vocabulary
-from app.core.engines.segmenter import Segmenter, Utterance
+from app.core.engines.segmenter import PHRASE_AFTER_S, Segmenter, Utterance
 from app.core.engines.vad import SAMPLE_RATE, SileroVad
 from app.core.events import (Final, Listener, Partial, Recovery, SessionEnded, SessionStarted,
                              StreamError)
@@ -130,7 +130,9 @@ class LocalSession(SpeechSession):
         except models.EngineUnavailable as exc:
             raise SessionError(StreamError(None, str(exc), Recovery.STOP)) from None
         try:
-            self._segmenter = Segmenter(self._silence_ms, vad=self._vad_factory())
+            self._segmenter = Segmenter(
+                self._silence_ms, vad=self._vad_factory(),
+                phrase_after_s=getattr(self._recognizer, "phrase_after_s", PHRASE_AFTER_S))
         except Exception as exc:   # the native VAD library or its model file is broken
             raise SessionError(StreamError(
                 None, f"The offline engine's voice detector could not start: {exc}",

@@ -405,3 +405,15 @@ def test_no_partial_while_audio_waits_even_short_of_behind():
     # The next partial came only once the waiting audio was analysed, not 0.3 s of audio later.
     second = recognizer.calls[1][1]
     assert second >= int(16000 * (0.3 + 1.5 - local_mod.PARTIAL_MAX_BACKLOG_S)) and not rec.of(StreamError)
+
+
+def test_a_model_can_turn_phrase_commits_off():
+    class WholeSentences(CountingRecognizer):
+        phrase_after_s = None
+
+    session, rec = make(recognizer=WholeSentences(), silence_ms=700)
+    session.start()
+    phrase = np.concatenate([tone(3.5), silence(0.3)])      # 7.3 s: under the 8 s length cap
+    feed_synced(session, np.concatenate([silence(0.3)] + [phrase] * 2 + [silence(1.0)]))
+    session.stop()
+    assert len(rec.of(Final)) == 1                          # only the 700 ms pause ended it
