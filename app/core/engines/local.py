@@ -32,7 +32,7 @@ from app.core.audio.convert import Resampler
 from app.core.engine import SessionError, SpeechSession
 from app.core.engines import models
 from app.core.engines.hotwords import apply_vocabulary
-from app.core.engines.segmenter import Segmenter, Utterance
+from app.core.engines.segmenter import PHRASE_AFTER_S, Segmenter, Utterance
 from app.core.engines.vad import SAMPLE_RATE, SileroVad
 from app.core.events import (Final, Listener, Partial, Recovery, SessionEnded, SessionStarted,
                              StreamError)
@@ -45,6 +45,7 @@ CAUGHT_UP_S = 0.5         # ... and under this again: caught up (reported when "
 MAX_BACKLOG_S = 120.0     # queued audio beyond this is dropped (oldest first) and reported
 QUIET_SKIP_MS = 150       # no partial decode once the speaker has paused this long
 PARTIAL_BUDGET = 0.4      # share of real time partial decodes may take
+PARTIAL_MAX_BACKLOG_S = 0.3   # no partial while more audio than this waits to be analysed
 EMPTY_RETRY_S = 0.2       # a partial that found no words yet is retried this much audio later
 NOTICE_EVERY_S = 30.0     # at most one "audio skipped" notice per this many seconds
 REPORT_BEHIND_EVENTS = True    # tell the listener (status notice), not only stats()
@@ -129,7 +130,9 @@ class LocalSession(SpeechSession):
         except models.EngineUnavailable as exc:
             raise SessionError(StreamError(None, str(exc), Recovery.STOP)) from None
         try:
-            self._segmenter = Segmenter(self._silence_ms, vad=self._vad_factory())
+            self._segmenter = Segmenter(
+                self._silence_ms, vad=self._vad_factory(),
+                phrase_after_s=getattr(self._recognizer, "phrase_after_s", PHRASE_AFTER_S))
         except Exception as exc:   # the native VAD library or its model file is broken
             raise SessionError(StreamError(
                 None, f"The offline engine's voice detector could not start: {exc}",
@@ -387,8 +390,10 @@ class LocalSession(SpeechSession):
         if not quiet and end < self._next_partial_at:
             return
         with self._cv:
-            if self._behind:
-                self._partials_skipped += 1      # finals never wait for partials
+            # Live words only when caught up: a partial decoded while audio waits would delay
+            # that audio (and its final) further. Finals never wait for partials.
+            if self._behind or self._queued_samples > PARTIAL_MAX_BACKLOG_S * self._rate:
+                self._partials_skipped += 1
                 return
         if quiet:
             # A pause brings no new words; decode what the final will be instead, so it is

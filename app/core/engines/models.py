@@ -26,6 +26,8 @@ class Recognizer(Protocol):
     name: str
     partial_interval_s: float
     min_partial_s: float
+    # Optional ``phrase_after_s``: seconds of speech after which a short pause ends the phrase
+    # (``segmenter.PHRASE_AFTER_S`` when absent; None turns early phrase commits off).
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
                    hotwords: str | None = None, state: dict | None = None) -> str: ...

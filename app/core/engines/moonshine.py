@@ -81,7 +81,7 @@ def model_files(directory: Path, weights: str | None = None) -> tuple[Path, Path
     try:
         return (quantize.prepared(encoder, "moonshine-base-en-encoder", weights),
                 quantize.prepared(decoder, "moonshine-base-en-decoder", weights), weights)
-    except (quantize.RewriteError, OSError, ValueError) as exc:
+    except (quantize.RewriteError, OSError, ValueError, ImportError) as exc:
         log.warning("could not prepare %s Moonshine weights (%s): running the shipped ones",
                     weights, exc)
         return encoder, decoder, "shipped"

@@ -217,6 +217,12 @@ def prepared(source: Path, name: str, mode: str = "int8", cache: Path | None = N
 
 
 def available() -> bool:
-    """The rewrite needs the ``onnx`` package (graph editing); without it the shipped files run."""
+    """The rewrite needs the ``onnx`` package (graph editing) and onnxruntime's model-format
+    readers (``onnxruntime.tools``, left out of the frozen bundle); without them the shipped
+    files run."""
     import importlib.util
-    return importlib.util.find_spec("onnx") is not None
+    try:
+        return (importlib.util.find_spec("onnx") is not None
+                and importlib.util.find_spec("onnxruntime.tools.ort_format_model") is not None)
+    except (ImportError, ValueError):
+        return False

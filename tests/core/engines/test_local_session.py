@@ -387,3 +387,33 @@ def test_no_words_yet_retries_the_partial_soon():
     gaps = [b - a for a, b in zip(sizes, sizes[1:])]
     assert gaps and min(gaps) <= int(16000 * local_mod.EMPTY_RETRY_S) + 1600
     assert rec.of(Partial)
+
+
+def test_no_partial_while_audio_waits_even_short_of_behind():
+    gate = threading.Event()
+    recognizer = CountingRecognizer(gate=gate)
+    session, rec = make(recognizer=recognizer, silence_ms=700)
+    session.start()
+    session.send_audio(pcm16(np.concatenate([silence(0.3), tone(0.3)])))
+    assert rec.wait_for(lambda: len(recognizer.calls) >= 1)      # the first partial is stuck
+    for _ in range(15):                                          # 1.5 s waits: not yet "behind"
+        session.send_audio(pcm16(tone(0.1)))
+    assert not session.stats().behind
+    gate.set()
+    assert rec.wait_for(lambda: len(recognizer.calls) >= 2)
+    session.stop()
+    # The next partial came only once the waiting audio was analysed, not 0.3 s of audio later.
+    second = recognizer.calls[1][1]
+    assert second >= int(16000 * (0.3 + 1.5 - local_mod.PARTIAL_MAX_BACKLOG_S)) and not rec.of(StreamError)
+
+
+def test_a_model_can_turn_phrase_commits_off():
+    class WholeSentences(CountingRecognizer):
+        phrase_after_s = None
+
+    session, rec = make(recognizer=WholeSentences(), silence_ms=700)
+    session.start()
+    phrase = np.concatenate([tone(3.5), silence(0.3)])      # 7.3 s: under the 8 s length cap
+    feed_synced(session, np.concatenate([silence(0.3)] + [phrase] * 2 + [silence(1.0)]))
+    session.stop()
+    assert len(rec.of(Final)) == 1                          # only the 700 ms pause ended it

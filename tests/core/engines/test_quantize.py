@@ -148,6 +148,18 @@ def test_weights_that_cannot_be_prepared_fall_back_to_the_shipped_files(tmp_path
     assert moonshine.model_files(tmp_path, "int8")[2] == "shipped"
 
 
+def test_a_missing_converter_module_falls_back_too(tmp_path, monkeypatch):
+    (tmp_path / "encoder_model.ort").write_bytes(b"x")
+    (tmp_path / "decoder_model_merged.ort").write_bytes(b"x")
+
+    def no_tools(path):
+        raise ModuleNotFoundError("No module named 'onnxruntime.tools'")
+
+    monkeypatch.setattr("app.core.engines.ort_to_onnx.load", no_tools)
+    monkeypatch.setattr(quantize, "cache_dir", lambda: tmp_path / "cache")
+    assert moonshine.model_files(tmp_path, "float")[2] == "shipped"
+
+
 @pytest.mark.offline_engine
 def test_prepared_float_weights_give_the_shipped_model_output():
     directory = moonshine.model_dir()
