@@ -32,7 +32,7 @@ from app.core.audio.convert import Resampler
 from app.core.engine import SessionError, SpeechSession
 from app.core.engines import models
 from app.core.engines.hotwords import apply_vocabulary
-from app.core.engines.segmenter import PHRASE_AFTER_S, Segmenter, Utterance
+from app.core.engines.segmenter import MAX_UTTERANCE_S, PHRASE_AFTER_S, Segmenter, Utterance
 from app.core.engines.vad import SAMPLE_RATE, SileroVad
 from app.core.events import (Final, Listener, Partial, Recovery, SessionEnded, SessionStarted,
                              StreamError)
@@ -132,7 +132,8 @@ class LocalSession(SpeechSession):
         try:
             self._segmenter = Segmenter(
                 self._silence_ms, vad=self._vad_factory(),
-                phrase_after_s=getattr(self._recognizer, "phrase_after_s", PHRASE_AFTER_S))
+                phrase_after_s=getattr(self._recognizer, "phrase_after_s", PHRASE_AFTER_S),
+                max_utterance_s=getattr(self._recognizer, "max_utterance_s", MAX_UTTERANCE_S))
         except Exception as exc:   # the native VAD library or its model file is broken
             raise SessionError(StreamError(
                 None, f"The offline engine's voice detector could not start: {exc}",

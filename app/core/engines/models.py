@@ -27,7 +27,8 @@ class Recognizer(Protocol):
     partial_interval_s: float
     min_partial_s: float
     # Optional ``phrase_after_s``: seconds of speech after which a short pause ends the phrase
-    # (``segmenter.PHRASE_AFTER_S`` when absent; None turns early phrase commits off).
+    # (``segmenter.PHRASE_AFTER_S`` when absent; None turns early phrase commits off), and
+    # ``max_utterance_s``: the length cap (``segmenter.MAX_UTTERANCE_S`` when absent).
 
     def transcribe(self, audio: np.ndarray, *, partial: bool = False, terminate=None,
                    hotwords: str | None = None, state: dict | None = None) -> str: ...

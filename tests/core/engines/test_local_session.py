@@ -407,13 +407,14 @@ def test_no_partial_while_audio_waits_even_short_of_behind():
     assert second >= int(16000 * (0.3 + 1.5 - local_mod.PARTIAL_MAX_BACKLOG_S)) and not rec.of(StreamError)
 
 
-def test_a_model_can_turn_phrase_commits_off():
+def test_a_model_can_turn_phrase_commits_off_and_set_its_length_cap():
     class WholeSentences(CountingRecognizer):
         phrase_after_s = None
+        max_utterance_s = 12.0
 
     session, rec = make(recognizer=WholeSentences(), silence_ms=700)
     session.start()
-    phrase = np.concatenate([tone(3.5), silence(0.3)])      # 7.3 s: under the 8 s length cap
+    phrase = np.concatenate([tone(4.5), silence(0.3)])      # 9.3 s: past the default 8 s cap
     feed_synced(session, np.concatenate([silence(0.3)] + [phrase] * 2 + [silence(1.0)]))
     session.stop()
     assert len(rec.of(Final)) == 1                          # only the 700 ms pause ended it
