@@ -26,8 +26,9 @@ MB = 1_000_000
 # its AES-CBC, which now comes from the bundle's OpenSSL (packaging/linux/shims/evp_aes.py).
 # Everything Qt can spare is already gone (see bundle_filter.py, icu_trim.py).
 APP_BUDGET_BYTES = 120 * MB
-# What the packaging test enforces so the bundle cannot quietly grow: the measured size + ~5 %.
-APP_SIZE_CEILING_BYTES = 148 * MB
+# What the packaging test enforces so the bundle cannot quietly grow: the measured size + ~5 %
+# (148.1 MB since caption sharing brought aiohttp and the single-instance lock QtNetwork).
+APP_SIZE_CEILING_BYTES = 155 * MB
 
 
 @dataclass

@@ -124,7 +124,7 @@ class StatusModel:
         self.status = Status(silence_ms=silence_ms)
         self.changed = False
 
-    # ---- lifecycle from the controller ----------------------------------------------------
+    # ---- lifecycle from the caption service -----------------------------------------------
     def starting(self, labels: list[str], engine: str = "") -> Status:
         """A run begins. ``engine="local"``: the offline model loads first (not a connection)."""
         self._sources = {label: _Source() for label in (labels or [""])}

@@ -87,7 +87,8 @@ def test_first_session_without_surprises(desktop, pulse_audio, loopback_server, 
     # What the engine says when its model warms up with audio already waiting (a slow first
     # decode): given to the app the way the engine hands it over, so the check does not depend
     # on how busy this machine happens to be.
-    app.call("gui.controller._on_event(gui.controller._labels[0], StreamError(None, "
+    app.call("gui.controller.service._on_event(gui.controller.service._run, "
+             "gui.controller.service.labels[0], StreamError(None, "
              "'Captions are behind real time while the offline engine catches up.', Recovery.IGNORE))")
     time.sleep(1.0)                                    # the mic stream delivers before we speak
     wav = speech_wav(list(SPOKEN[:2]), lead_ms=300, tail_ms=1800)
