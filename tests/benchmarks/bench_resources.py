@@ -5,8 +5,8 @@ on a private PulseAudio (16 kHz mono null sink + virtual mic) and a private X de
 
 1. **ours, mic** — ``python -m app`` (overlay, tray, hotkeys, transcript autosave; settings in a
    private XDG_CONFIG_HOME pointing at the server; API key from ASSEMBLYAI_API_KEY) capturing the
-   virtual microphone while ``paplay`` speaks N minutes of espeak-ng speech into it. This is the
-   issue's measurement.
+   virtual microphone while ``paplay`` speaks N minutes of espeak-ng speech into it: the app as a
+   user runs it.
 2. **SDK v3** — assemblyai 1.8.x (``.venv-sdk18``) driven by ``tests/loopback/sdk_drivers/v3_sdk18.py``,
    streaming the same WAV at real time (the SDK has no capture of its own without PyAudio; it gets
    the audio for free, so the ratio is conservative for us).

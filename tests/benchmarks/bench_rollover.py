@@ -1,6 +1,6 @@
 """Long run across many session limits: no final lost or doubled, no audio uncaptioned at a rollover.
 
-    python -m tests.benchmarks.bench_rollover --minutes 20 --session-s 60    # the issue's run
+    python -m tests.benchmarks.bench_rollover --minutes 20 --session-s 60    # the full run
     python -m tests.benchmarks.bench_rollover --minutes 1 --session-s 15     # a quick check
 
 The real v3 client and pipeline (as the CLI and the GUI use them) stream tone "speech" at real

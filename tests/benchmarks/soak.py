@@ -1,6 +1,6 @@
 """Soak benchmark: a long headless session at real time with a network outage every few minutes.
 
-    python -m tests.benchmarks.soak --minutes 60            # the full run (issue #6)
+    python -m tests.benchmarks.soak --minutes 60            # the full run
     python -m tests.benchmarks.soak --minutes 2             # a quick check (drops every 30 s)
 
 The headless CLI streams a spoken WAV (espeak-ng sentences, repeated) to the loopback server.

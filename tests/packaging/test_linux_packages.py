@@ -77,7 +77,7 @@ def bundle(tmp_path_factory) -> Path:
 def test_bundle_size_within_ceiling_with_offline_engine_reported_apart(bundle):
     size = measure(bundle)
     print("\n" + "\n".join(size.lines(top=12)))
-    print(f"app vs the issue's {APP_BUDGET_BYTES // MB} MB target: {size.app / MB:.1f} MB")
+    print(f"app vs the {APP_BUDGET_BYTES // MB} MB size target: {size.app / MB:.1f} MB")
     internal = bundle / "_internal"
     icu = next((internal / "PySide6" / "Qt" / "lib").glob("libicudata.so.*"))
     assert icu.stat().st_size < 10 * MB, \
