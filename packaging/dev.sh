@@ -66,7 +66,7 @@ case "$mode" in
     .venv-sdk064/bin/python -m pip install -q "assemblyai==0.64.2"
     [ -x .venv-sdk18/bin/python ] || python3 -m venv .venv-sdk18
     .venv-sdk18/bin/python -m pip install -q "assemblyai>=1.8,<1.9"
-    exec .venv/bin/python -m pytest "$@"
+    exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"
     ;;
   deps)
     if command -v apt-get >/dev/null; then apt_install "${RUNTIME_APT[@]}" "${BUILD_APT[@]}"; fi
