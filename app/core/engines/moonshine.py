@@ -140,6 +140,7 @@ class MoonshineModel:
                  weights: str | None = None, partial_weights: str | None = None) -> None:
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()      # nothing about this computer leaves it
         opts = ort.SessionOptions()
         # One thread: as fast as two here, at half the CPU (onnxruntime's extra thread spins).
         opts.intra_op_num_threads = threads
