@@ -122,6 +122,7 @@ class CaptionService:
         # shows all of it. A restart within the sitting keeps it; a new start begins anew.
         self.live_record = LiveRecord(names=self.names)
         self._keep_record = False
+        self._sitting_writer = None     # the transcript a restart within the sitting goes on in
 
     # ---- what the fronts read ----------------------------------------------------------------
     @property
@@ -179,6 +180,7 @@ class CaptionService:
         except Exception as exc:  # noqa: BLE001 - every failure here is shown, none crashes the app
             self.plan = None
             self.start_error = exc
+            self._end_sitting_transcript()
             self._fail(_plain(exc))
             return False
         self.start_error = None
@@ -193,9 +195,9 @@ class CaptionService:
             lambda label, event: self._post(partial(self._on_event, holder[0], label, event)),
             lambda: self._post(partial(self._on_group_done, holder[0])),
             **self._pipeline_options)
-        run = _Run(plan, group, self._open_transcript(plan))
-        holder.append(run)
         keep, self._keep_record = self._keep_record, False
+        run = _Run(plan, group, self._sitting_transcript(plan) if keep else self._open_transcript(plan))
+        holder.append(run)
         self.live_record.begin(keep=keep)
         self.live_record.add_file(getattr(run.writer, "path", None))
         if not keep:
@@ -240,6 +242,7 @@ class CaptionService:
 
         The caller delivers what ``post`` queued afterwards (Qt: ``sendPostedEvents``)."""
         self._restart_pending = False
+        self._end_sitting_transcript()
         run = self._run
         self.stop()
         done = run.group.join(timeout) if run is not None else True
@@ -342,7 +345,10 @@ class CaptionService:
         run.ended = True
         if self._run is run:
             self._run = None
-        self._close_writer(run)
+        if self._restart_pending and run.writer is not None and run.writer.error is None:
+            self._sitting_writer, run.writer = run.writer, None   # the sitting goes on in it
+        else:
+            self._close_writer(run)
         self.live_record.end()
         group = run.group
         outcome = RunOutcome(group.fatal_error, group.fatal_source_error, run.stopping)
@@ -391,6 +397,22 @@ class CaptionService:
         except OSError as exc:
             self.listener.problem(f"Captions are running but cannot be saved: {exc}")
             return None
+
+    def _sitting_transcript(self, plan: RunPlan):
+        """A restart within the sitting: the same file, with a record saying what changed."""
+        writer, self._sitting_writer = self._sitting_writer, None
+        if writer is None or not self._transcripts_wanted():
+            if writer is not None:
+                self._close_writer(_Run(plan, None, writer))
+            return self._open_transcript(plan)
+        protocol = "local" if plan.config.engine == "local" else plan.config.protocol
+        writer.restart(protocol, plan.source_spec)
+        return writer
+
+    def _end_sitting_transcript(self) -> None:
+        writer, self._sitting_writer = self._sitting_writer, None
+        if writer is not None:
+            self._close_writer(_Run(None, None, writer))
 
     def _close_writer(self, run: _Run) -> None:
         """Close the transcript off the owner thread (the last fsync can be slow on a busy disk)."""

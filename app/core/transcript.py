@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 SUFFIX = ".jsonl"
-KINDS = ("header", "session", "final", "gap", "reconnect", "error", "end", "revision", "rename")
+KINDS = ("header", "session", "final", "gap", "reconnect", "error", "end", "revision", "rename",
+         "restart")
 
 
 def default_transcript_dir() -> Path:
@@ -389,6 +390,12 @@ class TranscriptWriter:
 
     # The pipeline's listener signature: ``pipeline = CaptionPipeline(..., listener=writer)``.
     __call__ = on_event
+
+    def restart(self, protocol: str, source: str) -> None:
+        """Captions restarted with new settings within the same sitting: one file per sitting,
+        a record per restart (what the run uses from here on)."""
+        self._append({"type": "restart", "protocol": protocol, "source": source,
+                      "wall": round(self._clock(), 3)})
 
     def rename(self, label: str, name: str, source: str | None = None) -> None:
         """Record that a speaker was named ("A is Dana"); exports of this file use the name."""

@@ -473,3 +473,21 @@ def test_saved_options_the_model_lacks_are_left_out_with_a_notice_but_a_flag_is_
                                                           "connection/speech_model": "whisper-rt"})
     assert not flagged.service.start()
     assert "label speakers" in flagged.rec.problems[-1]
+
+
+def test_a_restart_within_the_sitting_keeps_one_transcript_with_a_record_per_restart(h, tmp_path):
+    h.service.start()
+    h.emit("mic", Final("Before the change.", 0, 500))
+    path = h.service.transcript_path
+    h.settings.set("connection/protocol", "v2")
+    h.service.apply_settings({"connection/protocol"})      # new settings: the same sitting
+    assert h.service.transcript_path == path
+    h.emit("mic", Final("After the change.", 600, 900))
+    h.stop()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["type"] for r in records].count("restart") == 1
+    assert [r["text"] for r in records if r["type"] == "final"] == ["Before the change.", "After the change."]
+    assert records[-1]["type"] == "end"
+    h.service.start()                                       # stopped, then started: a new sitting
+    assert h.service.transcript_path != path
+    assert len(list((tmp_path / "transcripts").glob("*.jsonl"))) == 2
