@@ -24,7 +24,8 @@ from app import APP_ID
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE
 from app.core import silence, vocabulary
 from app.core.event_json import event_json
-from app.core.events import Event, Final, Gap, Reconnecting, Recovery, Revision, StreamError
+from app.core.events import (Event, Final, Gap, Reconnecting, Recovery, Revision, StreamError,
+                             Translation)
 from app.core.run_plan import PlanError, overrides_from_args
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import DictStore, Settings
@@ -93,6 +94,9 @@ class Output:
         elif isinstance(event, Final) and event.text.strip():
             text = f"{speaker}: {event.text}" if speaker else event.text
             self._write(strip_controls(f"[{label}] {text}" if self.labelled else text))
+        elif isinstance(event, Translation) and event.text.strip():
+            # Printed when it arrives, indented under the finals: a final never waits for it.
+            self._write("    " + strip_controls(event.text))
         notice = _notice_for(event)
         if notice:
             self.notice(f"[{label}] {notice}" if self.labelled else notice)

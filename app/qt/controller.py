@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from app.core.credentials import Secret
-from app.core.events import Final, Gap, Partial, Revision
+from app.core.events import Final, Gap, Partial, Revision, Translation
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import Settings
 from app.core.status import Status
@@ -28,6 +28,7 @@ class Controller(QObject):
     final = Signal(str, object)            # (source label, Final)
     gap = Signal(str, object)              # (source label, Gap): audio that was not captioned
     revision = Signal(str, object)         # (source label, Revision): a final's better speaker
+    translation = Signal(str, object)      # (source label, Translation): under its final
     # Every event of the run: (source label, Event, latency ms or None, speaker display name
     # or None), for what re-publishes the whole stream (the caption page, caption targets).
     caption_event = Signal(str, object, object, object)
@@ -163,6 +164,8 @@ class _Relay(ServiceListener):
             self.c.gap.emit(label, event)
         elif isinstance(event, Revision):
             self.c.revision.emit(label, event)
+        elif isinstance(event, Translation):
+            self.c.translation.emit(label, event)
 
     def speaker_renamed(self, label, name):
         self.c.speakers_renamed.emit(label, name)

@@ -90,6 +90,8 @@ class HistoryWindow(QWidget):
             controller.revision.connect(self._on_revision)
         if hasattr(controller, "speakers_renamed"):
             controller.speakers_renamed.connect(self._on_renamed)
+        if hasattr(controller, "translation"):
+            controller.translation.connect(self._on_translation)
         self.list.setContextMenuPolicy(Qt.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._speaker_menu)
 
@@ -128,6 +130,19 @@ class HistoryWindow(QWidget):
         """A revision moves a live line to its right speaker."""
         if self.model.revise_live(revision) is not None and self.model.is_live:
             self._rebuild()
+
+    @Slot(str, object)
+    def _on_translation(self, label: str, event) -> None:
+        """A translation goes under its caption, wherever that line is."""
+        if self.model.translate_live(event) is not None and self.model.is_live:
+            self._rebuild_keeping_scroll()
+
+    def _rebuild_keeping_scroll(self) -> None:
+        bar = self.list.verticalScrollBar()
+        at_bottom, value = bar.value() >= bar.maximum() - 2, bar.value()
+        self._rebuild()
+        if not at_bottom:
+            bar.setValue(value)
 
     @Slot(str, str)
     def _on_renamed(self, label: str, name: str) -> None:
@@ -275,7 +290,10 @@ class HistoryWindow(QWidget):
         source = f"{row.source}  " if row.source else ""
         speaker = f"{row.speaker}: " if row.speaker else ""
         language = f"[{row.language}] " if row.language else ""
-        item = QListWidgetItem(f"{row.time_text}  {source}{speaker}{language}{row.text}")
+        text = f"{row.time_text}  {source}{speaker}{language}{row.text}"
+        if row.translation:
+            text += f"\n      {row.translation}"
+        item = QListWidgetItem(text)
         item.setData(Qt.UserRole, row)
         seconds = row.stream_ms / 1000
         item.setToolTip(f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f} "
