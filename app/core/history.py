@@ -311,9 +311,14 @@ class HistoryModel:
                 return saved + [e for e in self.live if e.kind == "rename"]
         return list(self.entries)
 
-    def export(self, path: Path, fmt: str | None = None, *, live_file: Path | None = None) -> Path:
-        """Raises ``ValueError`` (format) or ``OSError`` (disk) with a message for a person."""
-        return _export.export(self.export_entries(live_file), path, fmt)
+    def export(self, path: Path, fmt: str | None = None, *, live_file: Path | None = None,
+               content: str = "both") -> Path:
+        """Raises ``ValueError`` (format) or ``OSError`` (disk) with a message for a person.
+        ``content``: both (bilingual when translated), original or translation."""
+        return _export.export(self.export_entries(live_file), path, fmt, content=content)
+
+    def has_translations(self) -> bool:
+        return _export.has_translations(self.entries)
 
     def suggested_name(self, fmt: str) -> str:
         if self.viewing is not None:

@@ -23,6 +23,13 @@ from app.core.history import HistoryModel, Row, matches, session_title
 log = logging.getLogger(__name__)
 
 _FILTERS = {"srt": "SubRip subtitles (*.srt)", "vtt": "WebVTT subtitles (*.vtt)", "txt": "Plain text (*.txt)"}
+# Offered when the view holds translations: the plain filters above then write both languages.
+_TRANSLATION_FILTERS = {"srt": "SubRip subtitles, translation only (*.srt)",
+                        "vtt": "WebVTT subtitles, translation only (*.vtt)",
+                        "txt": "Plain text, translation only (*.txt)"}
+_BILINGUAL = {"srt": "SubRip subtitles, original + translation (*.srt)",
+              "vtt": "WebVTT subtitles, original + translation (*.vtt)",
+              "txt": "Plain text, original + translation (*.txt)"}
 LIVE_TITLE = "Live session"
 
 
@@ -251,22 +258,31 @@ class HistoryWindow(QWidget):
     @Slot()
     def export_dialog(self) -> None:
         start_dir = self._last_export_dir or Path.home()
+        # (label, format, content) in the order the dialog lists them
+        if self.model.has_translations():
+            choices = [(_BILINGUAL[f], f, "both") for f in _FILTERS] + \
+                      [(_TRANSLATION_FILTERS[f], f, "translation") for f in _FILTERS]
+        else:
+            choices = [(label, f, "both") for f, label in _FILTERS.items()]
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export transcript", str(start_dir / self.model.suggested_name("srt")),
-            ";;".join(_FILTERS.values()), _FILTERS["srt"])
+            ";;".join(c[0] for c in choices), choices[0][0])
         if not path:
             return
         target = Path(path)
+        picked = next((c for c in choices if c[0] == chosen), choices[0])
+        content = picked[2]
         fmt = target.suffix.lstrip(".").lower()
         if fmt not in FORMATS:  # no or unknown extension: use the chosen filter's format
-            fmt = next((f for f, label in _FILTERS.items() if label == chosen), "srt")
+            fmt = picked[1]
             target = target.with_name(f"{target.name}.{fmt}")
-        self.export_to(target, fmt)
+        self.export_to(target, fmt, content=content)
 
-    def export_to(self, path: Path, fmt: str | None = None) -> bool:
+    def export_to(self, path: Path, fmt: str | None = None, *, content: str = "both") -> bool:
         live_file = getattr(self.controller, "transcript_path", None)
         try:
-            written = self.model.export(path, fmt, live_file=Path(live_file) if live_file else None)
+            written = self.model.export(path, fmt, live_file=Path(live_file) if live_file else None,
+                                        content=content)
         except (OSError, ValueError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self._error(f"Export failed: {detail}. Nothing was lost; choose another place and try again.")
