@@ -29,6 +29,9 @@ class Controller(QObject):
     gap = Signal(str, object)              # (source label, Gap): audio that was not captioned
     revision = Signal(str, object)         # (source label, Revision): a final's better speaker
     translation = Signal(str, object)      # (source label, Translation): under its final
+    # What the overlay shows of translations for this run: "" (not translating), "both",
+    # "translation" (translation only). Sent when a run starts.
+    translation_mode = Signal(str)
     # Every event of the run: (source label, Event, latency ms or None, speaker display name
     # or None), for what re-publishes the whole stream (the caption page, caption targets).
     caption_event = Signal(str, object, object, object)
@@ -177,6 +180,9 @@ class _Relay(ServiceListener):
         self.c.error.emit(message)
 
     def run_started(self, labels):
+        plan = self.c.service.plan
+        translating = plan is not None and plan.translate_to
+        self.c.translation_mode.emit(self.c.settings.get("translation/show") if translating else "")
         self.c.sources_changed.emit(list(labels))
         self.c._level_timer.start()
         self.c.running_changed.emit(True)
