@@ -436,7 +436,8 @@ class CaptionService:
             if days:
                 prune(self.transcript_dir, days)
             protocol = "local" if plan.config.engine == "local" else plan.config.protocol
-            return TranscriptWriter(self.transcript_dir, protocol=protocol, source=plan.source_spec)
+            return TranscriptWriter(self.transcript_dir, protocol=protocol, source=plan.source_spec,
+                                    final_ids=plan.translate_to is not None)
         except OSError as exc:
             self.listener.problem(f"Captions are running but cannot be saved: {exc}")
             return None

@@ -335,8 +335,9 @@ class TranscriptWriter:
     """
 
     def __init__(self, directory: Path | str, *, protocol: str, source: str = "",
-                 clock=time.time) -> None:
+                 clock=time.time, final_ids: bool = False) -> None:
         self.directory = Path(directory)
+        self.final_ids = final_ids      # every final names its id (a translation will refer to it)
         self.protocol = protocol
         self.source = source
         self._clock = clock
@@ -385,7 +386,8 @@ class TranscriptWriter:
                 return  # an empty end-of-turn carries no caption
             record = {"type": "final", "text": event.text, "audio_start": int(event.audio_start),
                       "audio_end": int(event.audio_end)}
-            record["id"] = int(event.id)      # what a revision or translation names
+            if self.final_ids or event.speaker is not None or event.language is not None:
+                record["id"] = int(event.id)      # what a revision or translation names
             if event.speaker is not None:
                 record["speaker"] = event.speaker
             if event.language is not None:

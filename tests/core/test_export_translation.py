@@ -20,7 +20,7 @@ def entries(tmp_path):
     one = Final("Good morning, everyone.", 0, 1500, speaker="A")
     two = Final("We ship <v2> on 3 May & then -->", 1600, 3200, speaker="B")
     three = Final("Thanks.", 3300, 3900, speaker="A")
-    with TranscriptWriter(tmp_path, protocol="v3", source="mic") as writer:
+    with TranscriptWriter(tmp_path, protocol="v3", source="mic", final_ids=True) as writer:
         for event in (one, two, Translation(two.id, "es", "Enviamos <v2> el 3 de mayo & luego -->"),
                       three, Translation(one.id, "es", "Buenos días a todos.")):
             writer.on_event(event)
