@@ -17,6 +17,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections import OrderedDict
 from functools import partial
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 INITIAL_RETRIES = 3            # with 0.5 s doubling backoff: gives up within ~4 s
 MAX_OUTAGE_S = 120.0
 QUIT_WAIT_S = 8.0              # after the run ended: the transcript's last write and fsync
+TICK_S = 0.5                   # how often the service may expire notices (a missing translation)
 
 
 def _load_settings() -> Settings:
@@ -274,11 +276,15 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
         threading.Thread(target=_read_commands, args=(sys.stdin, posted.put, service, out),
                          daemon=True, name="stdin-commands").start()
     try:
+        next_tick = time.monotonic() + TICK_S
         while printer.outcome is None:
             try:
                 posted.get(timeout=0.2)()
             except queue.Empty:
                 pass
+            if time.monotonic() >= next_tick:   # notices with a time limit (a late translation)
+                next_tick = time.monotonic() + TICK_S
+                service.tick()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
