@@ -379,7 +379,7 @@ class CaptionModel:
                 para[1].extend(words)
             else:
                 # Right after a translation, the same voice goes on without its name again.
-                go_on = under and paragraphs[-2][0][:3] == head[:3] if len(paragraphs) > 1 else False
+                go_on = under and len(paragraphs) > 1 and paragraphs[-2][0][:3] == head[:3]
                 para = [head + (("continued",) if go_on else ()), words, 0, slot.seq, slot.seq]
                 paragraphs.append(para)
             under = False
