@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, help="v3 Pro models: latency versus accuracy")
     p.add_argument("--voice-focus", choices=VOICE_FOCUS,
                    help="v3 Pro models: near-field (headset) or far-field (room microphone)")
+    p.add_argument("--translate-to", metavar="LANG",
+                   help="v3 Pro models: translate each caption into LANG (a name such as Spanish "
+                        "or a code such as es or pt-BR); billed per caption by AssemblyAI")
+    p.add_argument("--translate-model", metavar="NAME",
+                   help="with --translate-to: the LLM that translates (default gemini-2.5-flash-lite)")
     p.add_argument("--encoding", choices=ENCODINGS)
     p.add_argument("--sample-rate", type=int, metavar="N")
     p.add_argument("--chunk-ms", type=int, metavar="N", help="audio per frame (v2 100-2000, v3 50-1000)")

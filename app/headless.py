@@ -17,6 +17,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections import OrderedDict
 from functools import partial
 
@@ -24,7 +25,8 @@ from app import APP_ID
 from app.cli import EXIT_AUDIO, EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_USAGE
 from app.core import silence, vocabulary
 from app.core.event_json import event_json
-from app.core.events import Event, Final, Gap, Reconnecting, Recovery, Revision, StreamError
+from app.core.events import (Event, Final, Gap, Reconnecting, Recovery, Revision, StreamError,
+                             Translation)
 from app.core.run_plan import PlanError, overrides_from_args
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import DictStore, Settings
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 INITIAL_RETRIES = 3            # with 0.5 s doubling backoff: gives up within ~4 s
 MAX_OUTAGE_S = 120.0
 QUIT_WAIT_S = 8.0              # after the run ended: the transcript's last write and fsync
+TICK_S = 0.5                   # how often the service may expire notices (a missing translation)
 
 
 def _load_settings() -> Settings:
@@ -93,6 +96,9 @@ class Output:
         elif isinstance(event, Final) and event.text.strip():
             text = f"{speaker}: {event.text}" if speaker else event.text
             self._write(strip_controls(f"[{label}] {text}" if self.labelled else text))
+        elif isinstance(event, Translation) and event.text.strip():
+            # Printed when it arrives, indented under the finals: a final never waits for it.
+            self._write("    " + strip_controls(event.text))
         notice = _notice_for(event)
         if notice:
             self.notice(f"[{label}] {notice}" if self.labelled else notice)
@@ -270,11 +276,15 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
         threading.Thread(target=_read_commands, args=(sys.stdin, posted.put, service, out),
                          daemon=True, name="stdin-commands").start()
     try:
+        next_tick = time.monotonic() + TICK_S
         while printer.outcome is None:
             try:
                 posted.get(timeout=0.2)()
             except queue.Empty:
                 pass
+            if time.monotonic() >= next_tick:   # notices with a time limit (a late translation)
+                next_tick = time.monotonic() + TICK_S
+                service.tick()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -17,6 +17,13 @@ How it works
 - Stable-text-only mode hides partials (the slot still keeps the order right).
 - Auto-clear: ``tick(now)`` empties the screen after ``clear_after_s`` seconds without a new
   word (0 = never). The caller passes the time in, which keeps this testable.
+- Translation (``translation="both"``): a final's translation, whenever it arrives (out of
+  order too), is laid out on its own line(s) right under that final, in runs of kind
+  ``translation``; the voice's next final continues below it without repeating the name.
+  ``translation="translation"`` shows the translation *instead* of the original: a final is held
+  back until its translation arrives, or until ``translation_wait_s`` has passed, when the
+  original is shown so nothing said is lost from view (a late translation then replaces it).
+  Partials are not shown then: they are words in the language the reader does not follow.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ MIN_LINES, MAX_LINES = 1, 8
 MAX_SLOTS = 200
 
 Measure = Callable[[str], float]
+TRANSLATION_MODES = ("", "both", "translation")
 
 
 @dataclass
@@ -43,6 +51,8 @@ class _Slot:
     final_id: int | None = None
     language: str | None = None
     tag: str | None = None          # language tag shown before this final
+    translation: str | None = None
+    held_until: float | None = None  # translation-only mode: hidden until this time
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Run:
     """A piece of one line drawn in one style."""
 
     text: str
-    kind: str  # "final" | "partial" | "label" | "speaker" | "language"
+    kind: str  # "final" | "partial" | "label" | "speaker" | "language" | "translation"
     speaker: str | None = None      # colour key of the speaker (None = the style's text colour)
     color: str | None = None        # #rrggbb to draw final/speaker text in, when per-speaker
 
@@ -70,8 +80,13 @@ class CaptionConfig:
     stable_only: bool = False
     clear_after_s: float = 6.0
     show_labels: bool = False
+    translation: str = ""           # "" (none), "both" or "translation" (translation only)
+    translation_wait_s: float = 2.5
 
     def __post_init__(self) -> None:
+        if self.translation not in TRANSLATION_MODES:
+            raise ValueError(f"Translation display must be one of both, translation or empty, "
+                             f"not {self.translation!r}.")
         if not MIN_LINES <= int(self.lines) <= MAX_LINES:
             raise ValueError(f"Caption lines must be {MIN_LINES}-{MAX_LINES}, not {self.lines}.")
         if self.clear_after_s < 0:
@@ -109,6 +124,7 @@ class CaptionModel:
         self._speaker_color = speaker_color
         self._last_language: str | None = None
         self._measure = measure
+        self._measure_translation: Measure | None = None   # its own font (the painter's italic)
         self._width = max(1.0, float(width))
         self._label_name = label_name
         self._slots: list[_Slot] = []
@@ -137,8 +153,9 @@ class CaptionModel:
             self._layout_epoch += 1
             self._changed()
 
-    def set_measure(self, measure: Measure) -> None:
+    def set_measure(self, measure: Measure, translation: Measure | None = None) -> None:
         self._measure = measure
+        self._measure_translation = translation
         self._layout_epoch += 1
         self._changed()
 
@@ -187,6 +204,8 @@ class CaptionModel:
             slot.final = True
         slot.speaker = speaker if speaker is not None else slot.speaker
         slot.final_id, slot.language = final_id, language
+        if self.config.translation == "translation" and slot.translation is None:
+            slot.held_until = now + self.config.translation_wait_s
         if language:
             if self._last_language is not None and language.lower() != self._last_language.lower():
                 slot.tag = f"[{language.upper()}]"
@@ -206,6 +225,30 @@ class CaptionModel:
                     self._changed()
                 return True
         return False
+
+    def on_translation(self, final_id: int, text: str, now: float) -> bool:
+        """The translation of a final: under it, or in its place (translation only). True when
+        that final is still kept for the screen."""
+        text = _clean(text)
+        if not text:
+            return False
+        for slot in reversed(self._slots):
+            if slot.final_id == final_id and slot.final:
+                if slot.translation != text:
+                    slot.translation = text
+                    slot.held_until = None
+                    self._layout_epoch += 1     # the same slots now wrap differently
+                    self._touch(now)
+                return True
+        return False
+
+    def held(self) -> int:
+        """Finals held back waiting for their translation (translation-only mode)."""
+        return sum(1 for s in self._slots if s.held_until is not None)
+
+    def seconds_until_release(self, now: float) -> float | None:
+        waits = [s.held_until - now for s in self._slots if s.held_until is not None]
+        return max(0.0, min(waits)) if waits else None
 
     def speakers_on_screen(self) -> list[tuple[str, str]]:
         """(label, display name) of the renamable speakers in the kept captions, in order."""
@@ -236,10 +279,22 @@ class CaptionModel:
             self._changed()
 
     def tick(self, now: float) -> bool:
-        """Auto-clear after silence. Returns True when the screen was cleared."""
+        """Held finals whose translation is late are shown; auto-clear after silence. Returns
+        True when the screen changed."""
+        released = False
+        for slot in self._slots:
+            if slot.held_until is not None and now >= slot.held_until:
+                slot.held_until = None
+                released = True
+        if released:
+            self._layout_epoch += 1
+            self._touch(now)
+            return True
         limit = self.config.clear_after_s
         if not limit or not self._slots or self._last_change is None:
             return False
+        if self.held():
+            return False              # clearing now would hide a caption never shown
         if now - self._last_change >= limit:
             self._slots.clear()
             self._changed()
@@ -265,6 +320,9 @@ class CaptionModel:
 
     def has_partial(self) -> bool:
         return any(not s.final and s.text for s in self._slots)
+
+    def _shows_partials(self) -> bool:
+        return not self.config.stable_only and self.config.translation != "translation"
 
     # ---- internals ---------------------------------------------------------------------
     def _open_slot(self, label: str) -> _Slot | None:
@@ -294,30 +352,45 @@ class CaptionModel:
         ``head`` is (source, speaker key, name, unknown); the first ``stable`` words come from
         finals, which never change, and ``ident`` names them for the wrap cache."""
         paragraphs: list[list] = []
+        mode = self.config.translation
+        under = False               # the last paragraph is a translation: the voice continues
         for slot in self._slots:
-            if not slot.text or (not slot.final and self.config.stable_only):
+            if not slot.text or (not slot.final and not self._shows_partials()):
                 continue
+            if slot.held_until is not None:
+                continue            # its translation is on the way (translation-only mode)
             kind = "final" if slot.final else "partial"
+            text = slot.text
+            if mode == "translation" and slot.final and slot.translation:
+                text = slot.translation
             name = self.names.display(slot.speaker, slot.label)
             key = _color_key(slot.speaker, slot.label, self.names)
             unknown = slot.speaker is not None and key is None
             color = self._speaker_color(key) if (key and self._speaker_color) else None
             words = [_Word(w, kind, key, color if kind == "final" else None)
-                     for w in slot.text.split(" ") if w]
-            if slot.tag and slot.final:
+                     for w in text.split(" ") if w]
+            if slot.tag and slot.final and text is slot.text:
                 words.insert(0, _Word(slot.tag, "language", key, None))
             head = (slot.label, key, name, unknown)
             # A partial with no label yet joins the voice before it (its final will say).
-            if paragraphs and (paragraphs[-1][0] == head or (
+            if paragraphs and not under and (paragraphs[-1][0][:4] == head or (
                     not slot.final and slot.speaker is None and paragraphs[-1][0][0] == slot.label)):
                 para = paragraphs[-1]
                 para[1].extend(words)
             else:
-                para = [head, words, 0, slot.seq, slot.seq]
+                # Right after a translation, the same voice goes on without its name again.
+                go_on = under and len(paragraphs) > 1 and paragraphs[-2][0][:3] == head[:3]
+                para = [head + (("continued",) if go_on else ()), words, 0, slot.seq, slot.seq]
                 paragraphs.append(para)
+            under = False
             if slot.final and para[2] == len(para[1]) - len(words):
                 para[2] = len(para[1])          # still a run of finals from the start
                 para[4] = slot.seq
+            if mode == "both" and slot.final and slot.translation:
+                words = [_Word(w, "translation") for w in slot.translation.split(" ") if w]
+                paragraphs.append([(slot.label, None, "", False, "translation"), words,
+                                   len(words), slot.seq, slot.seq])
+                under = True
         return [(head, words, stable, (first, last)) for head, words, stable, first, last in paragraphs]
 
     def _wrapped(self, head, prefix: _Word | None, words: list[_Word], stable: int,
@@ -346,9 +419,11 @@ class CaptionModel:
         out: list[Line] = []
         # Walk paragraphs from the newest back until enough lines exist (older ones are hidden).
         for head, words, stable, ident in reversed(self._paragraphs()):
-            label, key, name, _unknown = head
+            label, key, name, _unknown = head[:4]
             prefix = None
-            if name:
+            if len(head) > 4:
+                pass                    # a translation, or the voice going on under one
+            elif name:
                 color = self._speaker_color(key) if (key and self._speaker_color) else None
                 prefix = _Word(name + ":", "speaker", key, color)
             elif self.config.show_labels and label:
@@ -387,26 +462,33 @@ class CaptionModel:
         """Continue a greedy wrap: finished ``lines`` and the ``current`` line, then ``pieces``."""
         for piece in pieces:
             candidate = " ".join(w.text for w in current + [piece])
+            measure = self._measure_of(piece)
             # A language tag stays with the word it introduces.
             tag_tail = len(current) > 1 and current[-1].kind == "language"
-            if tag_tail and self._measure(candidate) > self._width:
+            if tag_tail and measure(candidate) > self._width:
                 lines.append(current[:-1])
                 current = [current[-1], piece]
-            elif current and self._measure(candidate) > self._width:
+            elif current and measure(candidate) > self._width:
                 lines.append(current)
                 current = [piece]
             else:
                 current = current + [piece]
         return lines, current
 
+    def _measure_of(self, word: _Word) -> Measure:
+        if word.kind == "translation" and self._measure_translation is not None:
+            return self._measure_translation
+        return self._measure
+
     def _split_long(self, word: _Word) -> Iterable[_Word]:
         """A word wider than the whole line is broken by characters instead of overflowing."""
-        if self._measure(word.text) <= self._width:
+        measure = self._measure_of(word)
+        if measure(word.text) <= self._width:
             yield word
             return
         piece = ""
         for ch in word.text:
-            if piece and self._measure(piece + ch) > self._width:
+            if piece and measure(piece + ch) > self._width:
                 yield _Word(piece, word.kind, word.speaker, word.color)
                 piece = ch
             else:

@@ -7,7 +7,7 @@ ones never change meaning.
 from __future__ import annotations
 
 from app.core.events import (Event, Final, Gap, LLMResponse, Partial, Reconnecting, Recovery,
-                             Revision, SessionEnded, SessionStarted, StreamError)
+                             Revision, SessionEnded, SessionStarted, StreamError, Translation)
 
 
 def event_json(event: Event, latency_ms: float | None = None, *,
@@ -23,6 +23,9 @@ def event_json(event: Event, latency_ms: float | None = None, *,
         return record
     if isinstance(event, Revision):
         return {"event": "revision", "id": event.id, "speaker": speaker}
+    if isinstance(event, Translation):
+        return {"event": "translation", "id": event.id, "language": event.language,
+                "text": event.text}
     if isinstance(event, LLMResponse):
         return {"event": "llm_response", "turn_order": event.turn_order,
                 "transcript": event.transcript, "text": event.text}

@@ -75,11 +75,25 @@ class Revision:
 
 @dataclass(frozen=True)
 class LLMResponse:
-    """The per-turn LLM gateway answer (a translation, say), possibly out of turn order."""
+    """The per-turn LLM gateway answer (a translation, say), possibly out of turn order.
+
+    Sessions emit it only after the final it answers, so ``final_id`` always names a final
+    the listener has already seen (``None`` only when no final was emitted for the turn)."""
 
     turn_order: int
     transcript: str
     text: str | None              # data.choices[0].message.content; None if the gateway failed
+    final_id: int | None = None   # Final.id of the turn it answers
+    error: str | None = None      # the gateway's own words when it sent no text
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The translation of one final (``id`` = its ``Final.id``), as every front shows it."""
+
+    id: int
+    language: str                 # the target language code ("es", "pt-BR")
+    text: str
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,6 @@ class Gap:
     reason: str
 
 
-Event = Union[SessionStarted, Partial, Final, Revision, LLMResponse, SessionEnded, StreamError,
-              Reconnecting, Gap]
+Event = Union[SessionStarted, Partial, Final, Revision, LLMResponse, Translation, SessionEnded,
+              StreamError, Reconnecting, Gap]
 Listener = Callable[[Event], None]

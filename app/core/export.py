@@ -11,6 +11,12 @@ Speakers: revisions recorded in the transcript are applied first (``resolve_spea
 re-labelled line is exported under its right speaker: SRT cues start with "Name: ", WebVTT cues
 carry a voice span ``<v Name>`` and, when languages were detected, a ``<lang xx>`` span; plain
 text shows the name and the language code.
+
+Translations (``translation`` records, paired with their finals by id) are exported with their
+caption: ``content="both"`` puts the translation on the line(s) after the original in the same
+cue (bilingual subtitles), ``"translation"`` writes the translation only — a caption that was
+never translated keeps its original text, so nothing said is missing — and ``"original"`` leaves
+translations out.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from app.core.private_files import write_private
-from app.core.transcript import Entry, resolve_speakers
+from app.core.transcript import Entry, attach_translations, resolve_speakers
 
 FORMATS = {"txt": "Plain text", "srt": "SubRip subtitles", "vtt": "WebVTT subtitles"}
+CONTENTS = ("both", "original", "translation")
 
 # A new pipeline (or a resumed session) in the same file restarts stream time at 0; a jump back
 # this large for one source is treated as a new timeline that continues after the previous one.
@@ -41,6 +48,20 @@ class Cue:
     source: str = ""
     speaker: str = ""              # display name ("" = none)
     language: str | None = None
+    translation: tuple[str, ...] = ()    # bilingual cues: the translated lines
+    translation_language: str | None = None
+
+
+def has_translations(entries: Iterable[Entry]) -> bool:
+    return any(e.kind == "translation" and e.text.strip() for e in entries) or any(
+        e.kind == "final" and e.translation for e in entries)
+
+
+def _prepare(entries: Iterable[Entry], content: str) -> list[Entry]:
+    if content not in CONTENTS:
+        raise ValueError(f"Unknown export content {content!r}; choose both, original or "
+                         f"translation.")
+    return attach_translations(resolve_speakers(entries))
 
 
 def clean_lines(text: str) -> tuple[str, ...]:
@@ -77,7 +98,7 @@ def _use_labels(entries: Sequence[Entry], labels: bool | None) -> bool:
     return len({e.source for e in entries if e.kind == "final" and e.source}) > 1
 
 
-def build_cues(entries: Iterable[Entry]) -> list[Cue]:
+def build_cues(entries: Iterable[Entry], content: str = "both") -> list[Cue]:
     """Finals → a valid, monotonic, non-overlapping cue list (see the module docstring)."""
     offset: dict[str, int] = {}     # per source: added to restart a timeline after a reset
     last_end: dict[str, int] = {}
@@ -101,8 +122,13 @@ def build_cues(entries: Iterable[Entry]) -> list[Cue]:
     for start, _order, end, entry in timed:
         start = max(start, previous_end)
         end = max(end, start + 1)
-        cues.append(Cue(start, end, clean_lines(entry.text), entry.source, entry.speaker_name,
-                        entry.language))
+        lines, language = clean_lines(entry.text), entry.language
+        translated = clean_lines(entry.translation) if content != "original" else ()
+        tr_language = entry.translation_language or None
+        if content == "translation" and translated:
+            lines, language, translated = translated, tr_language, ()
+        cues.append(Cue(start, end, lines, entry.source, entry.speaker_name, language,
+                        translated, tr_language))
         previous_end = end
     return cues
 
@@ -125,11 +151,11 @@ def _vtt_annotation(label: str) -> str:
     return " ".join(vtt_escape(label).split())
 
 
-def to_srt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
-    entries = resolve_speakers(entries)
+def to_srt(entries: Iterable[Entry], *, labels: bool | None = None, content: str = "both") -> str:
+    entries = _prepare(entries, content)
     show = _use_labels(entries, labels)
     blocks = []
-    cues = build_cues(entries)
+    cues = build_cues(entries, content)
     for index, (cue, changed) in enumerate(zip(cues, _language_changes(cues)), start=1):
         lines = list(cue.lines)
         if changed:
@@ -137,6 +163,7 @@ def to_srt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
         who = _who(cue, show)
         if who:
             lines[0] = f"{who}: {lines[0]}"
+        lines.extend(cue.translation)
         # SubRip has no escaping: an arrow in the text could be taken for a timing line.
         lines = [line.replace("-->", "→") for line in lines]
         blocks.append(f"{index}\n{format_timestamp(cue.start_ms, ',')} --> "
@@ -144,11 +171,11 @@ def to_srt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
     return "\n".join(blocks)
 
 
-def to_vtt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
-    entries = resolve_speakers(entries)
+def to_vtt(entries: Iterable[Entry], *, labels: bool | None = None, content: str = "both") -> str:
+    entries = _prepare(entries, content)
     show = _use_labels(entries, labels)
     out = ["WEBVTT\n"]
-    cues = build_cues(entries)
+    cues = build_cues(entries, content)
     gaps = sorted((e for e in entries if e.kind == "gap"), key=lambda e: e.start_ms)
     gi = 0
     for cue in cues:
@@ -162,6 +189,12 @@ def to_vtt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
         who = _who(cue, show)
         if who:
             text[0] = f"<v {_vtt_annotation(who)}>{text[0]}"
+        if cue.translation:
+            extra = [vtt_escape(line) for line in cue.translation]
+            if cue.translation_language and _LANG.match(cue.translation_language):
+                extra[0] = f"<lang {cue.translation_language}>{extra[0]}"
+                extra[-1] = f"{extra[-1]}</lang>"
+            text.extend(extra)
         out.append(f"{format_timestamp(cue.start_ms, '.')} --> {format_timestamp(cue.end_ms, '.')}\n"
                    + "\n".join(text) + "\n")
     out.extend(_vtt_gap_note(g) for g in gaps[gi:])
@@ -174,9 +207,10 @@ def _vtt_gap_note(gap: Entry) -> str:
     return f"NOTE {words}{' (' + reason + ')' if reason else ''}\n"
 
 
-def to_txt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
-    """One line per final: ``[wall-clock time] label: text``; gaps and reconnects as notes."""
-    entries = resolve_speakers(entries)
+def to_txt(entries: Iterable[Entry], *, labels: bool | None = None, content: str = "both") -> str:
+    """One line per final: ``[wall-clock time] label: text``; gaps and reconnects as notes;
+    a translation indented on the line after its caption."""
+    entries = _prepare(entries, content)
     show = _use_labels(entries, labels)
     lines = []
     for e in entries:
@@ -185,12 +219,18 @@ def to_txt(entries: Iterable[Entry], *, labels: bool | None = None) -> str:
             lines.append(f"Transcript started {started}")
         elif e.kind == "final":
             text = " ".join(clean_lines(e.text))
+            translated = " ".join(clean_lines(e.translation)) if content != "original" else ""
+            language = e.language
+            if content == "translation" and translated:
+                text, language, translated = translated, e.translation_language or None, ""
             if not text:
                 continue
             who = _label(e.speaker_name) or (_label(e.source) if show else "")
-            lang = f" ({_label(e.language)})" if e.language else ""
-            prefix = f"{who}{lang}: " if who else (f"({_label(e.language)}) " if e.language else "")
+            lang = f" ({_label(language)})" if language else ""
+            prefix = f"{who}{lang}: " if who else (f"({_label(language)}) " if language else "")
             lines.append(f"[{_clock(e.wall)}] {prefix}{text}")
+            if translated:
+                lines.append(f"    {translated}")
         elif e.kind == "gap":
             reason = f" — {e.reason}" if e.reason else ""
             lines.append(f"[{_clock(e.wall)}] (no captions for {e.duration_ms / 1000:.1f} s{reason})")
@@ -204,16 +244,17 @@ def _clock(wall: float) -> str:
 _WRITERS = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt}
 
 
-def render(entries: Iterable[Entry], fmt: str, *, labels: bool | None = None) -> str:
+def render(entries: Iterable[Entry], fmt: str, *, labels: bool | None = None,
+           content: str = "both") -> str:
     try:
         writer = _WRITERS[fmt]
     except KeyError:
         raise ValueError(f"Unknown export format {fmt!r}; choose txt, srt or vtt.") from None
-    return writer(entries, labels=labels)
+    return writer(entries, labels=labels, content=content)
 
 
 def export(entries: Iterable[Entry], path: Path | str, fmt: str | None = None, *,
-           labels: bool | None = None) -> Path:
+           labels: bool | None = None, content: str = "both") -> Path:
     """Write entries to ``path`` in ``fmt`` (default: from the file extension). UTF-8, LF endings.
 
     Written to a temporary file and renamed, so a failed export never leaves half a file
@@ -221,5 +262,5 @@ def export(entries: Iterable[Entry], path: Path | str, fmt: str | None = None, *
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
-    text = render(entries, fmt, labels=labels)
+    text = render(entries, fmt, labels=labels, content=content)
     return write_private(path, text.encode("utf-8", "replace"))

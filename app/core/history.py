@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from app.core import export as _export
-from app.core.events import Final, Gap, Revision
+from app.core.events import Final, Gap, Revision, Translation
 from app.core.speakers import SpeakerNames
-from app.core.transcript import Entry, SessionInfo, list_sessions, read_transcript, resolve_speakers
+from app.core.transcript import (Entry, SessionInfo, attach_translations, list_sessions,
+                                 read_transcript, resolve_speakers)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Row:
     stream_ms: int       # where in the session's audio it is
     speaker: str = ""    # display name of who said it ("" = not known)
     language: str = ""   # detected language code
+    translation: str = ""  # the live translation, shown under the caption ("" = none)
 
 
 def describe_gap(entry: Entry) -> str:
@@ -99,6 +101,9 @@ class LiveRecord:
         if isinstance(event, Revision):
             self.revise(event)
             return None
+        if isinstance(event, Translation):
+            self.translate(event)
+            return None
         entry = live_entry(event, source, self._clock(), self.names)
         if entry is not None:
             if entry.kind == "final":
@@ -106,6 +111,18 @@ class LiveRecord:
             self.entries.append(entry)
         return entry
 
+
+    def translate(self, event: Translation) -> int | None:
+        """Put a translation under its caption; returns the position of that line (None: none)."""
+        index = self.index.get(event.id)
+        if index is None or index >= len(self.entries):
+            return None
+        self.entries[index] = replace(self.entries[index], translation=event.text,
+                                      translation_language=event.language)
+        self.entries.append(Entry("translation", wall=self._clock(),
+                                  source=self.entries[index].source, final_id=event.id,
+                                  language=event.language, text=event.text))
+        return index
 
     def revise(self, event: Revision) -> int | None:
         """Apply a revision; returns the position of the line it changed (None: none)."""
@@ -184,6 +201,18 @@ class HistoryModel:
             return None
         return self._row(index, self.live[index])
 
+    def translate_live(self, event: Translation) -> Row | None:
+        """A translation arrived: the row of its caption, now with the translation under it.
+
+        With a shared record the app has already applied it: the row is read back."""
+        if self._owns_record:
+            index = self.record.translate(event)
+        else:
+            index = self.record.index.get(event.id)
+        if index is None or index >= len(self.live):
+            return None
+        return self._row(index, self.live[index])
+
     def rename(self, label: str, name: str) -> str:
         """"A is Dana" for the live session: every line of A now reads Dana. Raises
         ``ValueError`` in plain words for an unusable name."""
@@ -211,7 +240,7 @@ class HistoryModel:
 
     def open_session(self, path: Path) -> None:
         """Show a past session. Raises ``OSError`` when the file cannot be read."""
-        self._past = resolve_speakers(read_transcript(path))
+        self._past = attach_translations(resolve_speakers(read_transcript(path)))
         self.viewing = Path(path)
 
     def sessions(self) -> list[SessionInfo]:
@@ -226,7 +255,7 @@ class HistoryModel:
         if e.kind == "gap":
             return Row(index, when, e.source, describe_gap(e), "gap", e.start_ms)
         return Row(index, when, e.source, e.text, "final", e.audio_start, e.speaker_name,
-                   e.language or "")
+                   e.language or "", e.translation)
 
     def rows(self, query: str = "") -> list[Row]:
         """Finals and gaps of the view; with a query, only finals holding every word of it."""
@@ -248,6 +277,8 @@ class HistoryModel:
             if r.speaker:
                 label = f"{r.speaker}: "
             lines.append(f"[{r.time_text}] {label}{r.text}" if with_times else f"{label}{r.text}")
+            if r.translation:
+                lines.append(f"    {r.translation}")
         return "\n".join(lines)
 
     def _several_sources(self) -> bool:
@@ -280,9 +311,14 @@ class HistoryModel:
                 return saved + [e for e in self.live if e.kind == "rename"]
         return list(self.entries)
 
-    def export(self, path: Path, fmt: str | None = None, *, live_file: Path | None = None) -> Path:
-        """Raises ``ValueError`` (format) or ``OSError`` (disk) with a message for a person."""
-        return _export.export(self.export_entries(live_file), path, fmt)
+    def export(self, path: Path, fmt: str | None = None, *, live_file: Path | None = None,
+               content: str = "both") -> Path:
+        """Raises ``ValueError`` (format) or ``OSError`` (disk) with a message for a person.
+        ``content``: both (bilingual when translated), original or translation."""
+        return _export.export(self.export_entries(live_file), path, fmt, content=content)
+
+    def has_translations(self) -> bool:
+        return _export.has_translations(self.entries)
 
     def suggested_name(self, fmt: str) -> str:
         if self.viewing is not None:
@@ -291,5 +327,5 @@ class HistoryModel:
 
 
 def matches(entry: Entry, words: list[str]) -> bool:
-    haystack = f"{entry.text} {entry.source} {entry.speaker_name}".casefold()
+    haystack = f"{entry.text} {entry.translation} {entry.source} {entry.speaker_name}".casefold()
     return all(w in haystack for w in words)

@@ -15,10 +15,10 @@ audio, which protocol parameters, which key. The rules:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from app.core import recognition_options, vocabulary
+from app.core import recognition_options, translation, vocabulary
 from app.core.credentials import KeyringUnavailable, Secret
 from app.core.session_config import CHUNK_LIMITS_MS, SessionConfig
 from app.core.settings import PREF_BY_KEY, Settings
@@ -33,6 +33,7 @@ OVERRIDE_KEYS: dict[str, str] = {
     "encoding": "connection/encoding", "sample_rate": "connection/sample_rate",
     "chunk_ms": "connection/chunk_ms", "vocabulary": "recognition/vocabulary",
     "silence_ms": "recognition/silence_ms", "allow_insecure": "connection/allow_insecure",
+    "translate_to": "translation/target", "translate_model": "translation/model",
     **recognition_options.FLAG_KEYS,
 }
 #: ``--source`` names a whole source spec (``file:PATH``, ``mic:NAME``…), not one setting.
@@ -159,6 +160,15 @@ def session_config(get: Callable[[str], Any], engine: str,
         chunk_ms=chunk_ms, vocabulary=tuple(vocabulary.clean_terms(get("recognition/vocabulary"))),
         silence_ms=get("recognition/silence_ms"),
         allow_insecure=bool(get("connection/allow_insecure")))
+    _, gateway = translation_choice(get, explicit, engine, notes)
+    if gateway is not None:
+        chosen = config.speech_model
+        if not translation.model_can_translate(chosen):
+            config = replace(config, speech_model=translation.TRANSLATING_SPEECH_MODEL)
+            if notes is not None:
+                notes.append(f"Translation needs a Universal-3 Pro model; this run uses "
+                             f"{translation.TRANSLATING_SPEECH_MODEL} instead of {chosen}.")
+        config = replace(config, llm_gateway=gateway)
     try:
         pruned, left_out = recognition_options.apply(config, get, explicit)
     except ValueError as exc:
@@ -176,6 +186,44 @@ def session_config(get: Callable[[str], Any], engine: str,
     return pruned
 
 
+def translation_choice(get: Callable[[str], Any], explicit: Callable[[str], bool], engine: str,
+                       notes: list[str] | None) -> tuple[str | None, str | None]:
+    """(target language code, ``llm_gateway`` JSON), or (None, None) when this run does not
+    translate. A flag this run cannot honour is a ``PlanError``; a saved choice it cannot honour
+    is left out with a line in ``notes``, so captions still start."""
+    raw = str(get("translation/target") or "").strip()
+    asked = explicit("translation/target")
+    if not raw:
+        if asked:
+            raise PlanError("--translate-to needs a language, e.g. Spanish or es.")
+        if explicit("translation/model"):
+            raise PlanError("--translate-model needs --translate-to LANG.")
+        return None, None
+
+    def off(why: str) -> tuple[None, None]:
+        if asked or explicit("translation/model"):
+            raise PlanError(why)
+        if notes is not None:
+            notes.append(f"Translation is off for this run: {why}")
+        return None, None
+
+    reason = translation.unavailable_reason(engine, get("connection/protocol"),
+                                            get("connection/region"))
+    if reason:
+        return off(reason)
+    model = str(get("connection/speech_model") or "").strip()
+    if explicit("connection/speech_model") and not translation.model_can_translate(model):
+        raise PlanError(f"Translation needs a Universal-3 Pro model (universal-3-6-pro or "
+                        f"universal-3-5-pro); --speech-model {model[:64]} does not offer it.")
+    try:
+        target = translation.resolve_language(raw)
+        gateway = translation.gateway_json(target, model=get("translation/model"),
+                                           context=get("translation/context"))
+    except ValueError as exc:
+        return off(str(exc))
+    return target, gateway
+
+
 @dataclass(frozen=True)
 class RunPlan:
     config: SessionConfig           # the engine is resolved
@@ -183,6 +231,7 @@ class RunPlan:
     api_key: Secret | None          # None with broker auth and the offline engine
     token_url: str | None           # the broker's URL (broker authentication only)
     notes: tuple[str, ...] = ()     # saved options this engine or model lacks, left out
+    translate_to: str | None = None  # the language code captions are translated into
 
     @property
     def source_spec(self) -> str:
@@ -223,5 +272,8 @@ def plan_run(values: RunValues, api_key: Secret | None, *, key_note: str = "",
     elif config.auth_mode != "broker" and api_key is None:
         note = f" ({key_note})" if key_note else ""
         raise PlanError(NO_KEY_MESSAGE + note, auth=True)
+    target = None
+    if config.llm_gateway is not None:
+        target, _ = translation_choice(values.get, values.explicit, engine, None)
     return RunPlan(config, values.source_specs(), api_key if engine == "assemblyai" else None,
-                   token_url, tuple(notes))
+                   token_url, tuple(notes), translate_to=target)

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from app.core import run_plan
+from app.core import run_plan, translation
 from app.core.audio.errors import AudioSourceError
 from app.core.credentials import Secret, load_api_key
-from app.core.events import Event, Final, Recovery, Revision, StreamError
+from app.core.events import Event, Final, LLMResponse, Recovery, Revision, StreamError, Translation
 from app.core.history import LiveRecord
 from app.core.pipeline_group import PipelineGroup
 from app.core.run_plan import PlanError, RunPlan, RunValues
@@ -35,6 +36,7 @@ from app.core.status import Status, StatusModel
 log = logging.getLogger(__name__)
 
 SHUTDOWN_WAIT_S = 8.0      # quitting: pipeline stop is bounded (session stop + connector join)
+TRANSLATION_WAIT_S = 12.0  # a final with no translation after this: the status says so
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class _Run:
         self.writer = writer
         self.stopping = False
         self.ended = False
+        self.untranslated: dict[int, float] = {}     # Final.id → when it arrived (translating)
+        self.translation_failing = False
 
 
 class CaptionService:
@@ -95,8 +99,10 @@ class CaptionService:
                  open_sources: Callable | None = None, create_session: Callable | None = None,
                  group_factory: Callable[..., Any] = PipelineGroup,
                  offline_available: Callable[[], tuple[bool, str]] | None = None,
-                 pipeline_options: Mapping[str, Any] | None = None) -> None:
+                 pipeline_options: Mapping[str, Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock
         self.values = RunValues(settings, overrides)
         self.listener = listener or ServiceListener()
         self._post = post
@@ -115,7 +121,8 @@ class CaptionService:
         self.plan: RunPlan | None = None                 # of the current (or last) run
         self.last_outcome: RunOutcome | None = None
         self.start_error: Exception | None = None        # why the last start() failed
-        self.status_model = StatusModel(silence_ms=self.values.get("recognition/silence_ms"))
+        self.status_model = StatusModel(silence_ms=self.values.get("recognition/silence_ms"),
+                                        clock=clock)
         # Display names of this run's speakers: every front shows these (renames included).
         self.names = SpeakerNames()
         # The sitting's finals and gaps from its first caption: History opened at any time
@@ -159,7 +166,10 @@ class CaptionService:
 
     def tick(self) -> None:
         """Called now and then by the front: notices whose cause is gone fade out."""
-        if self._run is not None:
+        run = self._run
+        if run is not None:
+            if run.untranslated:
+                self._check_translations(run)
             self._publish(self.status_model.tick())
 
     # ---- lifecycle (owner thread) ------------------------------------------------------------
@@ -323,8 +333,14 @@ class CaptionService:
 
     # ---- worker reports, handled on the owner thread ----------------------------------------
     def _on_event(self, run: _Run, label: str, event: Event) -> None:
+        if isinstance(event, LLMResponse) and run.plan.translate_to:
+            event = self._translation_of(run, event)
+            if event is None:
+                return
         if isinstance(event, Final):
             self.names.note_final(event.id, event.speaker, label)
+            if run.plan.translate_to and event.text.strip():
+                run.untranslated[event.id] = self._clock()
         elif isinstance(event, Revision) and self.names.revise(event.id, event.speaker) is None:
             return                  # an unknown final, the same speaker, or the microphone
         self.live_record.add(event, label)
@@ -338,6 +354,39 @@ class CaptionService:
             self.listener.problem(event.message, from_captions=True)
         if self._run is run:
             self._publish(self.status_model.on_event(label, event))
+
+    def _translation_of(self, run: _Run, answer: LLMResponse) -> Translation | None:
+        """The gateway's answer as the translation of its final, or ``None`` (with a notice
+        that translation is unavailable and why) when it holds no text."""
+        if answer.final_id is None:
+            return None
+        run.untranslated.pop(answer.final_id, None)
+        text = (answer.text or "").strip()
+        if not text:
+            self._translation_failed(run, translation.unavailable_message(answer.error))
+            return None
+        run.translation_failing = False
+        if self._run is run:
+            self._publish(self.status_model.translation_arrived())
+        return Translation(answer.final_id, run.plan.translate_to, text)
+
+    def _check_translations(self, run: _Run) -> None:
+        now = self._clock()
+        late = [i for i, at in run.untranslated.items() if now - at >= TRANSLATION_WAIT_S]
+        for final_id in late:
+            del run.untranslated[final_id]
+        if late:
+            self._translation_failed(run, f"Translation unavailable: no translation arrived "
+                                          f"within {TRANSLATION_WAIT_S:.0f} s; captions continue.")
+
+    def _translation_failed(self, run: _Run, message: str) -> None:
+        """Said once per stretch of failures (every front), and shown while it lasts."""
+        log.info("%s", message)
+        if not run.translation_failing:
+            run.translation_failing = True
+            self.listener.notice(message)
+        if self._run is run:
+            self._publish(self.status_model.translation_unavailable(message))
 
     def _on_group_done(self, run: _Run) -> None:
         if run.ended:
@@ -393,7 +442,8 @@ class CaptionService:
             if days:
                 prune(self.transcript_dir, days)
             protocol = "local" if plan.config.engine == "local" else plan.config.protocol
-            return TranscriptWriter(self.transcript_dir, protocol=protocol, source=plan.source_spec)
+            return TranscriptWriter(self.transcript_dir, protocol=protocol, source=plan.source_spec,
+                                    final_ids=plan.translate_to is not None)
         except OSError as exc:
             self.listener.problem(f"Captions are running but cannot be saved: {exc}")
             return None

@@ -119,6 +119,15 @@ PREFS: tuple[Pref, ...] = (
        doc="0 = none; otherwise 5-3600 s (KeepAlive holds a silent source's session open)"),
     _p("recognition/heartbeat", "bool", True, applies="restart",
        doc="ask for Heartbeats: say when the service lags"),
+    # Live translation (AssemblyAI LLM Gateway, v3 Pro models)
+    _p("translation/target", "str", "", applies="restart",
+       doc="language name or code to translate captions into; empty = off"),
+    _p("translation/show", "choice", "both", choices=("both", "translation"), applies="restart",
+       doc="both = the original with its translation under it; translation = the translation only"),
+    _p("translation/model", "str", "", applies="restart",
+       doc="LLM model; empty = gemini-2.5-flash-lite"),
+    _p("translation/context", "str", "", applies="restart",
+       doc="one line for the translator: names, a glossary"),
     # Audio
     _p("audio/source", "choice", "mic", choices=("mic", "system", "both"), applies="restart"),
     _p("audio/mic_device", "str", "", applies="restart", doc="empty = follow the system default"),
@@ -253,6 +262,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                 "updates/check", "accessibility/finals_only"),
 }
 
+PAGE_KEYS["translation"] = tuple(p.key for p in PREFS if p.key.startswith("translation/"))
 PAGE_KEYS["sharing"] = tuple(p.key for p in PREFS if p.key.startswith("sharing/"))
 
 #: Not a preference, but a change the settings dialog reports like one: the saved API key.

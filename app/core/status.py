@@ -164,6 +164,19 @@ class StatusModel:
         self._silence = ms
         return self._publish()
 
+    def translation_unavailable(self, message: str) -> Status:
+        """A turn was not translated (gateway error, refusal, no answer): captions go on; the
+        notice clears once translations arrive again."""
+        now = self._clock()
+        self._notices[("", "translation")] = _Notice(message, now, now + ENGINE_NOTICE_S)
+        return self._publish()
+
+    def translation_arrived(self) -> Status:
+        notice = self._notices.get(("", "translation"))
+        if notice is not None:
+            notice.cause_gone = True
+        return self._publish()
+
     # ---- events ----------------------------------------------------------------------------
     def on_event(self, label: str, event) -> Status:
         src = self._sources.get(label)

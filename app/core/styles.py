@@ -33,6 +33,10 @@ PRESET_LABELS = {"white_on_black": "White on black", "yellow_on_black": "Yellow 
 MIN_PARTIAL_CONTRAST = 4.5
 PARTIAL_MIX = 0.22          # how far the live partial's colour moves toward the background
 LABEL_CHIP_MIX = 0.72       # the "Mic:" / "System:" chip: the text colour most of the way to the background
+# Translations: the text colour tinted toward a light blue (and drawn in italics), so the two
+# languages are told apart at a glance, yet kept at the finished text's 7:1.
+TRANSLATION_TINT, TRANSLATION_MIX = "#7fd0ff", 0.5
+MIN_TRANSLATION_CONTRAST = 7.0
 
 
 def parse_hex(color: str) -> tuple[int, int, int]:
@@ -93,6 +97,13 @@ class CaptionStyle:
     def partial_color(self) -> str:
         """The live (not yet final) text: visibly dimmer, still readable."""
         return mix(self.text_color, self.background_color, PARTIAL_MIX)
+
+    @property
+    def translation_color(self) -> str:
+        """A translation under its original: another hue of the text colour, ≥ 7:1 (or the text
+        colour itself on a custom style where no tint of it is readable enough)."""
+        tinted = mix(self.text_color, TRANSLATION_TINT, TRANSLATION_MIX)
+        return readable(tinted, self, MIN_TRANSLATION_CONTRAST)
 
     @property
     def label_color(self) -> str:

@@ -19,6 +19,8 @@ Records (each a JSON object on one line, ``"type"`` says which):
 - ``revision``  id, speaker: a later speaker label for that final. Appended, never a rewrite:
                 readers apply it (``resolve_speakers``)
 - ``rename``    label, name: the user named a speaker ("A is Dana") for this session
+- ``translation`` id, language, text: the live translation of that final (appended whenever it
+                arrives, possibly after later finals; ``attach_translations`` pairs them)
 - ``gap``       start_ms, duration_ms, reason, source, wall — audio no recognizer received
 - ``reconnect`` attempt, delay_s, reason, source, wall
 - ``error``     code, message, recovery (errors that end or interrupt a session)
@@ -40,7 +42,8 @@ from dataclasses import replace as _replace
 from typing import Any, Iterable, Mapping
 
 from app import APP_ID, __version__
-from app.core.events import Event, Final, Gap, Reconnecting, Revision, SessionStarted, StreamError
+from app.core.events import (Event, Final, Gap, Reconnecting, Revision, SessionStarted, StreamError,
+                             Translation)
 from app.core.private_files import private_dir
 from app.core.speakers import SpeakerNames, label_key
 
@@ -49,7 +52,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SUFFIX = ".jsonl"
 KINDS = ("header", "session", "final", "gap", "reconnect", "error", "end", "revision", "rename",
-         "restart")
+         "restart", "translation")
 
 
 def default_transcript_dir() -> Path:
@@ -81,6 +84,8 @@ class Entry:
     speaker: str | None = None     # finals: the engine's label ("A", "UNKNOWN"); revisions: new label
     language: str | None = None    # finals: detected language code
     speaker_name: str = ""         # finals, after resolve_speakers: the display name ("" = none)
+    translation: str = ""          # finals, after attach_translations: the translated text
+    translation_language: str = ""
 
     @property
     def is_final(self) -> bool:
@@ -136,6 +141,9 @@ def _entry_from_record(record: Mapping[str, Any]) -> Entry | None:
                      **common)
     if kind == "revision":
         return Entry(final_id=_id(record.get("id")), speaker=_short(record.get("speaker")), **common)
+    if kind == "translation":
+        return Entry(final_id=_id(record.get("id")), language=_short(record.get("language")),
+                     text=_str(record.get("text")), **common)
     if kind == "rename":
         return Entry(speaker=_short(record.get("label")), text=_str(record.get("name"))[:80], **common)
     if kind == "gap":
@@ -206,6 +214,23 @@ def resolve_speakers(entries: Iterable[Entry], names: SpeakerNames | None = None
         if e.kind == "final":
             speaker = latest.get(e.final_id, e.speaker) if e.final_id is not None else e.speaker
             e = _replace(e, speaker=speaker, speaker_name=names.display(speaker, e.source) or "")
+        out.append(e)
+    return out
+
+
+def attach_translations(entries: Iterable[Entry]) -> list[Entry]:
+    """Entries with each final carrying its translation (by id; the last one wins).
+    Translation records stay in the list; they are not captions."""
+    entries = list(entries)
+    found = {e.final_id: e for e in entries
+             if e.kind == "translation" and e.final_id is not None and e.text.strip()}
+    if not found:
+        return entries
+    out = []
+    for e in entries:
+        if e.kind == "final" and e.final_id in found:
+            t = found[e.final_id]
+            e = _replace(e, translation=t.text.strip(), translation_language=t.language or "")
         out.append(e)
     return out
 
@@ -310,8 +335,9 @@ class TranscriptWriter:
     """
 
     def __init__(self, directory: Path | str, *, protocol: str, source: str = "",
-                 clock=time.time) -> None:
+                 clock=time.time, final_ids: bool = False) -> None:
         self.directory = Path(directory)
+        self.final_ids = final_ids      # every final names its id (a translation will refer to it)
         self.protocol = protocol
         self.source = source
         self._clock = clock
@@ -360,14 +386,17 @@ class TranscriptWriter:
                 return  # an empty end-of-turn carries no caption
             record = {"type": "final", "text": event.text, "audio_start": int(event.audio_start),
                       "audio_end": int(event.audio_end)}
-            if event.speaker is not None or event.language is not None:
-                record["id"] = int(event.id)
+            if self.final_ids or event.speaker is not None or event.language is not None:
+                record["id"] = int(event.id)      # what a revision or translation names
             if event.speaker is not None:
                 record["speaker"] = event.speaker
             if event.language is not None:
                 record["language"] = event.language
         elif isinstance(event, Revision):
             record = {"type": "revision", "id": int(event.id), "speaker": event.speaker}
+        elif isinstance(event, Translation):
+            record = {"type": "translation", "id": int(event.id), "language": event.language,
+                      "text": event.text}
         elif isinstance(event, Gap):
             record = {"type": "gap", "start_ms": int(event.start_ms),
                       "duration_ms": int(event.duration_ms), "reason": event.reason}

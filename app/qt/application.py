@@ -49,6 +49,8 @@ class GuiApp:
         c.partial.connect(o.on_partial)
         c.final.connect(o.on_final)
         c.revision.connect(o.on_revision)
+        c.translation.connect(o.on_translation)
+        c.translation_mode.connect(o.set_translation_mode)
         o.set_speaker_names(c.names)
         o.speaker_renamed.connect(c.speaker_renamed)
         c.speakers_renamed.connect(o.on_speakers_renamed)

@@ -58,6 +58,11 @@ class CaptionPainter:
         font.setBold(style.bold)
         self.font = font
         self.metrics = QFontMetricsF(font)
+        # Translations: the same size in italics (and their own colour), so the line height and
+        # the caption box stay the same while the two languages read apart.
+        self.translation_font = QFont(font)
+        self.translation_font.setItalic(True)
+        self.translation_metrics = QFontMetricsF(self.translation_font)
         self._cache.clear()   # colours, font or effect may have changed
         self._status_cached = None
         small = QFont(font)
@@ -68,6 +73,9 @@ class CaptionPainter:
     # ---- sizes ----------------------------------------------------------------------------
     def measure(self, text: str) -> float:
         return self.metrics.horizontalAdvance(text)
+
+    def measure_translation(self, text: str) -> float:
+        return self.translation_metrics.horizontalAdvance(text)
 
     def line_spacing(self) -> float:
         return self.metrics.lineSpacing()
@@ -129,7 +137,7 @@ class CaptionPainter:
 
     def render_line(self, line, dpr: float) -> QImage:
         margin = self.effect_margin()
-        width = sum(self.metrics.horizontalAdvance(run.text) for run in line.runs) + 2 * margin
+        width = sum(self._metrics_of(run).horizontalAdvance(run.text) for run in line.runs) + 2 * margin
         height = self.metrics.lineSpacing() + 2 * margin
         image = QImage(max(1, math.ceil(width * dpr)), max(1, math.ceil(height * dpr)),
                        QImage.Format.Format_ARGB32_Premultiplied)
@@ -138,22 +146,27 @@ class CaptionPainter:
         style = self.style
         colors = {"final": QColor(style.text_color), "partial": QColor(style.partial_color),
                   "label": QColor(style.label_color), "speaker": QColor(style.text_color),
-                  "language": QColor(style.label_color)}
+                  "language": QColor(style.label_color),
+                  "translation": QColor(style.translation_color)}
         effect = QColor(style.effect_color)
         painter = QPainter(image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         x, baseline = margin, margin + self.metrics.ascent()
         for run in line.runs:
-            advance = self.metrics.horizontalAdvance(run.text)
+            advance = self._metrics_of(run).horizontalAdvance(run.text)
             if run.kind == "label":
                 self._draw_chip(painter, QRectF(x, margin, advance, self.metrics.lineSpacing()), run.text)
             # A speaker's name and words may carry that speaker's own colour.
             color = QColor(run.color) if getattr(run, "color", None) else colors.get(run.kind, colors["final"])
-            self._draw_text(painter, QPointF(x, baseline), run.text, color, effect)
+            font = self.translation_font if run.kind == "translation" else self.font
+            self._draw_text(painter, QPointF(x, baseline), run.text, color, effect, font)
             x += advance
         painter.end()
         return image
+
+    def _metrics_of(self, run) -> QFontMetricsF:
+        return self.translation_metrics if run.kind == "translation" else self.metrics
 
     def _draw_chip(self, p: QPainter, box: QRectF, text: str) -> None:
         """A rounded chip behind a source label ("Mic:"), inside the label's own width (the
@@ -168,9 +181,11 @@ class CaptionPainter:
         p.drawRoundedRect(chip, chip.height() * 0.25, chip.height() * 0.25)
         p.restore()
 
-    def _draw_text(self, p: QPainter, at: QPointF, text: str, color: QColor, effect: QColor) -> None:
+    def _draw_text(self, p: QPainter, at: QPointF, text: str, color: QColor, effect: QColor,
+                   font: QFont | None = None) -> None:
         mode = self.style.text_effect
-        p.setFont(self.font)
+        font = font or self.font
+        p.setFont(font)
         if mode == "outline":
             width = self.style.outline_width
             if width <= GLYPH_OUTLINE_MAX:
@@ -184,7 +199,7 @@ class CaptionPainter:
             else:
                 # Very large text: a stroked path gives a clean wide outline (rendered once per line).
                 path = QPainterPath()
-                path.addText(at, self.font, text)
+                path.addText(at, font, text)
                 pen = QPen(effect, width * 2)
                 pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
                 p.strokePath(path, pen)

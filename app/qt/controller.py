@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from app.core.credentials import Secret
-from app.core.events import Final, Gap, Partial, Revision
+from app.core.events import Final, Gap, Partial, Revision, Translation
 from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import Settings
 from app.core.status import Status
@@ -28,6 +28,10 @@ class Controller(QObject):
     final = Signal(str, object)            # (source label, Final)
     gap = Signal(str, object)              # (source label, Gap): audio that was not captioned
     revision = Signal(str, object)         # (source label, Revision): a final's better speaker
+    translation = Signal(str, object)      # (source label, Translation): under its final
+    # What the overlay shows of translations for this run: "" (not translating), "both",
+    # "translation" (translation only). Sent when a run starts.
+    translation_mode = Signal(str)
     # Every event of the run: (source label, Event, latency ms or None, speaker display name
     # or None), for what re-publishes the whole stream (the caption page, caption targets).
     caption_event = Signal(str, object, object, object)
@@ -163,6 +167,8 @@ class _Relay(ServiceListener):
             self.c.gap.emit(label, event)
         elif isinstance(event, Revision):
             self.c.revision.emit(label, event)
+        elif isinstance(event, Translation):
+            self.c.translation.emit(label, event)
 
     def speaker_renamed(self, label, name):
         self.c.speakers_renamed.emit(label, name)
@@ -174,6 +180,9 @@ class _Relay(ServiceListener):
         self.c.error.emit(message)
 
     def run_started(self, labels):
+        plan = self.c.service.plan
+        translating = plan is not None and plan.translate_to
+        self.c.translation_mode.emit(self.c.settings.get("translation/show") if translating else "")
         self.c.sources_changed.emit(list(labels))
         self.c._level_timer.start()
         self.c.running_changed.emit(True)

@@ -23,6 +23,13 @@ from app.core.history import HistoryModel, Row, matches, session_title
 log = logging.getLogger(__name__)
 
 _FILTERS = {"srt": "SubRip subtitles (*.srt)", "vtt": "WebVTT subtitles (*.vtt)", "txt": "Plain text (*.txt)"}
+# Offered when the view holds translations: the plain filters above then write both languages.
+_TRANSLATION_FILTERS = {"srt": "SubRip subtitles, translation only (*.srt)",
+                        "vtt": "WebVTT subtitles, translation only (*.vtt)",
+                        "txt": "Plain text, translation only (*.txt)"}
+_BILINGUAL = {"srt": "SubRip subtitles, original + translation (*.srt)",
+              "vtt": "WebVTT subtitles, original + translation (*.vtt)",
+              "txt": "Plain text, original + translation (*.txt)"}
 LIVE_TITLE = "Live session"
 
 
@@ -90,6 +97,8 @@ class HistoryWindow(QWidget):
             controller.revision.connect(self._on_revision)
         if hasattr(controller, "speakers_renamed"):
             controller.speakers_renamed.connect(self._on_renamed)
+        if hasattr(controller, "translation"):
+            controller.translation.connect(self._on_translation)
         self.list.setContextMenuPolicy(Qt.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._speaker_menu)
 
@@ -128,6 +137,19 @@ class HistoryWindow(QWidget):
         """A revision moves a live line to its right speaker."""
         if self.model.revise_live(revision) is not None and self.model.is_live:
             self._rebuild()
+
+    @Slot(str, object)
+    def _on_translation(self, label: str, event) -> None:
+        """A translation goes under its caption, wherever that line is."""
+        if self.model.translate_live(event) is not None and self.model.is_live:
+            self._rebuild_keeping_scroll()
+
+    def _rebuild_keeping_scroll(self) -> None:
+        bar = self.list.verticalScrollBar()
+        at_bottom, value = bar.value() >= bar.maximum() - 2, bar.value()
+        self._rebuild()
+        if not at_bottom:
+            bar.setValue(value)
 
     @Slot(str, str)
     def _on_renamed(self, label: str, name: str) -> None:
@@ -236,22 +258,31 @@ class HistoryWindow(QWidget):
     @Slot()
     def export_dialog(self) -> None:
         start_dir = self._last_export_dir or Path.home()
+        # (label, format, content) in the order the dialog lists them
+        if self.model.has_translations():
+            choices = [(_BILINGUAL[f], f, "both") for f in _FILTERS] + \
+                      [(_TRANSLATION_FILTERS[f], f, "translation") for f in _FILTERS]
+        else:
+            choices = [(label, f, "both") for f, label in _FILTERS.items()]
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export transcript", str(start_dir / self.model.suggested_name("srt")),
-            ";;".join(_FILTERS.values()), _FILTERS["srt"])
+            ";;".join(c[0] for c in choices), choices[0][0])
         if not path:
             return
         target = Path(path)
+        picked = next((c for c in choices if c[0] == chosen), choices[0])
+        content = picked[2]
         fmt = target.suffix.lstrip(".").lower()
         if fmt not in FORMATS:  # no or unknown extension: use the chosen filter's format
-            fmt = next((f for f, label in _FILTERS.items() if label == chosen), "srt")
+            fmt = picked[1]
             target = target.with_name(f"{target.name}.{fmt}")
-        self.export_to(target, fmt)
+        self.export_to(target, fmt, content=content)
 
-    def export_to(self, path: Path, fmt: str | None = None) -> bool:
+    def export_to(self, path: Path, fmt: str | None = None, *, content: str = "both") -> bool:
         live_file = getattr(self.controller, "transcript_path", None)
         try:
-            written = self.model.export(path, fmt, live_file=Path(live_file) if live_file else None)
+            written = self.model.export(path, fmt, live_file=Path(live_file) if live_file else None,
+                                        content=content)
         except (OSError, ValueError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self._error(f"Export failed: {detail}. Nothing was lost; choose another place and try again.")
@@ -275,7 +306,10 @@ class HistoryWindow(QWidget):
         source = f"{row.source}  " if row.source else ""
         speaker = f"{row.speaker}: " if row.speaker else ""
         language = f"[{row.language}] " if row.language else ""
-        item = QListWidgetItem(f"{row.time_text}  {source}{speaker}{language}{row.text}")
+        text = f"{row.time_text}  {source}{speaker}{language}{row.text}"
+        if row.translation:
+            text += f"\n      {row.translation}"
+        item = QListWidgetItem(text)
         item.setData(Qt.UserRole, row)
         seconds = row.stream_ms / 1000
         item.setToolTip(f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f} "

@@ -78,6 +78,7 @@ class CaptionOverlay(QWidget):
         self._source_labels: list[str] = []
         self.painter = CaptionPainter(self._style)
         self.names = SpeakerNames()
+        self._translation_mode = ""       # how the running captions show translations
         self.model = CaptionModel(self._caption_config(), measure=self.painter.measure, width=400,
                                   names=self.names, speaker_color=speaker_colorer(self._style))
         self._status = Status()
@@ -242,6 +243,19 @@ class CaptionOverlay(QWidget):
                             final_id=getattr(final, "id", None), language=getattr(final, "language", None))
         self._announce()
         self.update()
+
+    def on_translation(self, label: str, translation) -> None:
+        if self.model.on_translation(translation.id, translation.text, time.monotonic()):
+            self.setAccessibleDescription(self._describe())
+            self.update()
+
+    def set_translation_mode(self, mode: str) -> None:
+        """"" (the run does not translate), "both" or "translation" (translation only)."""
+        mode = mode if mode in ("both", "translation") else ""
+        if mode != self._translation_mode:
+            self._translation_mode = mode
+            self.model.configure(self._caption_config())
+            self.update()
 
     def on_speakers_renamed(self, label: str, name: str) -> None:
         self.model.names_changed()
@@ -450,7 +464,8 @@ class CaptionOverlay(QWidget):
         several = len(self._source_labels) > 1 if self._source_labels else s.get("audio/source") == "both"
         show_labels = values["captions/show_source_labels"] and several
         return CaptionConfig(lines=values["captions/lines"], stable_only=values["captions/stable_only"],
-                             clear_after_s=values["captions/clear_after_s"], show_labels=show_labels)
+                             clear_after_s=values["captions/clear_after_s"], show_labels=show_labels,
+                             translation=self._translation_mode)
 
     def _restyle(self) -> None:
         """Saved settings plus any preview → style, caption layout and, if the text size changed, height."""
@@ -458,7 +473,7 @@ class CaptionOverlay(QWidget):
         self._style = style_from_settings(self.settings, self._preview)
         self.model.configure(self._caption_config())
         self.painter.set_style(self._style)
-        self.model.set_measure(self.painter.measure)
+        self.model.set_measure(self.painter.measure, self.painter.measure_translation)
         self.model.set_speaker_color(speaker_colorer(self._style))
         self._relayout()
         if (self._style.font_size, self.model.config.lines) != old_size:

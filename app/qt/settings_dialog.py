@@ -24,12 +24,13 @@ from app.qt.settings_pages.general import GeneralPage
 from app.qt.settings_pages.recognition import RecognitionPage
 from app.qt.settings_pages.sharing import SharingPage
 from app.qt.settings_pages.silence import SilencePage
+from app.qt.settings_pages.translation import TranslationPage
 from app.qt.settings_pages.vocabulary import VocabularyPage
 
 log = logging.getLogger(__name__)
 
-PAGE_CLASSES = (ConnectionPage, ApiKeyPage, RecognitionPage, VocabularyPage, SilencePage, AudioPage,
-                AppearancePage, GeneralPage, SharingPage)
+PAGE_CLASSES = (ConnectionPage, ApiKeyPage, RecognitionPage, TranslationPage, VocabularyPage,
+                SilencePage, AudioPage, AppearancePage, GeneralPage, SharingPage)
 
 
 class SettingsDialog(QDialog):
@@ -41,8 +42,8 @@ class SettingsDialog(QDialog):
         self.settings = settings
         self.controller = controller
         self.pages: list[SettingsPage] = [cls(settings, controller) for cls in PAGE_CLASSES]
-        (self.connection, self.api_key, self.recognition, self.vocabulary, self.silence, self.audio,
-         self.appearance, self.general, self.sharing) = self.pages
+        (self.connection, self.api_key, self.recognition, self.translation, self.vocabulary,
+         self.silence, self.audio, self.appearance, self.general, self.sharing) = self.pages
         self._closing = False
         self._status_connected = False
 
@@ -98,6 +99,16 @@ class SettingsDialog(QDialog):
         name_controls(self)
         self.recognition.values_provider = self.pending_values
         self.connection.protocol_changed.connect(lambda _p: self.recognition.refresh_context())
+        # Translation follows the engine, protocol, region and model chosen on Connection, and
+        # choosing a language switches a model without translation to one that has it.
+        self.translation.values_provider = self.pending_values
+        self.connection.protocol_changed.connect(lambda _p: self.translation.refresh_context())
+        self.connection.engine_changed.connect(lambda _e: self.translation.refresh_context())
+        self.connection.region.currentIndexChanged.connect(
+            lambda *_: self.translation.refresh_context())
+        self.connection.speech_model.editTextChanged.connect(
+            lambda *_: self.translation.refresh_context())
+        self.translation.speech_model_wanted.connect(self._use_speech_model)
         self._status_connected = False
         self.reload()
         self.nav.setCurrentRow(0)
@@ -129,6 +140,10 @@ class SettingsDialog(QDialog):
             self._status_connected = True
 
     # -- helpers -------------------------------------------------------------------------------
+    def _use_speech_model(self, name: str) -> None:
+        self.connection.speech_model.setEditText(name)
+        self.recognition.refresh_context()
+
     def show_page(self, title: str) -> None:
         for row, page in enumerate(self.pages):
             if page.title == title:

@@ -19,8 +19,15 @@ Measurements:
   where the server's own energy endpointer (run here on the same samples) puts it; the audio
   clock is the file source's pacing (chunk k is handed over at origin + (k+1)·chunk).
 
+- with ``--translate``: translation arrival → translation on screen p50/p99 (target p99 ≤ 16 ms).
+  Arrival is when the client received the LLMGatewayResponse, or, for one that came before its
+  final, the final's message (the earliest it can be placed); every third answer is delayed by
+  the server so they come late and out of order, and finals are measured alongside (a final never
+  waits for a translation).
+
 Run: ``.venv/bin/python -m tests.benchmarks.bench_screen [--protocol v3|v2|both] [--repeat N]
-[--speakers]`` (``--speakers``: speaker labels and language detection, three speakers, revisions)
+[--speakers] [--translate]`` (``--speakers``: speaker labels and language detection, three
+speakers, revisions; ``--translate``: live translation into Spanish, v3 only)
 """
 
 from __future__ import annotations
@@ -122,7 +129,7 @@ def speech_ends_ms(wav_path: Path, silence_ms: int) -> list[int]:
 # ---- the instrumented GUI run ------------------------------------------------------------------
 def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silence_ms: int,
                  chunk_ms: int, workdir: Path, timeout_s: float, variant: str = "app",
-                 speakers: bool = False) -> dict:
+                 speakers: bool = False, translate: bool = False, speech_model: str = "") -> dict:
     """Run the real GuiApp on the current display until the file ends; return the raw timings."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -131,7 +138,7 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
     from app import APP_ID
     from app.core.audio.devices import open_sources
     from app.core.credentials import Secret
-    from app.core.events import Final, Partial
+    from app.core.events import Final, LLMResponse, Partial
     from app.core.session_factory import create_session
     from app.core.settings import DictStore, Settings
     from app.core.streaming.transport import WebSocketTransport
@@ -172,6 +179,10 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
                 t = transports[-1]
                 if t.rx_ident == threading.get_ident():   # produced by the message just received
                     stamps[(type(event).__name__, event.text)] = t.rx_time
+            elif isinstance(event, LLMResponse) and event.final_id is not None and transports:
+                t = transports[-1]
+                if t.rx_ident == threading.get_ident():
+                    stamps[("Translation", event.final_id)] = t.rx_time
             listener(event)
 
         return create_session(config, on_event, api_key=api_key, token_url=token_url,
@@ -216,6 +227,13 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
                 self._pending.append(("final", t, slot))
             self._pending_finals.append((final.text, int(final.audio_end)))
 
+        def on_translation(self, label, translation):
+            t = stamps.pop(("Translation", translation.id), None)
+            slot = time.perf_counter()
+            super().on_translation(label, translation)
+            if t is not None:
+                self._pending.append(("translation", t, slot))
+
         def paintEvent(self, event):
             start = time.perf_counter()
             super().paintEvent(event)
@@ -238,6 +256,9 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
         **({"appearance/text_effect": "none"} if variant == "no-effect" else {}),
         **({"recognition/speaker_labels": True, "recognition/language_detection": True,
             "connection/speech_model": "universal-streaming-multilingual"} if speakers else {}),
+        **({"translation/target": "es", "connection/speech_model": "universal-3-6-pro"}
+           if translate else {}),
+        **({"connection/speech_model": speech_model} if speech_model else {}),
     }))
     controller = Controller(settings, overrides={"source": f"file:{wav}"}, transcript_dir=workdir / "transcripts",
                             create_session=timed_create, open_sources=timed_open_sources,
@@ -278,7 +299,8 @@ def run_gui_once(protocol: str, wav: Path, server_url: str, api_key: str, silenc
 
 
 def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk_ms: int) -> dict:
-    lat_ms = [s * 1000.0 for _, s in run["msg_latency"]]
+    lat_ms = [s * 1000.0 for k, s in run["msg_latency"] if k != "translation"]
+    translation_ms = [s * 1000.0 for k, s in run["msg_latency"] if k == "translation"]
     finals_ms = [s * 1000.0 for k, s in run["msg_latency"] if k == "final"]
     excess = []
     added = []       # painted − when the chunk completing (end of speech + threshold) was handed over
@@ -292,18 +314,25 @@ def analyse(protocol: str, run: dict, ends_ms: list[int], silence_ms: int, chunk
         excess.append((painted - (origin + end / 1000.0)) * 1000.0 - (silence_ms + chunk_ms))
         deciding = -(-(end + silence_ms) // chunk_ms) * chunk_ms
         added.append((painted - (origin + deciding / 1000.0)) * 1000.0)
-    return {"protocol": protocol, "msg_ms": lat_ms, "final_msg_ms": finals_ms, "excess_ms": excess, "added_ms": added,
+    return {"protocol": protocol, "msg_ms": lat_ms, "final_msg_ms": finals_ms,
+            "translation_ms": translation_ms, "excess_ms": excess, "added_ms": added,
             "end_mismatch_ms": mismatch}
 
 
 def report(a: dict, variant: str) -> None:
-    p = a["protocol"] + ("" if variant == "app" else f", {variant}") + (", speakers" if a.get("speakers") else "")
+    p = a["protocol"] + ("" if variant == "app" else f", {variant}") + (", speakers" if a.get("speakers") else "") \
+        + (", translating" if a.get("translation_ms") else "")
     result(f"message→screen p50 ({p})", percentile(a["msg_ms"], 50), "ms", None)
     result(f"message→screen p99 ({p})", percentile(a["msg_ms"], 99), "ms", 16)
     result(f"end of speech→final on screen, excess p50 ({p})", percentile(a["excess_ms"], 50), "ms", 50)
     result(f"end of speech→final on screen, excess max ({p})", max(a["excess_ms"], default=float("nan")),
            "ms", 50)
     result(f"deciding chunk captured→final on screen p50 ({p})", percentile(a["added_ms"], 50), "ms", None)
+    if a.get("translation_ms"):
+        result(f"translation arrival→screen p50 ({p})", percentile(a["translation_ms"], 50), "ms", None)
+        result(f"translation arrival→screen p99 ({p})", percentile(a["translation_ms"], 99), "ms", 16)
+        result(f"final message→screen p99 while translating ({p})",
+               percentile(a["final_msg_ms"], 99), "ms", 16)
 
 
 def main(argv=None) -> int:
@@ -319,10 +348,14 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", choices=("app", "no-effect", "no-levels"), default="app",
                     help="app = the overlay as shipped; no-effect = text effect 'none' (for comparison); "
                          "no-levels = no level bar repaints at all (upper bound)")
+    ap.add_argument("--translate", action="store_true",
+                    help="live translation into Spanish: answers delayed and out of order (v3 only)")
+    ap.add_argument("--speech-model", default="",
+                    help="v3 speech model (e.g. universal-3-6-pro, to compare with --translate)")
     args = ap.parse_args(argv)
     repeat = 1 if args.quick else args.repeat
     protocols = ("v3", "v2") if args.protocol == "both" else (args.protocol,)
-    if args.speakers:
+    if args.speakers or args.translate:
         protocols = ("v3",)
     work = Path(tempfile.mkdtemp(prefix="bench-screen-"))
     texts = list(SENTENCES) * repeat
@@ -344,15 +377,26 @@ def main(argv=None) -> int:
                     script = [{"text": t, "speaker": "ABC"[i % 3], "language": "es" if i % 4 == 1 else "en",
                                **({"revise": [[1, "ABC"[(i + 1) % 3]]]} if i % 5 == 4 else {})}
                               for i, t in enumerate(texts)]
+                if args.translate:
+                    script = [{**(e if isinstance(e, dict) else {"text": e}),
+                               "translation": f"(es) {e if isinstance(e, str) else e['text']}",
+                               **({"translation_delay_ms": 2500} if i % 3 == 0 else {})}
+                              for i, e in enumerate(script)]
                 with LoopbackProcess(script=script) as server:
                     run = run_gui_once(protocol, wav, server.url, server.api_key, args.silence_ms,
                                        args.chunk_ms, work / protocol, timeout_s=audio_s + 60,
-                                       variant=args.variant, speakers=args.speakers)
+                                       variant=args.variant, speakers=args.speakers,
+                                       translate=args.translate, speech_model=args.speech_model)
                 if run["errors"]:
                     print(f"{protocol}: errors: {run['errors']}")
                 a = analyse(protocol, run, ends, args.silence_ms, args.chunk_ms)
                 a["cpu_s"] = run["cpu_s"]
                 a["speakers"] = args.speakers
+                if args.translate:
+                    tr = a["translation_ms"]
+                    print(f"{protocol}: {len(tr)} translations painted; arrival→screen p50 "
+                          f"{percentile(tr, 50):.2f} ms p99 {percentile(tr, 99):.2f} ms "
+                          f"max {max(tr, default=float('nan')):.2f} ms")
                 pt = run["paints"]
                 other = [d for c, d in pt if not c]
                 print(f"{protocol}: {len(pt)} paintEvents ({len(pt) / audio_s:.1f}/s), {len(other)} without a new "

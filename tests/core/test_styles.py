@@ -130,3 +130,22 @@ def test_custom_backgrounds_get_readable_speaker_colours(bg, opacity):
     for key in "ABCDEFGH":
         color = speaker_color(style, key)
         assert worst_contrast(color, style) >= min(MIN_SPEAKER_CONTRAST, worst_contrast(text, style)), (key, color)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_translation_style_is_another_colour_at_seven_to_one_on_every_preset(preset):
+    from app.core.styles import (MIN_TRANSLATION_CONTRAST, contrast_ratio, preset_values,
+                                 style_from_values, worst_contrast)
+    style = style_from_values(preset_values(preset))
+    assert worst_contrast(style.translation_color, style) >= MIN_TRANSLATION_CONTRAST >= 7.0
+    assert style.translation_color != style.text_color
+    assert contrast_ratio(style.translation_color, style.text_color) > 1.05
+
+
+@pytest.mark.parametrize("bg, opacity", [("#ffffff", 100), ("#ffffcc", 90), ("#202060", 70)])
+def test_translation_style_stays_readable_on_custom_backgrounds(bg, opacity):
+    from app.core.styles import CaptionStyle, worst_contrast
+    text = "#000000" if bg.startswith("#ff") else "#ffffff"
+    style = CaptionStyle(text_color=text, background_color=bg, background_opacity=opacity)
+    assert worst_contrast(style.translation_color, style) >= min(
+        7.0, worst_contrast(style.text_color, style))

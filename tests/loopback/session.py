@@ -112,6 +112,7 @@ class BaseSession:
         self.done = False
         self._closing = False
         self._send_lock = asyncio.Lock()
+        self._background: list[asyncio.Future] = []   # delayed answers still to send
         self._odd_byte = b""
         # Utterance in progress.
         self.utt_index = 0
@@ -168,7 +169,7 @@ class BaseSession:
             tasks = self._start_faults()
             await self._loop()
         finally:
-            for task in tasks:
+            for task in tasks + self._background:
                 task.cancel()
             if self.utt_text is not None and self.utt_from_script:
                 self.server.text.give_back(self.utt_entry)   # never delivered: next session gets it
@@ -349,6 +350,10 @@ class BaseSession:
         self.utt_partial_future = None
         await self.send_all(messages)
         self.record.finals.append(recorded)
+        later, self.later = getattr(self, "later", []), []
+        for ms, message in later:        # answers produced in the background (v3 LLM gateway)
+            self._background.append(asyncio.ensure_future(
+                self._after(ms, lambda message=message: self.send(message))))
 
     async def force_end(self) -> None:
         end = self.endpointer.force_end() if self.endpointer else None
@@ -358,6 +363,9 @@ class BaseSession:
     async def terminate(self) -> None:
         """Flush the utterance in progress as a final, say goodbye, close normally."""
         await self.force_end()
+        pending = [t for t in self._background if not t.done()]
+        if pending:     # answers still being produced come before the goodbye (bounded)
+            await asyncio.wait(pending, timeout=5.0)
         await self.send_all(self.termination_messages())
         await self.close_with(1000, "", send_error=False)
 

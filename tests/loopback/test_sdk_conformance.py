@@ -251,3 +251,34 @@ def test_sdk_18_v3_speakers_languages_and_llm_gateway(loopback_factory, speech_w
     assert rec.violations == [] and rec.finals == [m["text"] for m in MEETING]
     assert rec.query["speaker_labels"] == "True" and rec.query["language_detection"] == "True"
     assert json.loads(rec.query["llm_gateway"]) == gateway
+
+
+def test_sdk_18_v3_takes_the_apps_translation_request_and_late_failed_answers(
+        loopback_factory, speech_wav):
+    """The llm_gateway the app builds is what SDK 1.8.2 sends and the server accepts; answers
+    that come late, out of order or failed reach the SDK's callback all the same."""
+    from app.core.translation import gateway_json
+    python = sdk_python(VENV_V3, "assemblyai>=1.8,<1.9")
+    server = loopback_factory()
+    script = [{"text": "Good morning, everyone.", "translation": "Buenos días a todos.",
+               "translation_delay_ms": 4500},
+              {"text": "Send the slides today.", "translation": "Envía las diapositivas hoy."},
+              {"text": "Thanks everyone.", "translation_error": "The model refused"}]
+    server.set_script(script)
+    wav = speech_wav([m["text"] for m in script])
+    gateway = json.loads(gateway_json("es", context="Dana"))
+    cfg = {"api_host": server.url.replace("http://", "ws://"), "api_key": server.api_key, "wav": str(wav),
+           "rate": 16000, "format_turns": True, "speech_model": "universal-3-6-pro",
+           "llm_gateway": gateway}
+    events, proc = run_driver(python, "v3_sdk18.py", cfg)
+    kinds = [e["event"] for e in events]
+    assert "error" not in kinds and "driver_error" not in kinds, proc.stdout + proc.stderr
+    llm = {e["turn_order"]: e for e in events if e["event"] == "llm"}
+    assert llm[0]["content"] == "Buenos días a todos."
+    assert llm[1]["content"] == "Envía las diapositivas hoy."
+    assert llm[2]["content"] is None and llm[2]["error"] == "The model refused"
+    order = [e["turn_order"] for e in events if e["event"] == "llm"]
+    assert order.index(0) > order.index(1)                  # the late answer came after
+    rec = server.sessions[0]
+    assert server.wait_for(lambda: rec.ended)
+    assert rec.violations == [] and json.loads(rec.query["llm_gateway"]) == gateway

@@ -196,3 +196,55 @@ def test_every_message_type_validates_against_sdk_models(srv, connect, tmp_path)
     assert bad == [], bad
     turns = [r["dump"] for r in results if r["type"] == "Turn" and r["dump"]["end_of_turn"]]
     assert {t["speaker_label"] for t in turns} == {"A", "B", "C"}
+
+
+def test_llm_gateway_prompt_must_hold_the_turn_variable(srv, connect):
+    gateway = {**GATEWAY, "messages": [{"role": "user", "content": "Translate to Spanish"}]}
+    c = connect("v3", {"sample_rate": RATE, "llm_gateway": json.dumps(gateway)})
+    assert c.wait_closed(5)
+    assert c.close_code == 3006 and "{{turn}}" in c.of_type("Error")[0]["error"]
+
+
+def test_llm_gateway_answers_late_out_of_order_and_with_errors(srv, connect):
+    srv.set_script([{"text": "Good morning.", "translation": "Buenos días.",
+                     "translation_delay_ms": 1800},
+                    {"text": "Second turn.", "translation_error": "no_choices"},
+                    {"text": "Third turn.", "translation_error": "The model refused"}])
+    c = connect("v3", {"sample_rate": RATE, "speech_model": "universal-3-6-pro",
+                       "llm_gateway": json.dumps(GATEWAY)})
+    c.stream(tone_speech(THREE, RATE), RATE)
+    terminate(c, "v3")
+    answers = c.of_type("LLMGatewayResponse")
+    assert [a["turn_order"] for a in answers] == [1, 2, 0]       # the late one comes last
+    assert answers[0]["data"]["choices"] == []
+    assert answers[1]["data"]["error"]["message"] == "The model refused"
+    assert answers[2]["data"]["choices"][0]["message"]["content"] == "Buenos días."
+    kinds = [(m["type"], m.get("turn_order")) for m in c.messages]
+    assert kinds.index(("LLMGatewayResponse", 0)) > kinds.index(("Turn", 2))
+    assert kinds[-1][0] == "Termination"
+    assert srv.sessions[0].violations == []
+
+
+LATE_AND_FAILED = [{"text": "Good morning.", "translation": "Buenos días.", "translation_delay_ms": 1800},
+                   {"text": "Second turn.", "translation_error": "no_choices"},
+                   {"text": "Third turn.", "translation_error": "The model refused"}]
+
+
+@pytest.mark.sdk
+def test_late_and_failed_gateway_answers_validate_against_sdk_models(srv, connect, tmp_path):
+    from tests.loopback.test_sdk_conformance import DRIVERS, VENV_V3, sdk_python
+    python = sdk_python(VENV_V3, "assemblyai>=1.8,<1.9")
+    srv.set_script(LATE_AND_FAILED)
+    c = connect("v3", {"sample_rate": RATE, "speech_model": "universal-3-6-pro",
+                       "llm_gateway": json.dumps(GATEWAY)})
+    c.stream(tone_speech(THREE, RATE), RATE)
+    terminate(c, "v3")
+    answers = c.of_type("LLMGatewayResponse")
+    assert len(answers) == 3
+    path = tmp_path / "messages.json"
+    path.write_text(json.dumps(answers))
+    proc = subprocess.run([str(python), str(DRIVERS / "validate_v3.py"), str(path)], cwd=DRIVERS,
+                          capture_output=True, text=True, timeout=60)
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["event"] for r in results] == ["valid"] * 3 and not any(r["extra"] for r in results)

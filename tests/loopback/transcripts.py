@@ -7,7 +7,10 @@ else a deterministic "utterance N".
 A script entry is the final text, or a dict ``{"text", "speaker", "language", "revise",
 "translation"}``: ``speaker`` is the v3 label ("A", "B", … "UNKNOWN"; default "A"), ``language``
 the detected code (default "en"), ``revise`` a list of ``[turns_back, label]`` sent as one
-SpeakerRevision right after this final (0 = this very turn), ``translation`` the LLM gateway text.
+SpeakerRevision right after this final (0 = this very turn), ``translation`` the LLM gateway text,
+``translation_delay_ms`` how long after the final its LLMGatewayResponse is sent (so answers come
+late and out of order), ``translation_error`` a failed answer instead: ``"no_choices"`` (a
+completion with an empty ``choices``) or any other text (``data.error.message``).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def spread_words(words: list[str], start_ms: int, end_ms: int) -> list[tuple[str
     return out
 
 
-ENTRY_KEYS = {"text", "speaker", "language", "revise", "translation"}
+ENTRY_KEYS = {"text", "speaker", "language", "revise", "translation", "translation_delay_ms",
+              "translation_error"}
 
 
 def split_entry(entry) -> tuple[str | None, dict]:

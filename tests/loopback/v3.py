@@ -71,6 +71,7 @@ class V3Session(BaseSession):
         self.acknowledge_silence = False
         self.mode: str | None = None
         self.llm_gateway: dict | None = None
+        self.later: list[tuple[float, dict]] = []      # (delay ms, message) sent after the final
         self.turn_labels: dict[int, str] = {}          # turn_order → label sent
         self.heartbeat_at_ms = 1000.0
         self.silence_from_ms: float | None = 0.0       # start of the silence being acknowledged
@@ -193,6 +194,8 @@ class V3Session(BaseSession):
                       and isinstance(m.get("content"), str) for m in config["messages"]))
         if not ok:
             raise _bad("llm_gateway must be {model, messages: [{role, content}], max_tokens}")
+        if not any("{{turn}}" in m["content"] for m in config["messages"]):
+            raise _bad("llm_gateway prompt must contain the {{turn}} template variable")
         return config
 
     @staticmethod
@@ -305,15 +308,28 @@ class V3Session(BaseSession):
             if revisions:
                 messages.append({"type": "SpeakerRevision", "revisions": revisions})
         if self.llm_gateway is not None:
-            content = meta.get("translation") or f"[{self.llm_gateway['model']}] {recorded}"
-            messages.append({"type": "LLMGatewayResponse", "turn_order": self.turn_order,
-                             "transcript": recorded,
-                             "data": {"id": f"chatcmpl-{self.session_id[:8]}-{self.turn_order}",
-                                      "object": "chat.completion", "model": self.llm_gateway["model"],
-                                      "choices": [{"index": 0, "finish_reason": "stop",
-                                                   "message": {"role": "assistant", "content": content}}]}})
+            answer = {"type": "LLMGatewayResponse", "turn_order": self.turn_order,
+                      "transcript": recorded, "data": self._completion(recorded, meta)}
+            delay = float(meta.get("translation_delay_ms", 0) or 0)
+            if delay > 0:
+                self.later.append((delay, answer))      # produced in the background
+            else:
+                messages.append(answer)
         self.turn_order += 1
         return messages, recorded
+
+    def _completion(self, recorded: str, meta: dict) -> dict:
+        data = {"id": f"chatcmpl-{self.session_id[:8]}-{self.turn_order}",
+                "object": "chat.completion", "model": self.llm_gateway["model"]}
+        error = meta.get("translation_error")
+        if error == "no_choices":
+            return {**data, "choices": []}
+        if error:
+            return {"error": {"message": str(error), "type": "invalid_request_error",
+                              "code": 400}}
+        content = meta.get("translation") or f"[{self.llm_gateway['model']}] {recorded}"
+        return {**data, "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": content}}]}
 
     def utterance_started_messages(self) -> list[dict]:
         self.silence_from_ms = None

@@ -184,3 +184,25 @@ def test_history_opened_mid_session_shows_the_whole_sitting_once(h, qtbot):
     h.controller.stop()
     h.pump()
     assert win.session_box.count() > 1       # stopped: its files are saved sessions now
+
+
+def test_translations_and_the_display_mode_are_relayed(qapp, tmp_path):
+    from app.core.events import LLMResponse, Translation
+    save_api_key(Secret("k"))
+    settings = Settings(DictStore({"translation/target": "es", "translation/show": "translation"}))
+    h = Harness(settings, transcript_dir=tmp_path / "t")
+    modes, translations = [], []
+    h.controller.translation_mode.connect(modes.append)
+    h.controller.translation.connect(lambda label, ev: translations.append((label, ev)))
+    h.controller.start()
+    assert modes == ["translation"]
+    final = Final("Good morning.", 0, 900)
+    h.from_worker("mic", final)
+    h.from_worker("mic", LLMResponse(0, "Good morning.", "Buenos días.", final_id=final.id))
+    assert translations == [("mic", Translation(final.id, "es", "Buenos días."))]
+    # A run that cannot translate (saved EU region) tells the overlay not to hold captions back.
+    h.controller.stop()
+    h.pump()
+    settings.set("connection/region", "eu")
+    h.controller.start()
+    assert modes == ["translation", ""]

@@ -241,3 +241,34 @@ def test_history_window_speakers_revision_and_rename(qtbot, tmp_path):
     w.rename_speaker("B", "Dana")
     assert [w.list.item(i).text().split("  ", 1)[1] for i in range(2)] == [
         "system  Dana: [en] Good morning.", "system  Dana: [es] Hola."]
+
+
+class TranslatingController(FakeController):
+    translation = Signal(str, object)
+
+
+def test_live_translation_goes_under_its_caption_and_exports_translation_only(
+        qtbot, tmp_path, monkeypatch):
+    from app.core.events import Translation
+    c = TranslatingController()
+    win = HistoryWindow(c, tmp_path / "none")
+    qtbot.addWidget(win)
+    one, two = Final("Good morning", 0, 800), Final("See you", 900, 1500)
+    c.final.emit("mic", one)
+    c.final.emit("mic", two)
+    c.translation.emit("mic", Translation(two.id, "es", "Hasta luego"))
+    c.translation.emit("mic", Translation(one.id, "es", "Buenos días"))
+    shown = texts(win)
+    assert shown[0].endswith("Good morning\n      Buenos días")
+    assert shown[1].endswith("See you\n      Hasta luego")
+    seen = {}
+
+    def save(parent, title, start, filters, default):
+        seen["filters"] = filters.split(";;")
+        return str(tmp_path / "es"), "SubRip subtitles, translation only (*.srt)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save)
+    win.export_dialog()
+    assert "SubRip subtitles, original + translation (*.srt)" in seen["filters"]
+    text = (tmp_path / "es.srt").read_text(encoding="utf-8")
+    assert "Buenos días" in text and "Hasta luego" in text and "Good morning" not in text

@@ -594,3 +594,35 @@ def test_connection_changes_are_announced_unless_finals_only(make, monkeypatch, 
     o.set_status(Status(state=State.RECONNECTING, text="Reconnecting"))
     o.on_final("mic", Final("Only this.", 0, 1))
     assert said()[before:] == [("Only this.", "Polite")]
+
+
+# ---- translation ------------------------------------------------------------------------------
+def test_translation_is_drawn_under_its_caption_in_its_own_colour(make):
+    from app.core.events import Translation
+    from app.core.styles import style_from_settings
+    o = make(captions__lines=3, appearance__text_effect="none")
+    o.set_translation_mode("both")
+    final = Final("Good morning", 0, 500)
+    o.on_final("mic", final)
+    o.on_translation("mic", Translation(final.id, "es", "Buenos días"))
+    lines = o.model.lines()
+    assert [line.text for line in lines] == ["Good morning", "Buenos días"]
+    assert lines[1].runs[0].kind == "translation"
+    tint = QColor(style_from_settings(o.settings).translation_color).name()
+    assert tint in colours_in(o, captions_only=True)
+
+
+def test_translation_only_mode_shows_the_original_after_the_wait(make, monkeypatch):
+    import app.qt.overlay as overlay_module
+    o = make(captions__lines=2)
+    o.set_translation_mode("translation")
+    now = [1000.0]
+    monkeypatch.setattr(overlay_module.time, "monotonic", lambda: now[0])
+    o.on_final("mic", Final("Hello there", 0, 500))
+    assert o.model.visible_text() == ""
+    now[0] += 3
+    o._tick()
+    assert o.model.visible_text() == "Hello there"
+    o.set_translation_mode("")
+    o.on_final("mic", Final("No waiting", 600, 900))
+    assert "No waiting" in o.model.visible_text()

@@ -32,8 +32,9 @@ def dialog(qtbot, settings, controller, monkeypatch):
 
 
 def test_pages_follow_one_contract(dialog):
-    assert [p.title for p in dialog.pages] == ["Connection", "API key", "Recognition", "Vocabulary",
-                                              "Silence", "Audio", "Appearance", "General", "Sharing"]
+    assert [p.title for p in dialog.pages] == ["Connection", "API key", "Recognition",
+                                              "Translation", "Vocabulary", "Silence", "Audio",
+                                              "Appearance", "General", "Sharing"]
     for page in dialog.pages:
         for method in ("load", "save", "restore_defaults", "revert", "committed", "values",
                        "set_values", "problem"):

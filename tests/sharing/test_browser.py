@@ -209,3 +209,21 @@ def test_finals_only_setting_hides_partials(driver):
         assert lines(driver) == [("final", "shown")]
     finally:
         s.stop(timeout_s=3)
+
+
+def test_translations_go_under_their_own_captions_as_text(driver, share):
+    from app.core.events import Translation
+    open_page(driver, share.url)
+    one, two = Final("Good morning.", 0, 900), Final("Shall we start?", 1000, 1900)
+    share.on_event("mic", one)
+    share.on_event("mic", two)
+    wait_js(driver, "return document.querySelectorAll('#captions .final').length === 2")
+    share.on_event("mic", Translation(two.id, "es", "¿Empezamos?"))
+    share.on_event("mic", Translation(one.id, "es", HOSTILE[0]))
+    wait_js(driver, "return document.querySelectorAll('#captions .tr').length === 2")
+    assert driver.execute_script(
+        "return [...document.querySelectorAll('#captions .final')].map("
+        "e => [e.firstChild.textContent, e.querySelector('.tr').textContent, e.querySelector('.tr').lang])") == [
+        ["Good morning.", HOSTILE[0], "es"], ["Shall we start?", "¿Empezamos?", "es"]]
+    assert driver.execute_script("return document.querySelectorAll('#captions img').length") == 0
+    assert driver.execute_script("return window.__pwned === undefined")

@@ -129,6 +129,7 @@ class LLMGatewayResponse:
     turn_order: int
     transcript: str
     content: str | None                    # data.choices[0].message.content, when present
+    error: str | None = None               # data.error(.message) when the gateway failed
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,7 @@ def parse_v3(text: str | bytes) -> V3Message:
         return Silence(_ms(data, "start_ms"), _ms(data, "end_ms"))
     if kind == "LLMGatewayResponse":
         return LLMGatewayResponse(_req(data, "turn_order", int), _req(data, "transcript", str),
-                                  _llm_content(data.get("data")))
+                                  _llm_content(data.get("data")), _llm_error(data.get("data")))
     if kind == "SpeakerRevision":
         raw = _opt(data, "revisions", list, [])
         items = []
@@ -380,6 +381,16 @@ def _llm_content(data) -> str | None:
     except (KeyError, IndexError, TypeError):
         return None
     return content if isinstance(content, str) else None
+
+
+def _llm_error(data) -> str | None:
+    """The gateway's reason for an answer without text, one short line (server text: untrusted)."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    if not isinstance(error, str):
+        return None
+    return " ".join("".join(c if c.isprintable() else " " for c in error).split())[:200] or None
 
 
 V3_UPDATABLE = ("end_of_turn_confidence_threshold", "min_turn_silence", "max_turn_silence",

@@ -46,6 +46,7 @@ class V3Session(StreamingSession):
         self._speakers: dict[int, str | None] = {}               # turn_order → label as emitted
         self._relabel: dict[int, str | None] = {}                # revisions for held turns
         self._behind = False
+        self._llm_held: dict[int, m.LLMGatewayResponse] = {}      # answers to turns not yet final
 
     def _keepalive_message(self) -> str | None:
         return m.build_v3_keepalive()
@@ -100,7 +101,8 @@ class V3Session(StreamingSession):
             with self._lock:
                 self._revise(msg)
         elif isinstance(msg, m.LLMGatewayResponse):
-            self._emit(LLMResponse(msg.turn_order, msg.transcript, msg.content))
+            with self._lock:
+                self._llm(msg)
         elif isinstance(msg, m.V3Warning):
             text = " ".join(msg.warning.split())[:300] or "no details"
             self._emit(StreamError(msg.warning_code, f"The speech service warns: {text}",
@@ -126,6 +128,18 @@ class V3Session(StreamingSession):
         elif self._behind and factor >= CAUGHT_UP_FACTOR:
             self._behind = False
             self._emit(StreamError(None, "The speech service has caught up.", Recovery.IGNORE))
+
+    def _llm(self, msg: m.LLMGatewayResponse) -> None:
+        """An answer names its turn; the listener sees it only after that turn's final, so a
+        front can always place it under its caption (the final may still be held)."""
+        order = msg.turn_order
+        if order in self._final_ids:
+            self._emit(LLMResponse(order, msg.transcript, msg.content, self._final_ids[order],
+                                   msg.error))
+        elif order in self._done:
+            log.debug("LLM response for turn %d, which had no caption, ignored", order)
+        else:
+            self._llm_held[order] = msg
 
     def _revise(self, msg: m.SpeakerRevision) -> None:
         for item in msg.revisions:
@@ -172,6 +186,7 @@ class V3Session(StreamingSession):
         self._last_partial = ""
         text = turn.transcript.strip()
         if not text:
+            self._llm_held.pop(turn.turn_order, None)
             return
         start, end = self._span(turn)
         self._last_end = end
@@ -180,6 +195,8 @@ class V3Session(StreamingSession):
         self._final_ids[turn.turn_order] = final.id
         self._speakers[turn.turn_order] = speaker
         self._emit(final)
+        if (answer := self._llm_held.pop(turn.turn_order, None)) is not None:
+            self._llm(answer)
 
     def _flush_pending(self, now: float, force: bool) -> None:
         for order in sorted(self._held):

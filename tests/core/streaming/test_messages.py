@@ -141,7 +141,11 @@ def test_v3_new_server_messages():
     assert llm == m.LLMGatewayResponse(2, "Hi.", "Hola.")
     failed = m.parse_v3('{"type": "LLMGatewayResponse", "turn_order": 2, "transcript": "Hi.", '
                         '"data": {"error": "quota"}}')
-    assert failed == m.LLMGatewayResponse(2, "Hi.", None)
+    assert failed == m.LLMGatewayResponse(2, "Hi.", None, error="quota")
+    refused = m.parse_v3(json.dumps({"type": "LLMGatewayResponse", "turn_order": 3, "transcript": "x",
+                                     "data": {"error": {"message": "refused\x1b[2J " + "y" * 300}}}))
+    assert refused.content is None and refused.error.startswith("refused [2J y")
+    assert len(refused.error) <= 200
     rev = m.parse_v3(json.dumps({"type": "SpeakerRevision", "revisions": [
         {"turn_order": 0, "speaker_label": "C", "words": [
             {"start": 1, "end": 2, "text": "ok", "confidence": 0.9, "word_is_final": True, "speaker": "C"}]},

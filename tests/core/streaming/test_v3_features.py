@@ -113,13 +113,63 @@ def test_revisions_after_a_reconnect_reach_the_new_sessions_finals():
     assert ids[0] != ids[1]
 
 
-def test_llm_gateway_response_becomes_an_event():
-    session, t, rec = make()
+def _answer(order, content=None, data=None):
+    if data is None:
+        data = {"choices": [{"message": {"role": "assistant", "content": content}}]}
+    return {"type": "LLMGatewayResponse", "turn_order": order, "transcript": "t", "data": data}
+
+
+def test_llm_gateway_response_names_its_final():
+    session, t, rec = make(format_turns=False)
     session.start(timeout=5)
-    t.push({"type": "LLMGatewayResponse", "turn_order": 4, "transcript": "Good morning.",
-            "data": {"choices": [{"message": {"role": "assistant", "content": "Buenos días."}}]}})
+    t.push(turn(4, "Good morning.", end=True))
+    assert rec.wait_for(lambda: rec.of(Final))
+    t.push(_answer(4, "Buenos días."))
     assert rec.wait_for(lambda: rec.of(LLMResponse))
-    assert rec.of(LLMResponse) == [LLMResponse(4, "Good morning.", "Buenos días.")]
+    [answer] = rec.of(LLMResponse)
+    assert (answer.turn_order, answer.text, answer.error) == (4, "Buenos días.", None)
+    assert answer.final_id == rec.of(Final)[0].id
+    session.stop(timeout=5)
+
+
+def test_an_answer_before_its_final_waits_for_it_and_out_of_order_answers_match():
+    session, t, rec = make(format_turns=True)
+    session.start(timeout=5)
+    t.push(turn(0, "one", end=True, formatted=False))      # held for its formatted version
+    t.push(_answer(0, "uno"))                              # arrives before the final
+    t.push(turn(1, "two", end=True, formatted=True))       # a later turn flushes turn 0
+    t.push(_answer(1, "dos"))
+    assert rec.wait_for(lambda: len(rec.of(LLMResponse)) == 2)
+    events = [e for e in rec.events if isinstance(e, (Final, LLMResponse))]
+    finals = {f.text: f.id for f in rec.of(Final)}
+    by_text = {a.text: a.final_id for a in rec.of(LLMResponse)}
+    assert by_text == {"uno": finals["one"], "dos": finals["two"]}
+    # Each answer comes after its own final.
+    for answer in rec.of(LLMResponse):
+        final_at = next(i for i, e in enumerate(events)
+                        if isinstance(e, Final) and e.id == answer.final_id)
+        assert events.index(answer) > final_at
+    session.stop(timeout=5)
+
+
+@pytest.mark.parametrize("data, error", [
+    ({"choices": []}, None),
+    ({"error": {"message": "model refused\nthe request", "code": 400}}, "model refused the request"),
+    ({"error": "quota exceeded"}, "quota exceeded"),
+    (None, None),
+])
+def test_a_gateway_failure_is_an_answer_without_text(data, error):
+    session, t, rec = make(format_turns=False)
+    session.start(timeout=5)
+    t.push(turn(2, "hello", end=True))
+    msg = _answer(2, data=data if data is not None else {})
+    if data is None:
+        del msg["data"]
+    t.push(msg)
+    assert rec.wait_for(lambda: rec.of(LLMResponse))
+    [answer] = rec.of(LLMResponse)
+    assert answer.text is None and answer.error == error
+    assert answer.final_id == rec.of(Final)[0].id
     session.stop(timeout=5)
 
 

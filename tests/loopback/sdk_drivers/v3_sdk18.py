@@ -16,6 +16,14 @@ from assemblyai.streaming.v3 import (RealTimeEvents, RealTimeParameters, RealTim
 from common import emit, paced, run, wav_chunks
 
 
+def _content(data):
+    """The completion's text; None for a failed answer (no choices, or an error object)."""
+    try:
+        return data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     emit("sdk", version=getattr(aai, "__version__", "?"))
@@ -39,8 +47,8 @@ def main() -> None:
     client.on(RealTimeEvents.SpeakerRevision, lambda c, e: emit(
         "speaker_revision", revisions=[[r.turn_order, r.speaker_label] for r in e.revisions]))
     client.on(RealTimeEvents.LLMGatewayResponse, lambda c, e: emit(
-        "llm", turn_order=e.turn_order, transcript=e.transcript,
-        content=e.data["choices"][0]["message"]["content"]))
+        "llm", turn_order=e.turn_order, transcript=e.transcript, content=_content(e.data),
+        error=(e.data.get("error") or {}).get("message") if isinstance(e.data, dict) else None))
     client.on(RealTimeEvents.Termination, lambda c, e: emit(
         "termination", audio_s=e.audio_duration_seconds, session_s=e.session_duration_seconds))
     client.on(RealTimeEvents.Error, lambda c, e: emit("error", message=str(e), code=getattr(e, "code", None)))

@@ -9,6 +9,7 @@
   const state = document.getElementById("state");
   const follow = document.getElementById("follow");
   const partials = new Map();   // source -> element of its live partial
+  const finals = new Map();     // final id -> its element (a translation goes under it)
   const sources = new Set();
   let style = {};
   let following = true;
@@ -114,8 +115,22 @@
         if (!String(ev.text || "").trim()) { if (live) live.remove(); }
         else if (live) live.replaceWith(el);
         else box.append(el);
+        if (ev.id != null && String(ev.text || "").trim()) {
+          finals.set(ev.id, el);
+          if (finals.size > 2000) finals.delete(finals.keys().next().value);
+        }
       }
       trim();
+      scrollDown();
+      scheduleClear();
+    } else if (ev.event === "translation") {
+      // Late and out of order too: it goes under its own caption, as text only.
+      const el = finals.get(ev.id);
+      if (!el || !el.isConnected || !String(ev.text || "").trim()) return;
+      let t = el.querySelector(".tr");
+      if (!t) { t = document.createElement("span"); t.className = "tr"; el.append(t); }
+      if (ev.language) t.lang = String(ev.language).slice(0, 35);
+      t.textContent = String(ev.text);
       scrollDown();
       scheduleClear();
     } else if (ev.event === "session_ended") {
