@@ -190,25 +190,16 @@ class HistoryModel:
         return self._row(len(self.live) - 1, entry)
 
     def revise_live(self, event: Revision) -> Row | None:
-        """A revision moves a live line to its right speaker; returns the changed row.
-
-        With a shared record the app has already applied it: the row is read back."""
-        if self._owns_record:
-            index = self.record.revise(event)
-        else:
-            index = self.record.index.get(event.id)
-        if index is None or index >= len(self.live):
-            return None
-        return self._row(index, self.live[index])
+        """A revision moves a live line to its right speaker; returns the changed row."""
+        return self._changed_live_row(event, self.record.revise)
 
     def translate_live(self, event: Translation) -> Row | None:
-        """A translation arrived: the row of its caption, now with the translation under it.
+        """A translation arrived: the row of its caption, now with the translation under it."""
+        return self._changed_live_row(event, self.record.translate)
 
-        With a shared record the app has already applied it: the row is read back."""
-        if self._owns_record:
-            index = self.record.translate(event)
-        else:
-            index = self.record.index.get(event.id)
+    def _changed_live_row(self, event, apply) -> Row | None:
+        # With a shared record the app has already applied the event: the row is read back.
+        index = apply(event) if self._owns_record else self.record.index.get(event.id)
         if index is None or index >= len(self.live):
             return None
         return self._row(index, self.live[index])

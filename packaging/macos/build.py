@@ -33,13 +33,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
+from build_steps import BuildError, failure_text  # noqa: E402,F401
 from identity import read_identity  # noqa: E402
 
 ENTITLEMENTS = HERE / "entitlements.plist"
-
-
-class BuildError(Exception):
-    pass
 
 
 def notary_arguments(env: dict[str, str] | None = None) -> list[str] | None:
@@ -97,16 +94,6 @@ def dmg_name(version: str, machine: str | None = None) -> str:
     machine = machine or platform.machine()
     arch = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}.get(machine.lower(), machine)
     return f"CaptionOverlay-{version}-macos-{arch}.dmg"
-def failure_text(exc: BaseException) -> str:
-    """What to print when a step fails. A failed command's own text holds its whole command
-    line (signing and notary passwords included), so only its return code is shown."""
-    if isinstance(exc, subprocess.CalledProcessError):
-        return f"a build step exited with return code {exc.returncode}"
-    if isinstance(exc, OSError) and not isinstance(exc, BuildError):
-        return f"a build step could not run ({type(exc).__name__})"
-    return str(exc)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build, sign, notarise and package the macOS app.")
     parser.add_argument("--app", type=Path, help="use this .app instead of building one")

@@ -44,16 +44,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
+from build_steps import BuildError, failure_text  # noqa: E402,F401
 from identity import read_identity  # noqa: E402
 
 DEFAULT_TIMESTAMP_URL = "http://timestamp.digicert.com"
 AZURE_TIMESTAMP_URL = "http://timestamp.acs.microsoft.com"
 AZURE_VARS = ("AZURE_SIGNING_ENDPOINT", "AZURE_SIGNING_ACCOUNT", "AZURE_SIGNING_PROFILE", "AZURE_SIGNING_DLIB")
 ISCC_FOLDERS = (r"C:\Program Files (x86)\Inno Setup 6", r"C:\Program Files\Inno Setup 6")
-
-
-class BuildError(Exception):
-    pass
 
 
 def signing_command(env: dict[str, str] | None = None, metadata_dir: Path | None = None) -> list[str] | None:
@@ -149,16 +146,6 @@ def inno_sign_tool(name: str, command: list[str]) -> str:
     command-line parsing, so every part is wrapped in ``$q`` (Inno puts a quote there); ``$f``
     is the file to sign, which Inno quotes itself. Paths with spaces then stay whole."""
     return f"{name}=" + " ".join(f"$q{part}$q" for part in command) + " $f"
-def failure_text(exc: BaseException) -> str:
-    """What to print when a step fails. A failed command's own text holds its whole command
-    line (signing and notary passwords included), so only its return code is shown."""
-    if isinstance(exc, subprocess.CalledProcessError):
-        return f"a build step exited with return code {exc.returncode}"
-    if isinstance(exc, OSError) and not isinstance(exc, BuildError):
-        return f"a build step could not run ({type(exc).__name__})"
-    return str(exc)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the Windows installer.")
     parser.add_argument("--bundle", type=Path, help="use this PyInstaller dist folder instead of building")
