@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from tests.packaging.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-ci = _load("packaging_ci", ROOT / "packaging/ci.py")
-identity = _load("packaging_identity", ROOT / "packaging/identity.py")
+ci = load_script("packaging_ci", ROOT / "packaging/ci.py")
+identity = load_script("packaging_identity", ROOT / "packaging/identity.py")
 VERSION = identity.read_identity()["__version__"]
 
 

@@ -3,7 +3,6 @@ installs, and flatpak-builder accepting it (the runtime itself is not fetched he
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -11,22 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.packaging.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FLATPAK = ROOT / "packaging" / "linux" / "flatpak"
 MANIFEST = FLATPAK / "app.captionoverlay.CaptionOverlay.json"
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-identity = _load("packaging_identity", ROOT / "packaging/identity.py")
-python_deps = _load("flatpak_python_deps", FLATPAK / "python_deps.py")
+identity = load_script("packaging_identity", ROOT / "packaging/identity.py")
+python_deps = load_script("flatpak_python_deps", FLATPAK / "python_deps.py")
 IDENT = identity.read_identity()
 REPORT = {"install": [
     {"metadata": {"name": "numpy", "version": "2.1.0"},

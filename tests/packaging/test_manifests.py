@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.packaging.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-manifests = _load("packaging_manifests", ROOT / "packaging/manifests.py")
-identity = _load("packaging_identity", ROOT / "packaging/identity.py")
+manifests = load_script("packaging_manifests", ROOT / "packaging/manifests.py")
+identity = load_script("packaging_identity", ROOT / "packaging/identity.py")
 IDENT = identity.read_identity()
 VERSION = IDENT["__version__"]
 TAG = f"v{VERSION}"

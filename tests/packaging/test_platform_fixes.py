@@ -5,7 +5,6 @@ The real calls run on the release pipeline's Windows and macOS runners (frozen -
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 import struct
 import sys
@@ -15,23 +14,17 @@ from pathlib import Path
 import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from tests.packaging.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-win = _load("windows_build", ROOT / "packaging/windows/build.py")
-plist = _load("macos_info_plist", ROOT / "packaging/macos/info_plist.py")
-macho = _load("macos_macho", ROOT / "packaging/macos/macho.py")
-platform_modules = _load("platform_modules", ROOT / "packaging/platform_modules.py")
-identity = _load("packaging_identity", ROOT / "packaging/identity.py")
+win = load_script("windows_build", ROOT / "packaging/windows/build.py")
+plist = load_script("macos_info_plist", ROOT / "packaging/macos/info_plist.py")
+macho = load_script("macos_macho", ROOT / "packaging/macos/macho.py")
+platform_modules = load_script("platform_modules", ROOT / "packaging/platform_modules.py")
+identity = load_script("packaging_identity", ROOT / "packaging/identity.py")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 ENVIRONMENTS = {
