@@ -247,10 +247,13 @@ def load_key(values: RunValues, loader: Callable[[], Secret | None],
         return session_key, ""
     if values.get("connection/auth_mode") == "broker":
         return None, ""             # the broker hands out tokens; no key on this machine
+    if requested_engine(values.get) == "local":
+        return None, ""             # the offline engine needs none: the keyring is not asked
     try:
         return loader(), ""
     except KeyringUnavailable as exc:
-        log.warning("%s", exc)
+        # Said where it matters: in "No AssemblyAI API key…" when AssemblyAI was asked for.
+        log.info("%s", exc)
         return None, str(exc)
 
 

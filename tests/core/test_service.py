@@ -491,3 +491,11 @@ def test_a_restart_within_the_sitting_keeps_one_transcript_with_a_record_per_res
     h.service.start()                                       # stopped, then started: a new sitting
     assert h.service.transcript_path != path
     assert len(list((tmp_path / "transcripts").glob("*.jsonl"))) == 2
+
+
+def test_the_offline_engine_chosen_explicitly_never_asks_the_keyring(tmp_path):
+    asked = []
+    h = Harness(transcript_dir=tmp_path, key_loader=lambda: asked.append(1) or Secret("k"),
+                overrides={"engine/engine": "local"})
+    assert h.service.start()
+    assert asked == [] and h.session_config()["config"].engine == "local"
