@@ -85,7 +85,14 @@ def main(argv=None) -> int:
                 else:
                     controller.stop()
                 pressed_ms = clock.elapsed() - started
-                wait(lambda: False, 1.0)                  # keep the loop turning through the stop
+                sessions_before = len(server.sessions)
+                # Keep the loop turning through the stop and, for Apply, the new session's start.
+                if action == "apply":
+                    wait(lambda: len(server.sessions) > sessions_before
+                         and controller.status.state.value == "live", 15)
+                else:
+                    wait(lambda: not controller.running, 15)
+                wait(lambda: False, 0.3)
                 timer.stop()
                 during = gaps[len(gaps) - int((clock.elapsed() - started)):] if gaps else []
                 worst = max(during + [pressed_ms])
