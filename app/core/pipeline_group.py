@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Callable, Iterable
 
 from app.core.audio.errors import AudioSourceError
@@ -144,12 +143,3 @@ class PipelineGroup:
                     None, f"Captioning of {label} stopped after an internal error: "
                     f"{self._crashes[label]}", Recovery.BUG)
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds passed (tests and quitting)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
