@@ -29,7 +29,7 @@ from app.core.events import Event, Final, LLMResponse, Recovery, Revision, Strea
 from app.core.history import LiveRecord
 from app.core.pipeline_group import PipelineGroup
 from app.core.run_plan import PlanError, RunPlan, RunValues
-from app.core.settings import LIVE_KEYS, RESTART_KEYS, Settings
+from app.core.settings import RESTART_KEYS, Settings
 from app.core.speakers import SpeakerNames
 from app.core.status import Status, StatusModel
 
@@ -322,14 +322,6 @@ class CaptionService:
                     self.listener.problem(str(exc))
         if "recognition/silence_ms" in keys:
             self._publish(self.status_model.set_silence(self.values.get("recognition/silence_ms")))
-
-    @staticmethod
-    def needs_restart(keys: Iterable[str]) -> bool:
-        return bool(set(keys) & RESTART_KEYS)
-
-    @staticmethod
-    def applies_live(keys: Iterable[str]) -> bool:
-        return bool(set(keys) & LIVE_KEYS)
 
     # ---- worker reports, handled on the owner thread ----------------------------------------
     def _on_event(self, run: _Run, label: str, event: Event) -> None:
