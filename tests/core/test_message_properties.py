@@ -161,7 +161,8 @@ def test_well_formed_v2_transcripts_parse_to_their_fields(kind, text, start, end
 @PROPS
 @given(st.text(min_size=1, max_size=30), st.dictionaries(st.text(max_size=8), json_values, max_size=3))
 def test_unknown_types_are_unknown_not_errors(kind, extra):
-    known3 = {"Begin", "Turn", "Termination", "Error"}
+    known3 = {"Begin", "Turn", "Termination", "Error", "SpeechStarted", "Warning", "Heartbeat",
+              "Silence", "LLMGatewayResponse", "SpeakerRevision"}
     known2 = {"SessionBegins", "PartialTranscript", "FinalTranscript", "SessionInformation",
               "SessionTerminated"}
     extra = {k: v for k, v in extra.items() if k not in ("type", "message_type")}
