@@ -93,6 +93,7 @@ def run_one(model: str, clean: Path, noisy: Path, realtime: bool) -> dict:
     from app.core.events import Final, Partial
     from app.core.session_config import SessionConfig
     from tests.core.engines.speech_refs import normalise
+    from tests.benchmarks.common import feed
 
     os.environ[models.MODEL_ENV] = model              # every LocalSession picks this model
     proc = psutil.Process()
@@ -109,15 +110,9 @@ def run_one(model: str, clean: Path, noisy: Path, realtime: bool) -> dict:
         session = LocalSession(SessionConfig(engine="local", silence_ms=SILENCE_MS), 
                                lambda e: events.append((time.monotonic(), e)))
         session.start(timeout=60)
-        step = 3200                                    # 100 ms
         cpu0 = time.process_time()
         t0 = time.monotonic()
-        for k, i in enumerate(range(0, len(pcm), step)):
-            if paced:
-                delay = t0 + (k + 1) * 0.1 - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            session.send_audio(pcm[i:i + step])
+        feed(session, pcm, paced=paced)                 # 100 ms chunks
         session.stop(timeout=60)
         cpu = time.process_time() - cpu0
         stats = session.stats()

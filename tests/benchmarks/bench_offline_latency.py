@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks.common import percentile, result  # noqa: E402
+from tests.benchmarks.common import feed, percentile, result  # noqa: E402
 
 SILENCE_MS = 700
 GAP_S = 1.5
@@ -149,15 +149,9 @@ def _stream(model, pcm: bytes, paced: bool) -> dict:
     session = LocalSession(SessionConfig(engine="local", silence_ms=SILENCE_MS),
                            lambda e: events.append((time.monotonic(), e)), recognizer=counting)
     session.start(timeout=60)
-    step = RATE // 10 * 2
     cpu0 = time.process_time()
     t0 = time.monotonic()
-    for k, i in enumerate(range(0, len(pcm), step)):
-        if paced:
-            delay = t0 + (k + 1) * 0.1 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        session.send_audio(pcm[i:i + step])
+    feed(session, pcm, paced=paced, step=RATE // 10 * 2)     # 100 ms chunks
     session.stop(timeout=120)
     cpu = time.process_time() - cpu0
     stats = session.stats()

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 SENTENCES = (
@@ -89,3 +90,14 @@ class ServerProcess:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._proc.kill()
+
+
+def feed(session, pcm: bytes, *, paced: bool, step: int = 3200, chunk_s: float = 0.1) -> None:
+    """Send ``pcm`` to a speech session in ``step``-byte chunks, at real time when ``paced``."""
+    start = time.monotonic()
+    for k, i in enumerate(range(0, len(pcm), step)):
+        if paced:
+            delay = start + (k + 1) * chunk_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        session.send_audio(pcm[i:i + step])
