@@ -203,7 +203,10 @@ def resolve_speakers(entries: Iterable[Entry], names: SpeakerNames | None = None
         elif e.kind == "rename" and e.speaker and e.text:
             renames[label_key(e.speaker) or e.speaker] = e.text
     if names is None:
-        names = SpeakerNames()
+        # Both sources with speaker labels: the microphone is the user, as it was on screen.
+        sources = {e.source for e in entries if e.kind == "final"}
+        labelled = any(e.kind == "final" and e.speaker for e in entries)
+        names = SpeakerNames(mic_is_you=labelled and "mic" in sources and len(sources) > 1)
         for label, name in renames.items():
             try:
                 names.rename(label, name)

@@ -104,3 +104,14 @@ def test_history_shows_speakers_revisions_renames_and_model(tmp_path):
     assert [r.speaker for r in m.rows()] == ["Dana", "Speaker B", "Speaker C", ""]
     info = next(i for i in list_sessions(tmp_path) if i.path == path)
     assert info.model == "universal-3-5-pro" and "universal-3-5-pro" in session_title(info)
+
+
+def test_with_both_sources_the_microphone_is_you_in_exports(tmp_path):
+    with TranscriptWriter(tmp_path, protocol="v3", source="both") as w:
+        w.on_event(Final("I agree.", 0, 500, speaker="A"), source="mic")
+        w.on_event(Final("Great.", 600, 900, speaker="A"), source="system")
+    entries = read_transcript(w.path)
+    vtt = ex.to_vtt(entries)
+    assert "<v You>I agree." in vtt and "<v Speaker A>Great." in vtt
+    plain = [e for e in resolve_speakers(read_transcript(w.path)) if e.kind == "final"]
+    assert [e.speaker_name for e in plain] == ["You", "Speaker A"]
