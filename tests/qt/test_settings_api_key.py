@@ -1,6 +1,7 @@
 """API key page: keyring save/delete, show/hide, keyring-unavailable path, Test connection."""
 
 import logging
+import time
 import threading
 
 import keyring
@@ -56,9 +57,9 @@ def test_field_is_masked_with_show_hide(dialog):
     assert page.field.echoMode() == QLineEdit.EchoMode.Password
 
 
-def test_save_and_delete_through_the_keyring(dialog, _memory_keyring):
+def test_save_and_delete_through_the_keyring(dialog, qtbot, _memory_keyring):
     page = dialog.api_key
-    assert "No key is stored" in page.stored_label.text()
+    qtbot.waitUntil(lambda: "No key is stored" in page.stored_label.text())
     page.field.setText(f"  {KEY}  ")
     page.save_button.click()
     assert _memory_keyring.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] == KEY
@@ -112,7 +113,7 @@ def test_ok_with_keyring_unavailable_keeps_the_dialog_open(dialog, controller, f
 def test_keyring_unavailable_on_open_is_explained(qtbot, controller, failing_keyring):
     dlg = SettingsDialog(Settings(QSettingsStore()), controller)
     qtbot.addWidget(dlg)
-    assert "keyring is not available" in dlg.api_key.stored_label.text()
+    qtbot.waitUntil(lambda: "keyring is not available" in dlg.api_key.stored_label.text())
     assert "for this session only" in dlg.api_key.stored_label.text()
     assert not dlg.api_key.session_button.isHidden()
 
@@ -201,3 +202,80 @@ def test_the_key_never_reaches_logs_or_the_settings_file(dialog, qtbot, monkeypa
     for name in ("message", "stored_label", "test_result"):
         assert KEY not in getattr(page, name).text()
     assert KEY not in repr(controller.calls)
+
+
+# --- opening the page never waits on the keyring --------------------------------------------
+
+@pytest.fixture
+def prompting_keyring():
+    """A keyring whose reads wait for ``gate``, like one showing its unlock prompt."""
+    from tests.core.test_keyring_state import GatedKeyring
+    previous = keyring.get_keyring()
+    backend = GatedKeyring()
+    backend.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] = KEY
+    keyring.set_keyring(backend)
+    yield backend
+    backend.gate.set()
+    keyring.set_keyring(previous)
+
+
+def _open(qtbot, controller, store):
+    dlg = SettingsDialog(Settings(store), controller)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_opening_settings_with_a_prompting_keyring_does_not_wait(qtbot, controller, store,
+                                                                  prompting_keyring):
+    started = time.monotonic()
+    dlg = _open(qtbot, controller, store)
+    assert time.monotonic() - started < 3.0          # the keyring below waits 10 s
+    page = dlg.api_key
+    assert "Checking" in page.stored_label.text()
+    assert prompting_keyring.calls == 1 and threading.current_thread() is threading.main_thread()
+    prompting_keyring.gate.set()                      # the user unlocked it
+    qtbot.waitUntil(lambda: "A key is stored in the keyring" in page.stored_label.text())
+
+
+def test_a_second_opening_uses_what_is_known_without_asking_again(qtbot, controller, store,
+                                                                  prompting_keyring):
+    prompting_keyring.gate.set()
+    first = _open(qtbot, controller, store)
+    qtbot.waitUntil(lambda: "A key is stored" in first.api_key.stored_label.text())
+    first.close()
+    calls = prompting_keyring.calls
+    second = _open(qtbot, controller, store)
+    assert "A key is stored" in second.api_key.stored_label.text()
+    assert prompting_keyring.calls == calls
+
+
+def test_closing_settings_before_the_keyring_answers_is_harmless(qtbot, controller, store,
+                                                                 prompting_keyring):
+    dlg = SettingsDialog(Settings(store), controller)   # dropped like the app drops it
+    dlg.reject()
+    dlg.deleteLater()
+    del dlg
+    qtbot.wait(10)
+    prompting_keyring.gate.set()
+    qtbot.waitUntil(lambda: credentials.known_keyring_state() is not None)
+    qtbot.wait(50)                                    # the answer's queued signal is delivered
+    again = _open(qtbot, controller, store)
+    assert "A key is stored" in again.api_key.stored_label.text()
+
+
+def test_save_while_the_keyring_prompts_keeps_the_typed_key(qtbot, controller, store,
+                                                            prompting_keyring):
+    dlg = _open(qtbot, controller, store)
+    page = dlg.api_key
+    page.field.setText("n3w-" + KEY)
+    started = time.monotonic()
+    assert not dlg.apply()
+    assert time.monotonic() - started < 2.0
+    assert "waiting to be unlocked" in dlg.problem.text()
+    assert page.field.text() == "n3w-" + KEY               # nothing lost
+    assert controller.named("apply_settings") == []
+    prompting_keyring.gate.set()
+    qtbot.waitUntil(lambda: "A key is stored" in page.stored_label.text())
+    assert dlg.apply()
+    assert prompting_keyring.store[(credentials.KEYRING_SERVICE,
+                                    credentials.KEYRING_USER)] == "n3w-" + KEY
