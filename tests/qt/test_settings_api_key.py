@@ -145,11 +145,37 @@ def test_connection_check_runs_off_the_gui_thread(dialog, qtbot, monkeypatch, _m
 
 def test_connection_check_reports_the_mapped_error(dialog, qtbot, monkeypatch):
     monkeypatch.setattr(api_key_page, "run_check", lambda config, key: StreamError(
-        401, "The API key was rejected. Check it on the API key page.", Recovery.STOP))
+        402, "AssemblyAI says the account needs payment (HTTP 402).", Recovery.STOP))
     dialog.api_key.field.setText(KEY)                      # a typed, unsaved key is tested
     dialog.api_key.test_button.click()
     qtbot.waitUntil(lambda: dialog.api_key.test_button.isEnabled(), timeout=10000)
-    assert dialog.api_key.test_result.text() == "The API key was rejected. Check it on the API key page."
+    assert dialog.api_key.test_result.text() == "AssemblyAI says the account needs payment (HTTP 402)."
+
+
+REFUSED = StreamError(401, "The AssemblyAI token service refused the credentials (HTTP 401). "
+                           "Check the API key in Settings.", Recovery.STOP)
+
+
+def test_a_refused_typed_key_is_named_and_kept(dialog, qtbot, monkeypatch, _memory_keyring):
+    monkeypatch.setattr(api_key_page, "run_check", lambda config, key: REFUSED)
+    page = dialog.api_key
+    page.field.setText("wr0ng-" + KEY)
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=10000)
+    text = page.test_result.text()
+    assert text.startswith("AssemblyAI refused this key (HTTP 401)") and "not been saved" in text
+    assert "in Settings" not in text and "token service" not in text
+    assert page.field.text() == "wr0ng-" + KEY and _memory_keyring.store == {}   # nothing lost
+
+
+def test_a_refused_stored_key_says_to_save_the_right_one(dialog, qtbot, monkeypatch):
+    credentials.save_api_key(Secret(KEY))
+    monkeypatch.setattr(api_key_page, "run_check", lambda config, key: REFUSED)
+    page = dialog.api_key
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=10000)
+    assert "refused the key stored in the keyring" in page.test_result.text()
+    assert "Save to keyring" in page.test_result.text()
 
 
 def test_connection_check_without_a_key(dialog):

@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QToo
 
 from app.core import credentials, run_plan
 from app.core.credentials import KeyringBusy, KeyringState, KeyringUnavailable, Secret
+from app.core.events import StreamError
 from app.core.settings import API_KEY_CHANGED, PREF_BY_KEY
+from app.core.streaming.check import refusal_message
 from app.qt.settings_pages.base import SettingsPage, explanation
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class ApiKeyPage(SettingsPage):
         self.session_key: Secret | None = None
         self.key_changed = False
         self._check_thread: threading.Thread | None = None
+        self._test_origin: str | None = None     # where the key under test came from
         self._relay = _CheckRelay()
         self._relay.done.connect(self._on_check_done)
         self._keyring = _relay_for_keyring_checks()
@@ -254,9 +257,12 @@ class ApiKeyPage(SettingsPage):
         """(usable, key). Keyring read here, on the GUI thread, when the user asked for a test."""
         if self.field.text().strip():
             key = self._typed_key()
+            self._test_origin = "typed"
             return key is not None, key
         if self.session_key:
+            self._test_origin = "session"
             return True, self.session_key
+        self._test_origin = "environment" if credentials.env_api_key_present() else "stored"
         try:
             return True, credentials.load_api_key(wait=KEYRING_WAIT_S)
         except KeyringBusy as exc:
@@ -310,8 +316,10 @@ class ApiKeyPage(SettingsPage):
         elif error is None:
             self._show_test("Connected: the key works and a test session opened and closed.",
                             ok=True)
+        elif isinstance(error, StreamError):
+            self._show_test(refusal_message(error, self._test_origin), ok=False)
         else:
-            self._show_test(getattr(error, "message", str(error)), ok=False)
+            self._show_test(str(error), ok=False)
 
     def _show_test(self, text: str, *, ok: bool) -> None:
         self.test_result.setText(text)
