@@ -305,3 +305,17 @@ def test_save_while_the_keyring_prompts_keeps_the_typed_key(qtbot, controller, s
     assert dlg.apply()
     assert prompting_keyring.store[(credentials.KEYRING_SERVICE,
                                     credentials.KEYRING_USER)] == "n3w-" + KEY
+
+
+def test_a_stored_key_that_was_refused_is_pointed_out_until_a_new_one_is_saved(
+        qtbot, controller, store):
+    credentials.save_api_key(Secret(KEY))
+    controller.refused = True
+    dlg = _open(qtbot, controller, store)
+    page = dlg.api_key
+    assert "AssemblyAI refused it when captions last started" in page.stored_label.text()
+    page.field.setText("r1ght-" + KEY)
+    page.save_button.click()
+    assert "Saved" in page.message.text()
+    assert page.stored_label.text().startswith("A key is stored in the keyring")
+    assert "refused" not in page.stored_label.text()

@@ -236,6 +236,15 @@ class ApiKeyPage(SettingsPage):
             self.session_button.show()
             log.info("keyring unavailable: %s", state.problem)
             return
+        refused = getattr(self.controller, "key_refused", None)
+        if state.stored and not self.key_changed and callable(refused) and refused():
+            self.stored_label.setText(
+                f"A key is stored in the keyring ({state.backend}), but AssemblyAI refused it "
+                "when captions last started. Paste the right key and press \u201cSave to "
+                "keyring\u201d.")
+            self.stored_label.setStyleSheet(_BAD)
+            return
+        self.stored_label.setStyleSheet("")
         if state.stored:
             self.stored_label.setText(f"A key is stored in the keyring ({state.backend}). "
                                       "Type a new one to replace it.")
