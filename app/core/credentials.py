@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import keyring
-from keyring.errors import KeyringError, PasswordDeleteError
+from keyring.errors import KeyringError, KeyringLocked, PasswordDeleteError
 
 from app import APP_ID
 
@@ -53,7 +53,14 @@ class KeyringUnavailable(Exception):
     """No usable OS keyring (e.g. no Secret Service). The message says what to do."""
 
 
+LOCKED_MESSAGE = ("The system keyring is locked (its unlock prompt was dismissed), so the key "
+                  "could not be read or saved. You will be asked again next time; the key can "
+                  "also be used for this session only.")
+
+
 def _unavailable(exc: Exception) -> KeyringUnavailable:
+    if isinstance(exc, KeyringLocked):
+        return KeyringUnavailable(LOCKED_MESSAGE)
     return KeyringUnavailable(
         "The system keyring is not available (" + type(exc).__name__ + "). The API key can be "
         "used for this session only, or set ASSEMBLYAI_API_KEY for one run; it is never saved "
@@ -92,6 +99,7 @@ class KeyringState:
     stored: bool = False
     backend: str = ""                       # e.g. "SecretService"
     problem: str = ""
+    locked: bool = False                    # there is a keyring; its unlock was dismissed
     _source: object = field(default=None, repr=False, compare=False)
 
 
@@ -124,7 +132,8 @@ def _keyring_call(op: Callable[[], object], stored_after: Callable[[object], boo
         except _backend_errors() as exc:
             unavailable = _unavailable(exc)
             _known = KeyringState(False, backend=_short_backend_name(backend),
-                                  problem=str(unavailable), _source=backend)
+                                  problem=str(unavailable), locked=isinstance(exc, KeyringLocked),
+                                  _source=backend)
             raise unavailable from None
         _known = KeyringState(True, stored_after(result), _short_backend_name(backend),
                               _source=backend)
@@ -135,10 +144,11 @@ def _keyring_call(op: Callable[[], object], stored_after: Callable[[object], boo
 
 def known_keyring_state() -> KeyringState | None:
     """What this process last learnt from the keyring, without asking it; ``None`` if it was
-    never asked (or the backend was replaced since)."""
+    never asked, the backend was replaced since, or its unlock prompt was dismissed (asking
+    again shows the prompt again, which is what the user then expects)."""
     state = _known
-    if state is None or state._source is not keyring.get_keyring():   # set up: no D-Bus here
-        return None
+    if state is None or state.locked or state._source is not keyring.get_keyring():
+        return None                 # (get_keyring is set up by then: no D-Bus here)
     return state
 
 

@@ -6,6 +6,7 @@ import threading
 import time
 
 import keyring
+import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends.fail import Keyring as FailKeyring
@@ -154,3 +155,34 @@ def test_keyring_calls_never_overlap(gated):
     gated.gate.set()
     reader.join(5)
     assert loaded == [None] and gated.calls == 2 and gated.most_at_once == 1
+
+
+class DismissedKeyring(KeyringBackend):
+    """The user dismissed the unlock prompt: keyring's Secret Service backend says KeyringLocked."""
+    priority = 1
+    calls = 0
+
+    def get_password(self, service, username):
+        DismissedKeyring.calls += 1
+        raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
+
+    def set_password(self, service, username, password):
+        raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
+
+    def delete_password(self, service, username):
+        raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
+
+
+def test_a_dismissed_unlock_prompt_is_said_as_such_and_asked_again_next_time():
+    keyring.set_keyring(DismissedKeyring())
+    with pytest.raises(KeyringUnavailable) as caught:
+        credentials.stored_api_key()
+    assert "locked" in str(caught.value) and "dismissed" in str(caught.value)
+    assert "not available" not in str(caught.value)
+    assert credentials.known_keyring_state() is None          # the next opening asks again
+    answers = []
+    credentials.check_keyring_in_background(answers.append)
+    assert wait_for(lambda: answers)
+    assert answers[0].locked and not answers[0].available and "dismissed" in answers[0].problem
+    with pytest.raises(KeyringUnavailable, match="locked"):
+        credentials.save_api_key(Secret(KEY))

@@ -319,3 +319,18 @@ def test_a_stored_key_that_was_refused_is_pointed_out_until_a_new_one_is_saved(
     assert "Saved" in page.message.text()
     assert page.stored_label.text().startswith("A key is stored in the keyring")
     assert "refused" not in page.stored_label.text()
+
+
+def test_a_dismissed_unlock_prompt_is_explained_not_called_unavailable(qtbot, controller, store):
+    from tests.core.test_keyring_state import DismissedKeyring
+    previous = keyring.get_keyring()
+    keyring.set_keyring(DismissedKeyring())
+    try:
+        dlg = _open(qtbot, controller, store)
+        page = dlg.api_key
+        qtbot.waitUntil(lambda: "locked" in page.stored_label.text())
+        assert "dismissed" in page.stored_label.text()
+        assert "not available here" not in page.stored_label.text()
+        assert not page.session_button.isHidden()
+    finally:
+        keyring.set_keyring(previous)

@@ -226,6 +226,10 @@ class ApiKeyPage(SettingsPage):
             self._show_state(state)
 
     def _show_state(self, state: KeyringState) -> None:
+        if state.locked:
+            self.stored_label.setText(state.problem)
+            self.session_button.show()
+            return
         if not state.available:
             self.stored_label.setText(
                 "The system keyring is not available here (on Linux it needs a Secret Service "
