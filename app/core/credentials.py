@@ -12,9 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-import keyring
-from keyring.errors import KeyringError, KeyringLocked, PasswordDeleteError
-
 from app import APP_ID
 
 ENV_VAR = "ASSEMBLYAI_API_KEY"
@@ -59,12 +56,25 @@ LOCKED_MESSAGE = ("The system keyring is locked (its unlock prompt was dismissed
 
 
 def _unavailable(exc: Exception) -> KeyringUnavailable:
-    if isinstance(exc, KeyringLocked):
+    if _is_locked(exc):
         return KeyringUnavailable(LOCKED_MESSAGE)
     return KeyringUnavailable(
         "The system keyring is not available (" + type(exc).__name__ + "). The API key can be "
         "used for this session only, or set ASSEMBLYAI_API_KEY for one run; it is never saved "
         "in plain text.")
+
+
+def _keyring():
+    # Imported when first used: the module probes its backends (~50 ms), which would delay the
+    # overlay's first frame and every headless start that has ASSEMBLYAI_API_KEY.
+    import keyring
+    import keyring.errors  # noqa: F401 (used as keyring.errors)
+    return keyring
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """The keyring is there but stayed locked (its unlock prompt was dismissed)."""
+    return isinstance(exc, _keyring().errors.KeyringLocked)
 
 
 def _backend_errors() -> tuple[type[BaseException], ...]:
@@ -74,6 +84,7 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     (a locked session, a blob too large, ERROR_NO_SUCH_LOGON_SESSION); it is only importable where
     that backend is loaded, so it is looked up at call time.
     """
+    from keyring.errors import KeyringError
     errors: list[type[BaseException]] = [KeyringError]
     pywintypes = sys.modules.get("pywintypes")
     if pywintypes is not None and isinstance(getattr(pywintypes, "error", None), type):
@@ -126,13 +137,13 @@ def _keyring_call(op: Callable[[], object], stored_after: Callable[[object], boo
     if not _lock.acquire(timeout=-1 if wait is None else max(0.0, wait)):
         raise KeyringBusy(BUSY_MESSAGE)
     try:
-        backend = keyring.get_keyring()
+        backend = _keyring().get_keyring()
         try:
             result = op()
         except _backend_errors() as exc:
             unavailable = _unavailable(exc)
             _known = KeyringState(False, backend=_short_backend_name(backend),
-                                  problem=str(unavailable), locked=isinstance(exc, KeyringLocked),
+                                  problem=str(unavailable), locked=_is_locked(exc),
                                   _source=backend)
             raise unavailable from None
         _known = KeyringState(True, stored_after(result), _short_backend_name(backend),
@@ -147,13 +158,13 @@ def known_keyring_state() -> KeyringState | None:
     never asked, the backend was replaced since, or its unlock prompt was dismissed (asking
     again shows the prompt again, which is what the user then expects)."""
     state = _known
-    if state is None or state.locked or state._source is not keyring.get_keyring():
+    if state is None or state.locked or state._source is not _keyring().get_keyring():
         return None                 # (get_keyring is set up by then: no D-Bus here)
     return state
 
 
 def _read_stored(wait: float | None = None) -> str | None:
-    return _keyring_call(lambda: keyring.get_password(KEYRING_SERVICE, KEYRING_USER),
+    return _keyring_call(lambda: _keyring().get_password(KEYRING_SERVICE, KEYRING_USER),
                          bool, wait)
 
 
@@ -221,21 +232,21 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 
 def save_api_key(key: Secret, wait: float | None = None) -> None:
-    _keyring_call(lambda: keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal()),
+    _keyring_call(lambda: _keyring().set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal()),
                   lambda _r: True, wait)
 
 
 def delete_api_key(wait: float | None = None) -> None:
     def delete() -> None:
         try:
-            keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
-        except PasswordDeleteError:
+            _keyring().delete_password(KEYRING_SERVICE, KEYRING_USER)
+        except _keyring().errors.PasswordDeleteError:
             pass  # nothing stored: already deleted
     _keyring_call(delete, lambda _r: False, wait)
 
 
 def keyring_backend_name() -> str:
-    backend = keyring.get_keyring()
+    backend = _keyring().get_keyring()
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
