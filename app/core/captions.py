@@ -132,7 +132,10 @@ class CaptionModel:
         self._last_change: float | None = None
         self.revision = 0
         self.last_final: str = ""
-        self.finals_seen = 0          # counts every non-empty final (screen-reader announcements)
+        self.finals_seen = 0          # counts every non-empty final
+        # What screen readers are to say, as it appears on screen: each final, or in
+        # translation-only mode its translation (the original when the translation is late).
+        self._announcements: list[str] = []
         self._cache: tuple[int, list[Line]] | None = None
         # Wrapped finals, reused while only the newest words change (see _wrapped). Anything
         # that can change how finished text wraps or reads bumps the epoch.
@@ -206,6 +209,9 @@ class CaptionModel:
         slot.final_id, slot.language = final_id, language
         if self.config.translation == "translation" and slot.translation is None:
             slot.held_until = now + self.config.translation_wait_s
+        else:
+            self._announce(slot, slot.translation if self.config.translation == "translation"
+                           else text)
         if language:
             if self._last_language is not None and language.lower() != self._last_language.lower():
                 slot.tag = f"[{language.upper()}]"
@@ -237,6 +243,8 @@ class CaptionModel:
                 if slot.translation != text:
                     slot.translation = text
                     slot.held_until = None
+                    if self.config.translation == "translation":
+                        self._announce(slot, text)   # shown now, or in place of the original
                     self._layout_epoch += 1     # the same slots now wrap differently
                     self._touch(now)
                 return True
@@ -258,6 +266,18 @@ class CaptionModel:
             if key and key != YOU and key not in seen:
                 seen[key] = self.names.display(slot.speaker, slot.label) or key
         return list(seen.items())
+
+    def take_announcements(self) -> list[str]:
+        """What appeared on screen since the last call, for screen readers: one entry per
+        finished caption ("Speaker A: …" when the speaker is known), oldest first."""
+        out, self._announcements = self._announcements, []
+        return out
+
+    def _announce(self, slot: _Slot, text: str | None) -> None:
+        if text:
+            who = self.names.display(slot.speaker, slot.label)
+            self._announcements.append(f"{who}: {text}" if who else text)
+            del self._announcements[:-50]    # nobody is taking them (no overlay shown)
 
     def speaker_of_last_final(self) -> str | None:
         """Display name of who said the newest final on screen (status and screen readers)."""
@@ -286,6 +306,7 @@ class CaptionModel:
             if slot.held_until is not None and now >= slot.held_until:
                 slot.held_until = None
                 released = True
+                self._announce(slot, slot.text)     # the translation is late: the original
         if released:
             self._layout_epoch += 1
             self._touch(now)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
-
-import keyring
-from keyring.errors import KeyringError, PasswordDeleteError
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
 
 from app import APP_ID
 
@@ -50,11 +50,31 @@ class KeyringUnavailable(Exception):
     """No usable OS keyring (e.g. no Secret Service). The message says what to do."""
 
 
+LOCKED_MESSAGE = ("The system keyring is locked (its unlock prompt was dismissed), so the key "
+                  "could not be read or saved. You will be asked again next time; the key can "
+                  "also be used for this session only.")
+
+
 def _unavailable(exc: Exception) -> KeyringUnavailable:
+    if _is_locked(exc):
+        return KeyringUnavailable(LOCKED_MESSAGE)
     return KeyringUnavailable(
         "The system keyring is not available (" + type(exc).__name__ + "). The API key can be "
         "used for this session only, or set ASSEMBLYAI_API_KEY for one run; it is never saved "
         "in plain text.")
+
+
+def _keyring():
+    # Imported when first used: the module probes its backends (~50 ms), which would delay the
+    # overlay's first frame and every headless start that has ASSEMBLYAI_API_KEY.
+    import keyring
+    import keyring.errors  # noqa: F401 (used as keyring.errors)
+    return keyring
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """The keyring is there but stayed locked (its unlock prompt was dismissed)."""
+    return isinstance(exc, _keyring().errors.KeyringLocked)
 
 
 def _backend_errors() -> tuple[type[BaseException], ...]:
@@ -64,11 +84,117 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     (a locked session, a blob too large, ERROR_NO_SUCH_LOGON_SESSION); it is only importable where
     that backend is loaded, so it is looked up at call time.
     """
+    from keyring.errors import KeyringError
     errors: list[type[BaseException]] = [KeyringError]
     pywintypes = sys.modules.get("pywintypes")
     if pywintypes is not None and isinstance(getattr(pywintypes, "error", None), type):
         errors.append(pywintypes.error)
     return tuple(errors)
+
+
+class KeyringBusy(Exception):
+    """Another keyring call is still waiting (typically for the user to answer the keyring's
+    unlock prompt). Nothing was read or written; the message says what to do."""
+
+
+BUSY_MESSAGE = ("The system keyring is still waiting to be unlocked (answer its password "
+                "prompt), so nothing was saved or read yet. Try again once it is unlocked.")
+
+
+@dataclass(frozen=True)
+class KeyringState:
+    """What the last keyring call in this process found: a key stored or not, or no usable
+    keyring (``problem`` says why). It lets a window describe the key without asking the
+    keyring again, which can mean an unlock prompt and a long wait."""
+    available: bool
+    stored: bool = False
+    backend: str = ""                       # e.g. "SecretService"
+    problem: str = ""
+    locked: bool = False                    # there is a keyring; its unlock was dismissed
+    _source: object = field(default=None, repr=False, compare=False)
+
+
+# Keyring backends are not all safe to call from two threads at once (KWallet's goes through
+# dbus-python's shared connection; two Secret Service unlocks show two prompts), so every call
+# in this process is serialised; the lock's owner may be waiting on an unlock prompt.
+_lock = threading.Lock()
+_known: KeyringState | None = None
+_check_waiters: list[Callable[[KeyringState], None]] | None = None   # a background check runs
+_waiters_lock = threading.Lock()
+
+
+def _short_backend_name(backend) -> str:
+    return type(backend).__module__.rsplit(".", 1)[-1]
+
+
+def _keyring_call(op: Callable[[], object], stored_after: Callable[[object], bool],
+                  wait: float | None):
+    """Run one keyring operation under the lock and remember what it showed.
+
+    ``wait`` bounds how long to wait for a call already in progress (``None``: as long as it
+    takes); past it ``KeyringBusy`` is raised."""
+    global _known
+    if not _lock.acquire(timeout=-1 if wait is None else max(0.0, wait)):
+        raise KeyringBusy(BUSY_MESSAGE)
+    try:
+        backend = _keyring().get_keyring()
+        try:
+            result = op()
+        except _backend_errors() as exc:
+            unavailable = _unavailable(exc)
+            _known = KeyringState(False, backend=_short_backend_name(backend),
+                                  problem=str(unavailable), locked=_is_locked(exc),
+                                  _source=backend)
+            raise unavailable from None
+        _known = KeyringState(True, stored_after(result), _short_backend_name(backend),
+                              _source=backend)
+        return result
+    finally:
+        _lock.release()
+
+
+def known_keyring_state() -> KeyringState | None:
+    """What this process last learnt from the keyring, without asking it; ``None`` if it was
+    never asked, the backend was replaced since, or its unlock prompt was dismissed (asking
+    again shows the prompt again, which is what the user then expects)."""
+    state = _known
+    if state is None or state.locked or state._source is not _keyring().get_keyring():
+        return None                 # (get_keyring is set up by then: no D-Bus here)
+    return state
+
+
+def _read_stored(wait: float | None = None) -> str | None:
+    return _keyring_call(lambda: _keyring().get_password(KEYRING_SERVICE, KEYRING_USER),
+                         bool, wait)
+
+
+def check_keyring_in_background(done: Callable[[KeyringState], None]) -> None:
+    """Ask the keyring whether a key is stored on a worker thread; ``done(state)`` is called on
+    that thread (the caller posts it to its own). Calls made while a check runs share it."""
+    global _check_waiters
+    with _waiters_lock:
+        if _check_waiters is not None:
+            _check_waiters.append(done)
+            return
+        _check_waiters = [done]
+
+    def work() -> None:
+        global _check_waiters
+        try:
+            _read_stored()
+            state = _known
+        except KeyringUnavailable as exc:
+            state = _known if _known is not None else KeyringState(False, problem=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a backend bug must still answer the waiters
+            state = KeyringState(False, problem=_unavailable(exc).args[0])
+        with _waiters_lock:
+            waiters, _check_waiters = _check_waiters or [], None
+        for waiter in waiters:
+            waiter(state)
+
+    threading.Thread(target=work, name="keyring-check", daemon=True).start()
+
+
 class InvalidStoredKey(KeyringUnavailable):
     """The environment or the keyring holds something that cannot be a key (line breaks,
     spaces, control characters). It is never used; the message says where it came from."""
@@ -83,19 +209,17 @@ def _validated(value: str, where: str) -> Secret:
         raise InvalidStoredKey(f"The API key in {where} is not usable: {exc}") from None
 
 
-def load_api_key() -> Secret | None:
+def load_api_key(wait: float | None = None) -> Secret | None:
     """The key from the environment, else the keyring; ``None`` when neither has one.
 
-    Raises ``KeyringUnavailable`` when there is no environment key and the keyring fails, and
-    ``InvalidStoredKey`` (a ``KeyringUnavailable``) when the key found is not a valid key.
+    Raises ``KeyringUnavailable`` when there is no environment key and the keyring fails,
+    ``InvalidStoredKey`` (a ``KeyringUnavailable``) when the key found is not a valid key, and
+    ``KeyringBusy`` when another keyring call has not finished within ``wait`` seconds.
     """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         return _validated(env, ENV_VAR)
-    try:
-        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except _backend_errors() as exc:
-        raise _unavailable(exc) from None
+    stored = _read_stored(wait)
     return _validated(stored, "the system keyring") if stored else None
 
 
@@ -107,24 +231,22 @@ def child_environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def save_api_key(key: Secret) -> None:
-    try:
-        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal())
-    except _backend_errors() as exc:
-        raise _unavailable(exc) from None
+def save_api_key(key: Secret, wait: float | None = None) -> None:
+    _keyring_call(lambda: _keyring().set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal()),
+                  lambda _r: True, wait)
 
 
-def delete_api_key() -> None:
-    try:
-        keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
-    except PasswordDeleteError:
-        pass  # nothing stored: already deleted
-    except _backend_errors() as exc:
-        raise _unavailable(exc) from None
+def delete_api_key(wait: float | None = None) -> None:
+    def delete() -> None:
+        try:
+            _keyring().delete_password(KEYRING_SERVICE, KEYRING_USER)
+        except _keyring().errors.PasswordDeleteError:
+            pass  # nothing stored: already deleted
+    _keyring_call(delete, lambda _r: False, wait)
 
 
 def keyring_backend_name() -> str:
-    backend = keyring.get_keyring()
+    backend = _keyring().get_keyring()
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
@@ -154,8 +276,5 @@ def env_api_key_present() -> bool:
 
 def stored_api_key() -> Secret | None:
     """The key in the keyring only (ignores the environment). Raises ``KeyringUnavailable``."""
-    try:
-        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except _backend_errors() as exc:
-        raise _unavailable(exc) from None
+    stored = _read_stored()
     return Secret(stored) if stored else None  # shown as "a key is stored", never sent

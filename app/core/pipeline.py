@@ -570,7 +570,8 @@ class CaptionPipeline:
         if run is not None:
             run.stopping = True
             run.session.stop(self.stop_timeout_s)      # finals of what was heard are kept
-        message = f"{exc} Waiting for it to come back."
+        # What happened and what the app does come first: the status line has room for little.
+        message = f"The audio device was lost; waiting for it to come back. {exc}"
         self._out(StreamError(None, message, Recovery.RECONNECT))
         if self._gap_start is None:
             self._gap_start = self._position_ms

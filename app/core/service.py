@@ -161,6 +161,16 @@ class CaptionService:
             self._transcript_dir = default_transcript_dir()
         return self._transcript_dir
 
+    def key_refused(self) -> bool:
+        """The last run ended because AssemblyAI refused the API key it used (the key page
+        says so next to the stored key); False while a run goes on."""
+        outcome, plan = self.last_outcome, self.plan
+        if self._run is not None or outcome is None or outcome.error is None \
+                or plan is None or plan.api_key is None:
+            return False
+        from app.core.streaming.close_codes import AUTH, category
+        return category(outcome.error) == AUTH
+
     def levels(self) -> dict:
         return self._run.group.levels() if self._run is not None else {}
 

@@ -44,6 +44,7 @@ class GuiApp:
         self.hotkeys = GlobalHotkeys()
         self._settings_dialog = None
         self._history = None
+        self._damaged_note = False        # the status line points at Settings for a damaged file
 
         c, o = self.controller, self.overlay
         c.partial.connect(o.on_partial)
@@ -83,6 +84,13 @@ class GuiApp:
             self.overlay.set_overlay_visible(True, persist=False)
         for note in self.info.notes:
             self.tray.notify(APP_NAME, note)
+        # A damaged settings file was set aside: say so once, where the user will see it.
+        for problem in getattr(self.settings.store, "warnings", ()):
+            if self.tray.available:
+                self.tray.notify("Settings were reset", problem)
+            elif not self.info.notes:
+                self.overlay.set_status_note("settings file damaged: see Settings", problem)
+                self._damaged_note = True
         if self.settings.get("app/start_on_launch"):
             self.controller.start()
         from app.qt.updates import UpdateNotifier
@@ -117,6 +125,9 @@ class GuiApp:
 
     # ---- windows opened on demand (imported lazily: most sittings never open them) --------------
     def open_settings(self) -> None:
+        if self._damaged_note:                        # Settings says it in full from now on
+            self._damaged_note = False
+            self.overlay.set_status_note("")
         if self._settings_dialog is None:
             from app.qt.dialog_placement import ClearOfOverlay
             from app.qt.settings_dialog import SettingsDialog

@@ -95,6 +95,9 @@ class Controller(QObject):
         return plan.config if plan is not None else None
 
     # ---- what widgets ask for ----------------------------------------------------------------
+    def key_refused(self) -> bool:
+        return self.service.key_refused()
+
     def start(self) -> None:
         self.service.start()
 

@@ -93,7 +93,6 @@ class CaptionOverlay(QWidget):
         self._drag_offset = None          # fallback drag when the platform has no system move
         self._drag_edges = Qt.Edge(0)
         self._drag_start = None
-        self._last_spoken = 0             # finals already announced to screen readers
 
         self.placement = OverlayPlacement(self, settings, self._height_for_lines, self._relayout)
         self.placement.dock_changed.connect(self.dock_changed)
@@ -246,7 +245,7 @@ class CaptionOverlay(QWidget):
 
     def on_translation(self, label: str, translation) -> None:
         if self.model.on_translation(translation.id, translation.text, time.monotonic()):
-            self.setAccessibleDescription(self._describe())
+            self._announce()
             self.update()
 
     def set_translation_mode(self, mode: str) -> None:
@@ -485,6 +484,7 @@ class CaptionOverlay(QWidget):
 
     def _tick(self) -> None:
         if self.model.tick(time.monotonic()):
+            self._announce()            # a held final shown without its late translation
             self.update()
             if not self.model.lines():
                 self.setAccessibleDescription(self._describe())
@@ -498,13 +498,10 @@ class CaptionOverlay(QWidget):
     def _announce(self) -> None:
         """Expose the caption text to screen readers (description + a change event)."""
         self.setAccessibleDescription(self._describe())
-        text = self.model.last_final
-        who = self.model.speaker_of_last_final()
-        if text and who:
-            text = f"{who}: {text}"       # screen readers hear who speaks, as sighted readers see
-        if text and self.model.finals_seen != self._last_spoken:
-            self._last_spoken = self.model.finals_seen
+        texts = self.model.take_announcements()     # what the screen now shows, speaker named
+        if texts:
             notify_accessibility(QAccessibleEvent(self, QAccessible.Event.DescriptionChanged))
+        for text in texts:
             # Screen readers (and braille displays) get each finished sentence, politely queued.
             announcement = QAccessibleAnnouncementEvent(self, text)
             announcement.setPoliteness(QAccessible.AnnouncementPoliteness.Polite)

@@ -125,8 +125,10 @@ class SettingsDialog(QDialog):
         for page in (self.silence, self.vocabulary, self.audio):
             page.set_engine(self.connection.current_engine())
         self._update_buttons()
-        if self.settings.warnings:
-            self.problem.setText("Some saved settings were unusable and were reset to defaults.")
+        damaged = list(getattr(self.settings.store, "warnings", ()))   # the file itself, with its copy
+        if damaged or self.settings.warnings:
+            self.problem.setText(" ".join(damaged) if damaged else
+                                 "Some saved settings were unusable and were reset to defaults.")
 
     def showEvent(self, event) -> None:  # noqa: N802 — a dialog reopened after OK/Cancel
         if self._closing:

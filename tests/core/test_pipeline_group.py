@@ -277,6 +277,8 @@ def test_device_loss_ends_the_session_cleanly_and_resumes():
     lost = next(i for i, (_, e) in enumerate(rec.events)
                 if isinstance(e, StreamError) and e.recovery is Recovery.RECONNECT)
     assert "unplugged" in rec.events[lost][1].message or "stopped delivering" in rec.events[lost][1].message
+    # The status line shows the start of it: what happened and what the app does.
+    assert rec.events[lost][1].message.startswith("The audio device was lost; waiting for it")
     assert any(isinstance(e, Final) for _, e in rec.events[:lost])
     assert "SessionStarted" in kinds[lost:]           # a new session after the device came back
     assert src.opens >= 3

@@ -499,3 +499,22 @@ def test_the_offline_engine_chosen_explicitly_never_asks_the_keyring(tmp_path):
                 overrides={"engine/engine": "local"})
     assert h.service.start()
     assert asked == [] and h.session_config()["config"].engine == "local"
+
+
+def test_a_run_ended_by_a_refused_key_is_known_as_such(h):
+    save_api_key(Secret("sk-wrong"))
+    h.service.start()
+    assert not h.service.key_refused()                   # running: nothing to say yet
+    h.group.fatal_error = StreamError(4001, "Not authorized.", Recovery.STOP)
+    h.group.on_done()
+    assert h.service.key_refused()
+    h.service.start()                                    # a new run (e.g. a new key saved)
+    assert not h.service.key_refused()
+
+
+def test_other_endings_are_not_a_refused_key(h):
+    save_api_key(Secret("sk-test"))
+    h.service.start()
+    h.group.fatal_error = StreamError(None, "The server closed the session.", Recovery.STOP)
+    h.group.on_done()
+    assert not h.service.key_refused()

@@ -168,3 +168,28 @@ gui.controller.final.emit("mic", Final("Please send the slides.", 1000, 1900))
     assert "History…" in {e["source"] for e in items}, items
     frame = next(n for n in a11y.tree() if "caption history" in n.get("name", "").lower())
     assert frame["role"] == "frame", frame
+
+
+def test_translation_only_mode_announces_what_the_screen_shows(desktop, a11y, artifacts_dir):
+    """A screen reader hears the translation the overlay shows, not the original sentence; a
+    translation that does not come in time leaves the original shown, and announced."""
+    app = desktop.spawn_qt(APP + """
+from app.core.events import Translation
+gui.controller.translation_mode.emit("translation")
+""")
+    app.wait_for("gui.overlay.isVisible() and gui.overlay.windowHandle().isExposed()")
+    desktop.wait_for(lambda: [n for n in a11y.tree() if n.get("name") == "Live captions"], timeout=30)
+    listener = a11y.listen(7)
+    app.call("""
+gui.controller.final.emit("mic", Final("Good morning, everyone.", 0, 900, id=9001))
+gui.controller.translation.emit("mic", Translation(9001, "es", "Buenos días a todos."))
+gui.controller.final.emit("mic", Final("The translation of this one is late.", 1000, 1900, id=9002))
+""")
+    time.sleep(4.0)              # past the 2.5 s wait: the original of the second is shown
+    shown = app.call("gui.overlay.readable_text()")
+    desktop.screenshot(artifacts_dir / "a11y-translation-only.png")
+    events = events_of(listener)
+    announced = [e["data"] for e in events if e["type"].startswith("object:announcement")]
+    assert announced == ["Buenos días a todos.", "The translation of this one is late."], events
+    assert "Good morning" not in shown and "Buenos días a todos." in shown, shown
+    assert "The translation of this one is late." in shown, shown

@@ -227,5 +227,6 @@ def test_test_connection_button_against_the_loopback_server(protocol, auth_mode,
     page.test_button.click()
     qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=30000)
     text = page.test_result.text()
-    assert not text.startswith("Connected") and "refused" in text and "wrong-key-0000" not in text
+    assert text.startswith("AssemblyAI refused this key (HTTP 401)"), text
+    assert "wrong-key-0000" not in text and page.field.text() == "wrong-key-0000"
     assert credentials.stored_api_key() is None         # testing never saves the key

@@ -114,3 +114,34 @@ def test_round_trip_with_the_linux_bundles_cipher_instead_of_cryptography(secret
                                            "username", "assemblyai-api-key")
         assert found.stdout == KEY
     assert last_json(secret_service.run_python(SHIM_PRELUDE + DELETE)) == {"after": True}
+
+
+@pytest.mark.parametrize("dismiss", [False, True], ids=["unlocked", "dismissed"])
+def test_settings_opens_while_a_locked_keyring_prompts(tmp_path, monkeypatch, dismiss):
+    """gnome-keyring's unlock prompt is up for 2 s: Settings is open before it is answered, and
+    learns that a key is stored once it is (it used to open only after the answer); a
+    dismissed prompt is explained as a locked keyring, not a missing one."""
+    from pathlib import Path
+
+    from tests.fixtures.desktop import x_desktop
+    from tests.fixtures.secret_service import SecretServiceEnv, open_settings_while_prompting
+    if not shutil.which("/usr/libexec/gcr-prompter") or not shutil.which("xdotool"):
+        pytest.fail("gcr (gcr-prompter) and xdotool are needed (bash packaging/dev.sh test)")
+    (tmp_path / "home").mkdir(exist_ok=True)
+    with x_desktop(tmp_path / "home", compositor=False) as (display, desktop_env):
+        monkeypatch.setenv("DISPLAY", display)      # D-Bus activates the prompter with it
+        service = SecretServiceEnv().start()
+        try:
+            data = open_settings_while_prompting(service, desktop_env,
+                                                 Path(__file__).resolve().parents[2], 2.0,
+                                                 dismiss=dismiss)
+        finally:
+            service.stop()
+    assert data["prompt_after_ms"] is not None, data           # the keyring really prompted
+    answered_ms = data["prompt_after_ms"] + 2000
+    assert data["opened_ms"] < answered_ms, data                 # open did not wait for it
+    assert data["known_ms"] >= answered_ms - 100, data           # the answer came afterwards
+    if dismiss:
+        assert "locked" in data["label"] and "dismissed" in data["label"], data
+    else:
+        assert "A key is stored in the keyring (SecretService)" in data["label"], data

@@ -1,6 +1,7 @@
 """API key page: keyring save/delete, show/hide, keyring-unavailable path, Test connection."""
 
 import logging
+import time
 import threading
 
 import keyring
@@ -56,9 +57,9 @@ def test_field_is_masked_with_show_hide(dialog):
     assert page.field.echoMode() == QLineEdit.EchoMode.Password
 
 
-def test_save_and_delete_through_the_keyring(dialog, _memory_keyring):
+def test_save_and_delete_through_the_keyring(dialog, qtbot, _memory_keyring):
     page = dialog.api_key
-    assert "No key is stored" in page.stored_label.text()
+    qtbot.waitUntil(lambda: "No key is stored" in page.stored_label.text())
     page.field.setText(f"  {KEY}  ")
     page.save_button.click()
     assert _memory_keyring.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] == KEY
@@ -112,7 +113,7 @@ def test_ok_with_keyring_unavailable_keeps_the_dialog_open(dialog, controller, f
 def test_keyring_unavailable_on_open_is_explained(qtbot, controller, failing_keyring):
     dlg = SettingsDialog(Settings(QSettingsStore()), controller)
     qtbot.addWidget(dlg)
-    assert "keyring is not available" in dlg.api_key.stored_label.text()
+    qtbot.waitUntil(lambda: "keyring is not available" in dlg.api_key.stored_label.text())
     assert "for this session only" in dlg.api_key.stored_label.text()
     assert not dlg.api_key.session_button.isHidden()
 
@@ -144,11 +145,37 @@ def test_connection_check_runs_off_the_gui_thread(dialog, qtbot, monkeypatch, _m
 
 def test_connection_check_reports_the_mapped_error(dialog, qtbot, monkeypatch):
     monkeypatch.setattr(api_key_page, "run_check", lambda config, key: StreamError(
-        401, "The API key was rejected. Check it on the API key page.", Recovery.STOP))
+        402, "AssemblyAI says the account needs payment (HTTP 402).", Recovery.STOP))
     dialog.api_key.field.setText(KEY)                      # a typed, unsaved key is tested
     dialog.api_key.test_button.click()
     qtbot.waitUntil(lambda: dialog.api_key.test_button.isEnabled(), timeout=10000)
-    assert dialog.api_key.test_result.text() == "The API key was rejected. Check it on the API key page."
+    assert dialog.api_key.test_result.text() == "AssemblyAI says the account needs payment (HTTP 402)."
+
+
+REFUSED = StreamError(401, "The AssemblyAI token service refused the credentials (HTTP 401). "
+                           "Check the API key in Settings.", Recovery.STOP)
+
+
+def test_a_refused_typed_key_is_named_and_kept(dialog, qtbot, monkeypatch, _memory_keyring):
+    monkeypatch.setattr(api_key_page, "run_check", lambda config, key: REFUSED)
+    page = dialog.api_key
+    page.field.setText("wr0ng-" + KEY)
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=10000)
+    text = page.test_result.text()
+    assert text.startswith("AssemblyAI refused this key (HTTP 401)") and "not been saved" in text
+    assert "in Settings" not in text and "token service" not in text
+    assert page.field.text() == "wr0ng-" + KEY and _memory_keyring.store == {}   # nothing lost
+
+
+def test_a_refused_stored_key_says_to_save_the_right_one(dialog, qtbot, monkeypatch):
+    credentials.save_api_key(Secret(KEY))
+    monkeypatch.setattr(api_key_page, "run_check", lambda config, key: REFUSED)
+    page = dialog.api_key
+    page.test_button.click()
+    qtbot.waitUntil(lambda: page.test_button.isEnabled(), timeout=10000)
+    assert "refused the key stored in the keyring" in page.test_result.text()
+    assert "Save to keyring" in page.test_result.text()
 
 
 def test_connection_check_without_a_key(dialog):
@@ -201,3 +228,109 @@ def test_the_key_never_reaches_logs_or_the_settings_file(dialog, qtbot, monkeypa
     for name in ("message", "stored_label", "test_result"):
         assert KEY not in getattr(page, name).text()
     assert KEY not in repr(controller.calls)
+
+
+# --- opening the page never waits on the keyring --------------------------------------------
+
+@pytest.fixture
+def prompting_keyring():
+    """A keyring whose reads wait for ``gate``, like one showing its unlock prompt."""
+    from tests.core.test_keyring_state import GatedKeyring
+    previous = keyring.get_keyring()
+    backend = GatedKeyring()
+    backend.store[(credentials.KEYRING_SERVICE, credentials.KEYRING_USER)] = KEY
+    keyring.set_keyring(backend)
+    yield backend
+    backend.gate.set()
+    keyring.set_keyring(previous)
+
+
+def _open(qtbot, controller, store):
+    dlg = SettingsDialog(Settings(store), controller)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_opening_settings_with_a_prompting_keyring_does_not_wait(qtbot, controller, store,
+                                                                  prompting_keyring):
+    started = time.monotonic()
+    dlg = _open(qtbot, controller, store)
+    assert time.monotonic() - started < 3.0          # the keyring below waits 10 s
+    page = dlg.api_key
+    assert "Checking" in page.stored_label.text()
+    assert prompting_keyring.calls == 1 and threading.current_thread() is threading.main_thread()
+    prompting_keyring.gate.set()                      # the user unlocked it
+    qtbot.waitUntil(lambda: "A key is stored in the keyring" in page.stored_label.text())
+
+
+def test_a_second_opening_uses_what_is_known_without_asking_again(qtbot, controller, store,
+                                                                  prompting_keyring):
+    prompting_keyring.gate.set()
+    first = _open(qtbot, controller, store)
+    qtbot.waitUntil(lambda: "A key is stored" in first.api_key.stored_label.text())
+    first.close()
+    calls = prompting_keyring.calls
+    second = _open(qtbot, controller, store)
+    assert "A key is stored" in second.api_key.stored_label.text()
+    assert prompting_keyring.calls == calls
+
+
+def test_closing_settings_before_the_keyring_answers_is_harmless(qtbot, controller, store,
+                                                                 prompting_keyring):
+    dlg = SettingsDialog(Settings(store), controller)   # dropped like the app drops it
+    dlg.reject()
+    dlg.deleteLater()
+    del dlg
+    qtbot.wait(10)
+    prompting_keyring.gate.set()
+    qtbot.waitUntil(lambda: credentials.known_keyring_state() is not None)
+    qtbot.wait(50)                                    # the answer's queued signal is delivered
+    again = _open(qtbot, controller, store)
+    assert "A key is stored" in again.api_key.stored_label.text()
+
+
+def test_save_while_the_keyring_prompts_keeps_the_typed_key(qtbot, controller, store,
+                                                            prompting_keyring):
+    dlg = _open(qtbot, controller, store)
+    page = dlg.api_key
+    page.field.setText("n3w-" + KEY)
+    started = time.monotonic()
+    assert not dlg.apply()
+    assert time.monotonic() - started < 2.0
+    assert "waiting to be unlocked" in dlg.problem.text()
+    assert page.field.text() == "n3w-" + KEY               # nothing lost
+    assert controller.named("apply_settings") == []
+    prompting_keyring.gate.set()
+    qtbot.waitUntil(lambda: "A key is stored" in page.stored_label.text())
+    assert dlg.apply()
+    assert prompting_keyring.store[(credentials.KEYRING_SERVICE,
+                                    credentials.KEYRING_USER)] == "n3w-" + KEY
+
+
+def test_a_stored_key_that_was_refused_is_pointed_out_until_a_new_one_is_saved(
+        qtbot, controller, store):
+    credentials.save_api_key(Secret(KEY))
+    controller.refused = True
+    dlg = _open(qtbot, controller, store)
+    page = dlg.api_key
+    assert "AssemblyAI refused it when captions last started" in page.stored_label.text()
+    page.field.setText("r1ght-" + KEY)
+    page.save_button.click()
+    assert "Saved" in page.message.text()
+    assert page.stored_label.text().startswith("A key is stored in the keyring")
+    assert "refused" not in page.stored_label.text()
+
+
+def test_a_dismissed_unlock_prompt_is_explained_not_called_unavailable(qtbot, controller, store):
+    from tests.core.test_keyring_state import DismissedKeyring
+    previous = keyring.get_keyring()
+    keyring.set_keyring(DismissedKeyring())
+    try:
+        dlg = _open(qtbot, controller, store)
+        page = dlg.api_key
+        qtbot.waitUntil(lambda: "locked" in page.stored_label.text())
+        assert "dismissed" in page.stored_label.text()
+        assert "not available here" not in page.stored_label.text()
+        assert not page.session_button.isHidden()
+    finally:
+        keyring.set_keyring(previous)

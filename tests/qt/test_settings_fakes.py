@@ -33,6 +33,11 @@ class FakeController(QObject):
     def set_session_api_key(self, key):
         self._record("set_session_api_key", key)
 
+    refused = False              # the last run ended because AssemblyAI refused the key
+
+    def key_refused(self):
+        return self.refused
+
     def named(self, name):
         return [c[1] for c in self.calls if c[0] == name]
 

@@ -21,6 +21,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
+from app.core.sharing.zoom_lang import zoom_lang
+
 log = logging.getLogger(__name__)
 
 _SEQ_BODY = re.compile(r"^\s*(\d{1,12})\s*$")
@@ -154,7 +156,8 @@ class Target:
 
 
 class ZoomTarget(Target):
-    """Zoom's caption API: ``seq`` continues from ``GET …/closedcaption/seq``, +1 per caption."""
+    """Zoom's caption API: ``seq`` continues from ``GET …/closedcaption/seq``, +1 per caption;
+    ``lang`` is the caption's detected language where known, else ``lang`` (``zoom_lang``)."""
 
     name = "Zoom"
 
@@ -192,7 +195,8 @@ class ZoomTarget(Target):
         self.last_seq = caption.seq
 
     async def send(self, caption: Caption) -> None:
-        await self._request("POST", with_params(self.url, seq=caption.seq, lang=self.lang),
+        lang = zoom_lang(caption.record.get("language"), self.lang)
+        await self._request("POST", with_params(self.url, seq=caption.seq, lang=lang),
                             data=caption.text.encode("utf-8"),
                             headers={"Content-Type": "text/plain; charset=utf-8"})
 

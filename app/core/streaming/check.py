@@ -69,3 +69,28 @@ def _open_and_close(config: SessionConfig, token: str, timeout: float,
         log.info("connection check: the session ended with %s", errors[0].message)
         return errors[0]
     return None
+
+
+# Where the tested key came from, for the words of a refusal.
+KEY_ORIGINS = ("typed", "session", "stored", "environment")
+
+
+def refusal_message(error: StreamError, origin: str | None) -> str:
+    """What the API key page says about a failed test: a refused key is named for where it came
+    from and what to do on that page (the general message sends the user to Settings, where
+    they already are); every other failure keeps its own words."""
+    from app.core.streaming.close_codes import AUTH, category
+    if category(error) != AUTH or origin not in KEY_ORIGINS:
+        return error.message
+    status = f" (HTTP {error.code})" if error.code else ""
+    if origin == "typed":
+        return (f"AssemblyAI refused this key{status}. Check that you copied the whole key "
+                "from your AssemblyAI account; it has not been saved.")
+    if origin == "session":
+        return (f"AssemblyAI refused the key used for this session{status}. Paste the right "
+                "key above.")
+    if origin == "environment":
+        return (f"AssemblyAI refused the key in ASSEMBLYAI_API_KEY{status}. Correct that "
+                "variable and start the app again.")
+    return (f"AssemblyAI refused the key stored in the keyring{status}. Paste the right key "
+            "above and press \u201cSave to keyring\u201d.")

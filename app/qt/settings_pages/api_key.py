@@ -1,7 +1,10 @@
 """API key page: masked entry, Save to / Delete from the OS keyring, Test connection.
 
-Keyring calls run on the GUI thread; the connection test runs on a worker
-thread and posts its result back through a signal. The key is only ever held in a ``Secret`` or
+Opening the page never waits on the keyring (a locked keyring can hold a call until its
+unlock prompt is answered): the page describes the key from what the app last learnt from the
+keyring, or shows "Checking…" and asks it on a worker thread whose answer comes back through a
+signal. Save and Delete, which the user asks for, call it on the GUI thread, waiting only
+briefly for a check still in progress. The connection test runs on a worker thread too. The key is only ever held in a ``Secret`` or
 the masked field; when the keyring is unavailable the user may use it for this session only
 (``controller.set_session_api_key``) — it is never written anywhere in plain text.
 """
@@ -17,8 +20,10 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QToo
                                QVBoxLayout)
 
 from app.core import credentials, run_plan
-from app.core.credentials import KeyringUnavailable, Secret
+from app.core.credentials import KeyringBusy, KeyringState, KeyringUnavailable, Secret
+from app.core.events import StreamError
 from app.core.settings import API_KEY_CHANGED, PREF_BY_KEY
+from app.core.streaming.check import refusal_message
 from app.qt.settings_pages.base import SettingsPage, explanation
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,27 @@ class _CheckRelay(QObject):
     done = Signal(object, object)   # (StreamError | None, unexpected exception text | None)
 
 
+class _KeyringRelay(QObject):
+    """Carries a background keyring check's answer to the GUI thread. One for the app's life,
+    made on the GUI thread: a check outliving a closed dialog then never emits from, or drops
+    the last reference to, a deleted object on the worker thread."""
+    checked = Signal(object)        # KeyringState
+
+
+_keyring_relay: _KeyringRelay | None = None
+
+# How long Save / Delete wait for a background check still in progress (it may be waiting for
+# the keyring's unlock prompt) before saying so instead of freezing the window.
+KEYRING_WAIT_S = 0.25
+
+
+def _relay_for_keyring_checks() -> _KeyringRelay:
+    global _keyring_relay
+    if _keyring_relay is None:
+        _keyring_relay = _KeyringRelay()
+    return _keyring_relay
+
+
 class ApiKeyPage(SettingsPage):
     title = "API key"
     keys = ()
@@ -48,8 +74,11 @@ class ApiKeyPage(SettingsPage):
         self.session_key: Secret | None = None
         self.key_changed = False
         self._check_thread: threading.Thread | None = None
+        self._test_origin: str | None = None     # where the key under test came from
         self._relay = _CheckRelay()
         self._relay.done.connect(self._on_check_done)
+        self._keyring = _relay_for_keyring_checks()
+        self._keyring.checked.connect(self._on_keyring_checked)
 
         self.field = QLineEdit()
         self.field.setEchoMode(QLineEdit.EchoMode.Password)
@@ -132,7 +161,10 @@ class ApiKeyPage(SettingsPage):
         if key is None:
             return False
         try:
-            credentials.save_api_key(key)
+            credentials.save_api_key(key, wait=KEYRING_WAIT_S)
+        except KeyringBusy as exc:
+            self._say(str(exc), ok=False)       # the typed key stays in the field
+            return False
         except KeyringUnavailable as exc:
             self._keyring_unavailable(exc)
             return False
@@ -144,7 +176,10 @@ class ApiKeyPage(SettingsPage):
 
     def delete_key(self) -> None:
         try:
-            credentials.delete_api_key()
+            credentials.delete_api_key(wait=KEYRING_WAIT_S)
+        except KeyringBusy as exc:
+            self._say(str(exc), ok=False)
+            return
         except KeyringUnavailable as exc:
             self._keyring_unavailable(exc)
             return
@@ -173,9 +208,29 @@ class ApiKeyPage(SettingsPage):
         if credentials.env_api_key_present():
             self.stored_label.setText(f"A key from {credentials.ENV_VAR} is in use for this run.")
             return
-        try:
-            stored = credentials.stored_api_key()
-        except KeyringUnavailable as exc:
+        state = credentials.known_keyring_state()
+        if state is None:           # never asked in this run: ask off the GUI thread
+            self.stored_label.setText("Checking the system keyring\u2026")
+            relay = self._keyring
+
+            def done(result: KeyringState) -> None:   # worker thread: only the signal
+                relay.checked.emit(result)
+
+            credentials.check_keyring_in_background(done)
+            return
+        self._show_state(state)
+
+    @Slot(object)
+    def _on_keyring_checked(self, state: KeyringState) -> None:
+        if not credentials.env_api_key_present():
+            self._show_state(state)
+
+    def _show_state(self, state: KeyringState) -> None:
+        if state.locked:
+            self.stored_label.setText(state.problem)
+            self.session_button.show()
+            return
+        if not state.available:
             self.stored_label.setText(
                 "The system keyring is not available here (on Linux it needs a Secret Service "
                 "such as GNOME Keyring or KWallet), so the key cannot be stored. Paste it and "
@@ -183,11 +238,19 @@ class ApiKeyPage(SettingsPage):
                 "plain text." if not self.session_key else
                 "The system keyring is not available; a key is in use for this session only.")
             self.session_button.show()
-            log.info("keyring unavailable: %s", exc)
+            log.info("keyring unavailable: %s", state.problem)
             return
-        backend = credentials.keyring_backend_name().rsplit(".", 2)[-2]
-        if stored:
-            self.stored_label.setText(f"A key is stored in the keyring ({backend}). "
+        refused = getattr(self.controller, "key_refused", None)
+        if state.stored and not self.key_changed and callable(refused) and refused():
+            self.stored_label.setText(
+                f"A key is stored in the keyring ({state.backend}), but AssemblyAI refused it "
+                "when captions last started. Paste the right key and press \u201cSave to "
+                "keyring\u201d.")
+            self.stored_label.setStyleSheet(_BAD)
+            return
+        self.stored_label.setStyleSheet("")
+        if state.stored:
+            self.stored_label.setText(f"A key is stored in the keyring ({state.backend}). "
                                       "Type a new one to replace it.")
         elif self.session_key:
             self.stored_label.setText("A key is in use for this session only.")
@@ -204,14 +267,20 @@ class ApiKeyPage(SettingsPage):
 
     # -- connection test -----------------------------------------------------------------------
     def _key_for_test(self) -> tuple[bool, Secret | None]:
-        """(usable, key). Keyring read here, on the GUI thread."""
+        """(usable, key). Keyring read here, on the GUI thread, when the user asked for a test."""
         if self.field.text().strip():
             key = self._typed_key()
+            self._test_origin = "typed"
             return key is not None, key
         if self.session_key:
+            self._test_origin = "session"
             return True, self.session_key
+        self._test_origin = "environment" if credentials.env_api_key_present() else "stored"
         try:
-            return True, credentials.load_api_key()
+            return True, credentials.load_api_key(wait=KEYRING_WAIT_S)
+        except KeyringBusy as exc:
+            self._show_test(str(exc), ok=False)
+            return False, None
         except KeyringUnavailable:
             return True, None
 
@@ -260,8 +329,10 @@ class ApiKeyPage(SettingsPage):
         elif error is None:
             self._show_test("Connected: the key works and a test session opened and closed.",
                             ok=True)
+        elif isinstance(error, StreamError):
+            self._show_test(refusal_message(error, self._test_origin), ok=False)
         else:
-            self._show_test(getattr(error, "message", str(error)), ok=False)
+            self._show_test(str(error), ok=False)
 
     def _show_test(self, text: str, *, ok: bool) -> None:
         self.test_result.setText(text)

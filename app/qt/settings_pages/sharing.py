@@ -35,6 +35,10 @@ class SharingPage(SettingsPage):
         self.caption_lang = QLineEdit()
         self.caption_lang.setMaxLength(6)
         self.caption_lang.setPlaceholderText("en-US")
+        self.caption_lang.setToolTip(
+            "Zoom's language for captions whose language was not detected. With \u201cDetect the "
+            "language of each caption\u201d on, each caption is sent with its own language "
+            "(es \u2192 es-ES); this setting's country is kept for its own language (en-GB).")
         self.youtube_url = QLineEdit()
         self.youtube_url.setPlaceholderText("http(s) caption ingestion URL from YouTube Studio")
         self.webhook_url = QLineEdit()
