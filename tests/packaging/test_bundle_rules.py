@@ -29,6 +29,8 @@ from identity import read_identity, version_tuple  # noqa: E402
     "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/platforms/libqeglfs.so",
     "PySide6/Qt/plugins/imageformats/libqpdf.so",
+    "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+    "PySide6/Qt/plugins/imageformats/libqgif.so",
     "PySide6/Qt/plugins/tls/libqopensslbackend.so",
     "PySide6/Qt/lib/libQt6Pdf.so.6",
     "PySide6/Qt/lib/libQt6QuickControls2Basic.so.6",
@@ -122,6 +124,11 @@ def test_auditwheel_libraries_are_shipped_unstripped():
     ("numpy.libs/libscipy_openblas64_.so", None),
     ("ctranslate2.libs/libctranslate2-1.so.4", "runtime"),
     ("app/core/engines/moonshine.pyc", None),
+    ("onnx/onnx_cpp2py_export.cpython-311-x86_64-linux-gnu.so", "runtime"),
+    ("onnx-1.23.2.dist-info/RECORD", "runtime"),
+    ("google/_upb/_message.abi3.so", "runtime"),
+    ("ml_dtypes/_ml_dtypes_ext.cpython-311-x86_64-linux-gnu.so", "runtime"),
+    ("numpy-2.4.6.dist-info/RECORD", None),
 ])
 def test_size_accounting_separates_the_offline_engine(path, kind):
     assert offline_category(path) == kind

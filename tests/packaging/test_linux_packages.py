@@ -93,6 +93,9 @@ def test_bundle_size_within_ceiling_with_offline_engine_reported_apart(bundle):
     assert not list(internal.glob("libgtk-3*")), "a GTK platform theme dragged GTK in"
     # SecretStorage's AES comes from the bundled OpenSSL; the 12 MB cryptography wheel stays out.
     assert not (internal / "cryptography").exists() and (internal / "libcrypto.so.3").exists()
+    # numpy is the one built without BLAS: no OpenBLAS or gfortran runtime rides along.
+    assert not (internal / "numpy.libs").exists(), "numpy's OpenBLAS is in the bundle (see the build output)"
+    assert not list(internal.rglob("*openblas*"))
 
 
 def test_every_library_in_the_bundle_resolves(bundle):
@@ -136,6 +139,30 @@ def test_frozen_self_test_passes_with_real_keyring_audio_and_server(
     assert "working" in lines["PASS offline engine"].lower()
     assert "Captions are working on this computer." in lines["PASS session"]
     assert loopback_server.sessions[-1].violations == []
+
+
+def test_frozen_offline_engine_prepares_and_runs_the_fast_weights(bundle, tmp_path):
+    """The bundle carries what rewrites the shipped Moonshine weights (onnx and onnxruntime's .ort
+    reader), so an installed copy runs the prepared float/int8 weights, not the slow shipped ones.
+    A fresh cache proves the frozen app builds them itself, from the files inside the bundle."""
+    cache = tmp_path / "cache"
+    env = _frozen_env(XDG_CACHE_HOME=str(cache), XDG_CONFIG_HOME=str(tmp_path / "config"),
+                      XDG_DATA_HOME=str(tmp_path / "data"), XDG_STATE_HOME=str(tmp_path / "state"))
+    started = time.monotonic()
+    result = _run([bundle / APP_ID, "--self-test"], env=env, timeout=300)
+    first = time.monotonic() - started
+    line = next((line for line in result.stdout.splitlines() if line.startswith("PASS offline engine")), "")
+    assert line, result.stdout + result.stderr[-3000:]
+    assert "float weights (partials: int8))" in line, line
+    prepared = sorted(p.name for p in (cache / "caption-overlay" / "models").glob("*.onnx"))
+    assert [tuple(name.split("-")[3:5]) for name in prepared] == [
+        ("decoder", "float"), ("decoder", "int8"), ("encoder", "float"), ("encoder", "int8")], prepared
+    started = time.monotonic()
+    again = _run([bundle / APP_ID, "--self-test"], env=env, timeout=300)
+    print(f"\nfrozen self-test, empty cache (prepares the weights): {first:.1f} s; "
+          f"with the cache: {time.monotonic() - started:.1f} s\n{line}")
+    assert "float weights (partials: int8))" in again.stdout
+    assert sorted(p.name for p in (cache / "caption-overlay" / "models").glob("*.onnx")) == prepared
 
 
 def test_frozen_self_test_fails_when_the_server_rejects_the_key(bundle, loopback_server):
