@@ -162,7 +162,23 @@ def prune_orphans(kept, dropped, imports=None):
     standalone = [libraries[name] for name in libraries if name not in needed | from_dropped]
     needed |= reach(standalone)
     orphans = from_dropped - needed
-    return [entry for entry in kept if not (_prunable_library(entry[0]) and _base(entry[0]) in orphans)]
+    kept = [entry for entry in kept if not (_prunable_library(entry[0]) and _base(entry[0]) in orphans)]
+    return drop_dangling_links(kept)
+
+
+def drop_dangling_links(toc, also=()):
+    """Without the SYMLINK entries whose target (a path inside the bundle) is neither in ``toc``
+    nor in ``also``: PyInstaller links Qt's libraries to the top level (those links sit among the
+    datas), and a pruned library would leave its link behind."""
+    import posixpath
+
+    present = {"/".join(_parts(entry[0])) for entry in [*toc, *also]}
+
+    def target(entry) -> str:       # a link's source is its target, relative to the link's folder
+        dest = "/".join(_parts(entry[0]))
+        return posixpath.normpath(posixpath.join(posixpath.dirname(dest), "/".join(_parts(entry[1]))))
+
+    return [entry for entry in toc if entry[2] != "SYMLINK" or target(entry) in present]
 
 
 # --- size accounting -------------------------------------------------------------------------

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "packaging"))
 
 import icu_trim  # noqa: E402
-from bundle_filter import drop_reason, filter_qt, offline_category, protect_from_strip, prune_orphans  # noqa: E402
+from bundle_filter import (drop_dangling_links, drop_reason, filter_qt, offline_category,  # noqa: E402
+                           protect_from_strip, prune_orphans)
 from identity import read_identity, version_tuple  # noqa: E402
 
 
@@ -99,6 +100,26 @@ def test_libraries_only_a_dropped_plugin_needed_are_pruned():
     for name in ("libfreetype.so.6", "PySide6/Qt/lib/libQt6Widgets.so.6", "libctypes-only.so",
                  "libctypes-dep.so", "PySide6/QtWidgets.abi3.so"):
         assert name in kept
+
+
+def test_links_to_pruned_libraries_go_with_them():
+    toc = [
+        ("PySide6/QtWidgets.abi3.so", "src/QtWidgets", "EXTENSION"),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", "src/Widgets", "BINARY"),
+        ("PySide6/Qt/lib/libQt6Network.so.6", "src/Network", "BINARY"),
+        ("PySide6/Qt/plugins/tls/libqopensslbackend.so", "src/tls", "BINARY"),
+        ("libQt6Widgets.so.6", "PySide6/Qt/lib/libQt6Widgets.so.6", "SYMLINK"),
+        ("libQt6Network.so.6", "PySide6/Qt/lib/libQt6Network.so.6", "SYMLINK"),
+        ("PySide6/Qt/lib/libQt6Net.so", "libQt6Network.so.6", "SYMLINK"),
+        ("PySide6/Qt/lib/libQt6W.so", "libQt6Widgets.so.6", "SYMLINK"),
+    ]
+    imports = _fake_imports({"src/QtWidgets": ["libQt6Widgets.so.6"], "src/tls": ["libQt6Network.so.6"]})
+    kept = [entry[0] for entry in filter_qt(toc, "linux", prune=True, imports=imports)]
+    assert kept == ["PySide6/QtWidgets.abi3.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
+                    "libQt6Widgets.so.6", "PySide6/Qt/lib/libQt6W.so"]
+    # PyInstaller files its top-level links among the datas: judged against the binaries too.
+    datas = [("resources/x.png", "src/x", "DATA"), toc[4], toc[5]]
+    assert drop_dangling_links(datas, also=[toc[1]]) == [datas[0], toc[4]]
 
 
 def test_prune_keeps_everything_when_nothing_was_dropped():

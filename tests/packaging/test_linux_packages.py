@@ -93,6 +93,9 @@ def test_bundle_size_within_ceiling_with_offline_engine_reported_apart(bundle):
     assert not list(internal.glob("libgtk-3*")), "a GTK platform theme dragged GTK in"
     # SecretStorage's AES comes from the bundled OpenSSL; the 12 MB cryptography wheel stays out.
     assert not (internal / "cryptography").exists() and (internal / "libcrypto.so.3").exists()
+    assert not [p for p in bundle.rglob("*") if p.is_symlink() and not p.exists()], "dangling links"
+    # The single-instance socket is Python's own: no QtNetwork and the Kerberos stack it links.
+    assert not list(internal.rglob("libQt6Network*")) and not list(internal.glob("libgssapi*"))
     # numpy is the one built without BLAS: no OpenBLAS or gfortran runtime rides along.
     assert not (internal / "numpy.libs").exists(), "numpy's OpenBLAS is in the bundle (see the build output)"
     assert not list(internal.rglob("*openblas*"))
@@ -163,6 +166,31 @@ def test_frozen_offline_engine_prepares_and_runs_the_fast_weights(bundle, tmp_pa
           f"with the cache: {time.monotonic() - started:.1f} s\n{line}")
     assert "float weights (partials: int8))" in again.stdout
     assert sorted(p.name for p in (cache / "caption-overlay" / "models").glob("*.onnx")) == prepared
+
+
+def test_frozen_second_launch_hands_over_to_the_running_copy(bundle, tmp_path):
+    env = _frozen_env(XDG_RUNTIME_DIR=str(tmp_path / "run"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    (tmp_path / "run").mkdir(mode=0o700)
+    first = subprocess.Popen([str(bundle / APP_ID)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        while not list((tmp_path / "run").glob("*.sock")) and time.monotonic() < deadline:
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            time.sleep(0.2)
+        second = _run([bundle / APP_ID, "--source", "mic"], env=env, timeout=60)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "already running" in second.stderr
+        assert first.poll() is None                 # the first copy carries on
+    finally:
+        first.terminate()
+        try:
+            _out, err = first.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            first.kill()
+            _out, err = first.communicate(timeout=20)
+    assert first.returncode == 0, err[-3000:]
+    assert not list((tmp_path / "run").glob("*.sock"))    # a clean quit removes its socket
 
 
 def test_frozen_self_test_fails_when_the_server_rejects_the_key(bundle, loopback_server):
