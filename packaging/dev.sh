@@ -14,8 +14,9 @@ RUNTIME_APT=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plu
   libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libxcb-sync1)
 TEST_APT=(xvfb xauth x11-utils x11-apps xdotool imagemagick xcompmgr openbox pulseaudio espeak-ng sox
   dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux
-  flatpak-builder chromium chromium-driver at-spi2-core python3-pyatspi gir1.2-atspi-2.0)
-BUILD_APT=(binutils icu-devtools desktop-file-utils appstream xvfb)
+  flatpak-builder chromium chromium-driver at-spi2-core python3-pyatspi gir1.2-atspi-2.0 g++)
+# g++: the Linux bundle's numpy is compiled without OpenBLAS (packaging/numpy_noblas.py).
+BUILD_APT=(binutils g++ icu-devtools desktop-file-utils appstream xvfb)
 
 apt_install() {
   local missing=()
