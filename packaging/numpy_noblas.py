@@ -67,6 +67,17 @@ def prepare(version: str | None = None, root: Path | None = None, wheel: Path | 
     if (target / DONE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl
+
+    # Two builds at once (parallel test workers) take turns; the second then finds the first's.
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / DONE).is_file():
+            return target
+        return _build(version, target, wheel, run)
+
+
+def _build(version: str, target: Path, wheel: Path | None, run) -> Path:
     work = Path(tempfile.mkdtemp(prefix="numpy-noblas-", dir=target.parent))
     try:
         pip = [sys.executable, "-m", "pip"]
