@@ -227,7 +227,12 @@ def check_offline_engine() -> str:
     text = OfflineTranscriber()(pcm, rate).strip()
     if not text:
         raise CheckFailed(f"{label} loaded but transcribed the test recording as nothing")
-    return f"{label}: \"{text}\" ({time.monotonic() - started:.1f} s to load and decode)"
+    from app.core.engines import models
+
+    model = models.get_recognizer()       # the instance just loaded: which weights it runs
+    weights = getattr(model, "weights", None)
+    used = f", {weights} weights (partials: {model.partial_weights})" if weights else ""
+    return f"{label}: \"{text}\" ({time.monotonic() - started:.1f} s to load and decode{used})"
 
 
 def check_session(args) -> str:

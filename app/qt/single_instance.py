@@ -1,13 +1,16 @@
 """One running overlay per user session.
 
-The first copy listens on a local socket (``QLocalServer``: a Unix socket in the user's runtime
-folder, a named pipe on Windows). A second launch connects, hands over what its command line
-asked for and exits: the running copy shows its overlay and applies the options. A second
-overlay would be stacked on the first, run a second recognizer (double CPU, or double billing)
-and write a second transcript.
+The first copy listens on a local socket: a Unix socket in the user's runtime folder (Linux,
+macOS), a named pipe on Windows (``QLocalServer``). A second launch connects, hands over what its
+command line asked for and exits: the running copy shows its overlay and applies the options. A
+second overlay would be stacked on the first, run a second recognizer (double CPU, or double
+billing) and write a second transcript.
 
 The message is one JSON line, at most ``MAX_MESSAGE`` bytes: ``{"show": true, "overrides": {...}}``.
-Only the user themself can connect (``UserAccessOption``); anything malformed is ignored.
+Only the user themself can connect (the socket file is 0600; the pipe has ``UserAccessOption``);
+anything malformed is ignored. The Unix socket is Python's own, watched by a ``QSocketNotifier`` on
+the GUI thread, so Linux and macOS bundles need no QtNetwork (2 MB plus the Kerberos libraries it
+links).
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QLockFile, QObject, QThread, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QThread, Signal
 
 from app import APP_ID
 
@@ -77,12 +80,35 @@ def decode_message(data: bytes, allowed: set[str]) -> dict[str, Any] | None:
 
 def hand_over(overrides: dict[str, Any], name: str | None = None) -> bool:
     """Give the command line to a running copy. True when one took it (this copy should exit)."""
+    name = name or server_name()
+    if os.name == "nt":
+        return _hand_over_pipe(encode_message(overrides), name)
+    message = encode_message(overrides)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(CONNECT_TIMEOUT_MS / 1000)
+        try:
+            sock.connect(name)
+            sock.sendall(message)
+            got = b""
+            while REPLY not in got and len(got) < len(REPLY):
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+        except OSError:                  # nobody listening, or it went away mid-way
+            return False
+        return REPLY in got
+
+
+def _hand_over_pipe(message: bytes, name: str) -> bool:
+    from PySide6.QtNetwork import QLocalSocket
+
     sock = QLocalSocket()
-    sock.connectToServer(name or server_name())
+    sock.connectToServer(name)
     if not sock.waitForConnected(CONNECT_TIMEOUT_MS):
         return False
     try:
-        sock.write(encode_message(overrides))
+        sock.write(message)
         sock.flush()
         sock.waitForBytesWritten(CONNECT_TIMEOUT_MS)
         got = b""
@@ -102,10 +128,7 @@ class InstanceServer(QObject):
         super().__init__(parent)
         self.name = name or server_name()
         self._allowed = set(allowed)
-        self._server = QLocalServer(self)
-        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        self._server.newConnection.connect(self._on_connection)
-        self._buffers: dict[QLocalSocket, bytes] = {}
+        self._transport = _PipeServer(self._on_line) if os.name == "nt" else _UnixServer(self._on_line)
         lock_path = self.name + ".lock" if os.path.isabs(self.name) else \
             os.path.join(tempfile.gettempdir(), self.name + ".lock")
         self._lock = QLockFile(lock_path)
@@ -114,20 +137,141 @@ class InstanceServer(QObject):
     def listen(self) -> bool:
         """Become the running copy. False when another live copy already is.
 
-        A lock file decides (Qt's replaces a stale lock, one whose process is gone): with
-        socket options set, ``QLocalServer.listen`` would silently replace a live copy's socket.
+        A lock file decides (Qt's replaces a stale lock, one whose process is gone), so a second
+        copy never replaces a live copy's socket.
         """
         if not self._lock.tryLock(0):
             return False
-        QLocalServer.removeServer(self.name)   # left by a copy that crashed
-        if self._server.listen(self.name):
-            return True
-        log.warning("could not listen for a second launch: %s", self._server.errorString())
-        return True   # still the only copy (the lock says so); later launches will start anyway
+        try:
+            self._transport.listen(self.name)
+        except OSError as exc:
+            log.warning("could not listen for a second launch: %s", exc)
+        return True   # the only copy either way (the lock says so); later launches start anyway
+
+    def close(self) -> None:
+        self._transport.close()
+        self._lock.unlock()
+
+    def _on_line(self, line: bytes) -> None:
+        overrides = decode_message(line, self._allowed)
+        if overrides is None:
+            log.warning("ignored a malformed message from a second launch")
+            overrides = {}
+        self.activated.emit(overrides)
+
+
+class _UnixServer:
+    """A non-blocking Unix socket served from the GUI thread's event loop."""
+
+    def __init__(self, on_line: Callable[[bytes], None]) -> None:
+        self._on_line = on_line
+        self._sock: socket.socket | None = None
+        self._notifier: QSocketNotifier | None = None
+        self._clients: dict[socket.socket, list] = {}      # socket → [bytes so far, notifier]
+        self._path = ""
+
+    def listen(self, path: str) -> None:
+        try:
+            os.unlink(path)                    # left by a copy that crashed
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            os.chmod(path, 0o600)              # before listen(): nobody else can connect meanwhile
+            sock.listen(8)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock, self._path = sock, path
+        self._notifier = QSocketNotifier(sock.fileno(), QSocketNotifier.Type.Read)
+        self._notifier.activated.connect(self._accept)
+
+    def _accept(self, *_args) -> None:
+        while self._sock is not None:
+            try:
+                client, _address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("could not accept a second launch: %s", exc)
+                return
+            client.setblocking(False)
+            notifier = QSocketNotifier(client.fileno(), QSocketNotifier.Type.Read)
+            self._clients[client] = [b"", notifier]
+            notifier.activated.connect(lambda *_a, c=client: self._read(c))
+
+    def _read(self, client: socket.socket) -> None:
+        entry = self._clients.get(client)
+        if entry is None:
+            return
+        try:
+            chunk = client.recv(MAX_MESSAGE + 1)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:                          # gone before sending a whole line
+            self._drop(client)
+            return
+        data = entry[0] + chunk
+        if len(data) > MAX_MESSAGE:
+            log.warning("ignored an oversized message from a second launch")
+            self._drop(client)
+            return
+        entry[0] = data
+        if b"\n" not in data:
+            return
+        try:
+            client.send(REPLY)
+        except OSError:
+            pass                               # it stopped waiting; the options still apply
+        self._drop(client)
+        self._on_line(data.split(b"\n", 1)[0])
+
+    def _drop(self, client: socket.socket) -> None:
+        entry = self._clients.pop(client, None)
+        if entry is not None:
+            entry[1].setEnabled(False)
+            entry[1].deleteLater()
+        client.close()
+
+    def close(self) -> None:
+        for client in list(self._clients):
+            self._drop(client)
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+
+
+class _PipeServer:
+    """Windows: a named pipe through QLocalServer (Python's socket module has no AF_UNIX there)."""
+
+    def __init__(self, on_line: Callable[[bytes], None]) -> None:
+        from PySide6.QtNetwork import QLocalServer
+
+        self._on_line = on_line
+        self._server = QLocalServer()
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.newConnection.connect(self._on_connection)
+        self._buffers: dict = {}
+
+    def listen(self, name: str) -> None:
+        self._server.removeServer(name)       # left by a copy that crashed
+        if not self._server.listen(name):
+            raise OSError(self._server.errorString())
 
     def close(self) -> None:
         self._server.close()
-        self._lock.unlock()
 
     def _on_connection(self) -> None:
         while self._server.hasPendingConnections():
@@ -136,7 +280,7 @@ class InstanceServer(QObject):
             sock.readyRead.connect(lambda s=sock: self._on_ready(s))
             sock.disconnected.connect(lambda s=sock: self._forget(s))
 
-    def _on_ready(self, sock: QLocalSocket) -> None:
+    def _on_ready(self, sock) -> None:
         data = self._buffers.get(sock, b"") + bytes(sock.readAll())
         if len(data) > MAX_MESSAGE:
             log.warning("ignored an oversized message from a second launch")
@@ -146,17 +290,12 @@ class InstanceServer(QObject):
         self._buffers[sock] = data
         if b"\n" not in data:
             return
-        line = data.split(b"\n", 1)[0]
-        overrides = decode_message(line, self._allowed)
         sock.write(REPLY)
         sock.flush()
         sock.disconnectFromServer()
-        if overrides is None:
-            log.warning("ignored a malformed message from a second launch")
-            overrides = {}
-        self.activated.emit(overrides)
+        self._on_line(data.split(b"\n", 1)[0])
 
-    def _forget(self, sock: QLocalSocket) -> None:
+    def _forget(self, sock) -> None:
         self._buffers.pop(sock, None)
         sock.deleteLater()
 

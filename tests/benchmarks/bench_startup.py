@@ -91,13 +91,13 @@ def bundle_dir(build: bool, work: Path) -> Path | None:
         return existing
     if not build:
         return None
-    pyinstaller = ROOT / ".venv" / "bin" / "pyinstaller"
-    if not pyinstaller.exists():
-        raise SystemExit("--bundle needs PyInstaller in .venv (pip install pyinstaller)")
+    import importlib.util
+    if importlib.util.find_spec("PyInstaller") is None:
+        raise SystemExit("--bundle needs PyInstaller (pip install -e '.[package]')")
     dist, build_dir = work / "dist", work / "build"
     t0 = time.monotonic()
-    subprocess.run([str(pyinstaller), "--noconfirm", "--clean", "--distpath", str(dist), "--workpath",
-                    str(build_dir), "build.spec"], cwd=str(ROOT), check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--distpath", str(dist),
+                    "--workpath", str(build_dir), "build.spec"], cwd=str(ROOT), check=True, capture_output=True)
     print(f"bundle built in {time.monotonic() - t0:.0f} s")
     return dist / "caption-overlay"
 
@@ -107,12 +107,15 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=6, help="launches (default 6)")
     ap.add_argument("--bundle", action="store_true", help="build the frozen bundle from build.spec and measure it")
     ap.add_argument("--quick", action="store_true", help="3 launches")
+    ap.add_argument("--bundle-dir", type=Path, action="append", default=[],
+                    help="measure this already built bundle too (repeat to compare bundles side by side)")
     args = ap.parse_args(argv)
     runs = 3 if args.quick else args.runs
     work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     results = []
     try:
         bundle = bundle_dir(args.bundle, work)
+        bundles = ([bundle] if bundle is not None else []) + [Path(b) for b in args.bundle_dir]
         with private_desktop() as desk, LoopbackProcess() as server:
             write_settings(work / "config", {
                 "engine/engine": "assemblyai", "connection/server_url": server.url,
@@ -134,21 +137,25 @@ def main(argv=None) -> int:
                 results.append(("launch→overlay visible, first launch", samples[0] * 1000, "ms", 1000))
                 results.append(("launch→overlay visible, median", percentile(samples, 50) * 1000, "ms", 1000))
                 results.append(("launch→overlay visible, worst", max(samples) * 1000, "ms", 1000))
-            if bundle is not None:
-                frozen = bundle / "caption-overlay"
+            for b in bundles:
+                frozen = b / "caption-overlay"
+                label = f" {b}" if len(bundles) > 1 else ""
                 fs = [s for s in (launch_once([str(frozen)], env, work / f"frozen{i}.log")
                                   for i in range(max(2, runs // 2))) if s is not None]
                 if fs:
-                    print("frozen launches: " + ", ".join(f"{s * 1000:.0f} ms" for s in fs))
-                    results.append(("launch→overlay visible (frozen bundle), median",
+                    print(f"frozen launches{label}: " + ", ".join(f"{s * 1000:.0f} ms" for s in fs))
+                    results.append((f"launch→overlay visible (frozen bundle{label}), median",
                                     percentile(fs, 50) * 1000, "ms", 1000))
-        if bundle is not None:
+        if bundles:
             sys.path.insert(0, str(ROOT / "packaging"))
             from bundle_size import measure
-            size = measure(bundle)
-            print(f"bundle {bundle}:\n  " + "\n  ".join(size.lines(8)))
-            results.append(("frozen bundle size (app, without offline engine)", size.app / 1e6, "MB", None))
-            results.append(("frozen bundle size (total unpacked)", size.total / 1e6, "MB", None))
+            for b in bundles:
+                label = f" {b}" if len(bundles) > 1 else ""
+                size = measure(b)
+                print(f"bundle {b}:\n  " + "\n  ".join(size.lines(8)))
+                results.append((f"frozen bundle size{label} (app, without offline engine)", size.app / 1e6,
+                                "MB", None))
+                results.append((f"frozen bundle size{label} (total unpacked)", size.total / 1e6, "MB", None))
         else:
             print("no dist/caption-overlay: bundle size not measured (pass --bundle to build one)")
     finally:

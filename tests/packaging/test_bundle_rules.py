@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "packaging"))
 
 import icu_trim  # noqa: E402
-from bundle_filter import drop_reason, filter_qt, offline_category, protect_from_strip, prune_orphans  # noqa: E402
+from bundle_filter import (drop_dangling_links, drop_reason, filter_qt, offline_category,  # noqa: E402
+                           protect_from_strip, prune_orphans)
 from identity import read_identity, version_tuple  # noqa: E402
 
 
@@ -29,6 +30,8 @@ from identity import read_identity, version_tuple  # noqa: E402
     "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/platforms/libqeglfs.so",
     "PySide6/Qt/plugins/imageformats/libqpdf.so",
+    "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+    "PySide6/Qt/plugins/imageformats/libqgif.so",
     "PySide6/Qt/plugins/tls/libqopensslbackend.so",
     "PySide6/Qt/lib/libQt6Pdf.so.6",
     "PySide6/Qt/lib/libQt6QuickControls2Basic.so.6",
@@ -99,6 +102,26 @@ def test_libraries_only_a_dropped_plugin_needed_are_pruned():
         assert name in kept
 
 
+def test_links_to_pruned_libraries_go_with_them():
+    toc = [
+        ("PySide6/QtWidgets.abi3.so", "src/QtWidgets", "EXTENSION"),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", "src/Widgets", "BINARY"),
+        ("PySide6/Qt/lib/libQt6Network.so.6", "src/Network", "BINARY"),
+        ("PySide6/Qt/plugins/tls/libqopensslbackend.so", "src/tls", "BINARY"),
+        ("libQt6Widgets.so.6", "PySide6/Qt/lib/libQt6Widgets.so.6", "SYMLINK"),
+        ("libQt6Network.so.6", "PySide6/Qt/lib/libQt6Network.so.6", "SYMLINK"),
+        ("PySide6/Qt/lib/libQt6Net.so", "libQt6Network.so.6", "SYMLINK"),
+        ("PySide6/Qt/lib/libQt6W.so", "libQt6Widgets.so.6", "SYMLINK"),
+    ]
+    imports = _fake_imports({"src/QtWidgets": ["libQt6Widgets.so.6"], "src/tls": ["libQt6Network.so.6"]})
+    kept = [entry[0] for entry in filter_qt(toc, "linux", prune=True, imports=imports)]
+    assert kept == ["PySide6/QtWidgets.abi3.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
+                    "libQt6Widgets.so.6", "PySide6/Qt/lib/libQt6W.so"]
+    # PyInstaller files its top-level links among the datas: judged against the binaries too.
+    datas = [("resources/x.png", "src/x", "DATA"), toc[4], toc[5]]
+    assert drop_dangling_links(datas, also=[toc[1]]) == [datas[0], toc[4]]
+
+
 def test_prune_keeps_everything_when_nothing_was_dropped():
     toc = [("libA.so", "a", "BINARY"), ("mod.so", "m", "EXTENSION")]
     assert prune_orphans(toc, [], _fake_imports({"m": ["libA.so"]})) == toc
@@ -122,6 +145,11 @@ def test_auditwheel_libraries_are_shipped_unstripped():
     ("numpy.libs/libscipy_openblas64_.so", None),
     ("ctranslate2.libs/libctranslate2-1.so.4", "runtime"),
     ("app/core/engines/moonshine.pyc", None),
+    ("onnx/onnx_cpp2py_export.cpython-311-x86_64-linux-gnu.so", "runtime"),
+    ("onnx-1.23.2.dist-info/RECORD", "runtime"),
+    ("google/_upb/_message.abi3.so", "runtime"),
+    ("ml_dtypes/_ml_dtypes_ext.cpython-311-x86_64-linux-gnu.so", "runtime"),
+    ("numpy-2.4.6.dist-info/RECORD", None),
 ])
 def test_size_accounting_separates_the_offline_engine(path, kind):
     assert offline_category(path) == kind

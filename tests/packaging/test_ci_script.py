@@ -194,3 +194,28 @@ def test_the_notary_key_secret_becomes_a_private_file(tmp_path):
     assert path.read_text().startswith("-----BEGIN PRIVATE KEY-----") and env["OTHER"] == "x"
     assert path.stat().st_mode & 0o777 == 0o600
     assert ci.notary_key_file({"MACOS_NOTARY_KEY": "/keys/AuthKey.p8"}, tmp_path) == {"MACOS_NOTARY_KEY": "/keys/AuthKey.p8"}
+
+
+REPOSITORY = identity.read_identity()["REPOSITORY"]
+
+
+@pytest.mark.parametrize("actual", [REPOSITORY, REPOSITORY.upper(), f" {REPOSITORY}\n"])
+def test_a_release_runs_only_in_the_repository_the_app_names(actual):
+    assert ci.check_repository(actual) == REPOSITORY
+
+
+def test_a_fork_cannot_build_release_installers(monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_REPOSITORY", "someone-else/caption-overlay")
+    assert ci.main(["check-repository"]) == 1
+    err = capsys.readouterr().err
+    assert "someone-else/caption-overlay" in err and REPOSITORY in err and "Set REPOSITORY" in err
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPOSITORY)
+    assert ci.main(["check-repository"]) == 0
+
+
+def test_the_repository_check_needs_to_know_where_it_runs(monkeypatch, capsys):
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    assert ci.main(["check-repository"]) == 1
+    assert "GITHUB_REPOSITORY is not set" in capsys.readouterr().err
+    with pytest.raises(ci.StepError, match="runs in 'a/b'"):
+        ci.check_repository("a/b", "c/d")

@@ -6,6 +6,7 @@ The frozen binary runs the same code in test_linux_packages.py (marker ``packagi
 from __future__ import annotations
 
 import io
+import re
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -138,3 +139,7 @@ def test_resources_are_found_in_a_frozen_bundle(monkeypatch, tmp_path):
 def test_offline_check_decodes_the_bundled_sentence():
     detail = selftest.check_offline_engine()
     assert "working" in detail.lower()
+    from app.core.engines import models
+
+    if models.choose() == "moonshine":      # it names the weights it ran
+        assert re.search(r", (float|int8|shipped) weights \(partials: (float|int8|shipped)\)\)$", detail), detail

@@ -50,9 +50,9 @@ def test_workflow_matches_the_github_schema(path):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_passes_actionlint(path):
     tool = _tool("actionlint")
-    if tool is None:
-        pytest.skip("actionlint is not installed (pip install -e '.[lint]'; its wheel build fetches "
-                    "the binary from GitHub, which this machine cannot reach); the CI workflow runs it")
+    if tool is None and not sys.platform.startswith("linux"):
+        pytest.skip("the workflows are linted by the Linux job (the test extra installs actionlint there)")
+    assert tool, "actionlint is missing: pip install -e '.[test]'"
     result = subprocess.run([tool, "-no-color", str(path)], capture_output=True, text=True, timeout=120,
                             cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -95,12 +95,13 @@ def test_release_builds_tests_and_publishes_on_every_os():
     assert workflow["on"] == {"push": {"tags": ["v*"]}}
     build = workflow["jobs"]["build"]
     oses = {item["os"] for item in build["strategy"]["matrix"]["include"]}
-    assert {"windows-latest", "macos-latest", "macos-13"} <= oses and any(o.startswith("ubuntu") for o in oses)
+    assert {"windows-latest", "macos-latest", "macos-15-intel"} <= oses and any(o.startswith("ubuntu") for o in oses)
     runs = [step.get("run", "") for step in build["steps"]]
     order = [next(i for i, r in enumerate(runs) if f"ci.py {name}" in r)
-             for name in ("check-tag", "build-tools", "build", "selftest")]
+             for name in ("check-repository", "check-tag", "build-tools", "build", "selftest")]
     assert order == sorted(order)
     publish = workflow["jobs"]["publish"]
     assert publish["needs"] == "build" and publish["permissions"] == {"contents": "write"}
     publish_runs = " ".join(step.get("run", "") for step in publish["steps"])
+    assert publish_runs.index("ci.py check-repository") < publish_runs.index("ci.py publish")
     assert "packaging/manifests.py" in publish_runs and "ci.py publish" in publish_runs

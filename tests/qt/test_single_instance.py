@@ -123,3 +123,49 @@ def test_activation_shows_the_overlay_and_applies_the_options(qapp, qtbot, tmp_p
         h.controller.shutdown()
         app.hotkeys.close()
         app.tray.hide()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the Unix socket transport")
+def test_only_the_user_can_connect_and_closing_removes_the_socket(server):
+    import stat
+    mode = stat.S_IMODE(os.stat(server.name).st_mode)
+    assert mode == 0o600
+    server.close()
+    assert not os.path.exists(server.name)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the Unix socket transport")
+def test_half_oversized_and_split_messages(server, qtbot):
+    import socket
+    got = []
+    server.activated.connect(got.append)
+
+    def client():
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(server.name)
+        s.setblocking(False)
+        return s
+
+    quiet = client()
+    quiet.send(b'{"overrides": {"source": "mic"}')   # no newline, then gone: nothing happens
+    quiet.close()
+    big = client()
+    try:
+        big.send(b"x" * 70000)                       # more than a message may be: dropped
+    except BlockingIOError:
+        pass
+    qtbot.wait(300)
+    big.close()
+    assert got == []
+    split = client()
+    split.send(b'{"overrides": {"sour')
+    qtbot.wait(100)
+    split.send(b'ce": "system"}}\n')
+    qtbot.waitUntil(lambda: got == [{"source": "system"}], timeout=5000)
+    split.setblocking(True)
+    split.settimeout(5)
+    assert split.recv(16) == b"ok\n"
+    split.close()
+    proc = second_launch(server.name, '{"engine": "local"}')    # still serving afterwards
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10000)
+    assert proc.returncode == 0 and got[-1] == {"engine": "local"}

@@ -96,7 +96,10 @@ class Resampler:
     def _by_phase(self, n0: int, count: int) -> np.ndarray:
         """Same result as the gather above, ~10x less CPU when phases repeat often (48/44.1 kHz):
         outputs n, n+up, n+2up… share one filter phase and read windows ``down`` inputs apart,
-        so each phase is one matrix-vector product over a strided view (no copies)."""
+        so each phase is one matrix-vector product over a strided view (no copies).
+
+        ``einsum``, not ``@``: it never calls BLAS, so the samples are the same to the last bit
+        with any numpy build, including the Linux bundle's, which has no BLAS."""
         up, down, half = self._up, self._down, self._half
         windows = sliding_window_view(self._history, 2 * half)
         out = np.empty(count)
@@ -104,7 +107,8 @@ class Resampler:
             n = n0 + r
             first = (n * down) // up - half + 1 - self._history_start
             k = len(range(r, count, up))
-            out[r::up] = windows[first:first + down * (k - 1) + 1:down] @ self._taps[(n * down) % up]
+            out[r::up] = np.einsum("ij,j->i", windows[first:first + down * (k - 1) + 1:down],
+                                   self._taps[(n * down) % up])
         return out
 
     def flush(self) -> np.ndarray:
