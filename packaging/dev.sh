@@ -65,6 +65,12 @@ case "$mode" in
     .venv-sdk064/bin/python -m pip install -q "assemblyai==0.64.2"
     [ -x .venv-sdk18/bin/python ] || python3 -m venv .venv-sdk18
     .venv-sdk18/bin/python -m pip install -q "assemblyai>=1.8,<1.9"
+    # The bundle tests freeze the app with the numpy it ships on Linux, compiled without OpenBLAS:
+    # built here once (minutes, then cached) so the suite itself does not wait for a compiler.
+    if [ "$(uname -s)" = Linux ]; then
+      .venv/bin/python packaging/numpy_noblas.py >/dev/null ||
+        echo "note: numpy without OpenBLAS could not be built; the bundle tests will say why" >&2
+    fi
     exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"
     ;;
   deps)
