@@ -248,12 +248,15 @@ class MoonshineModel:
         """Greedy decoding, sped up with a draft (speculative decoding, exact result).
 
         Most of a decoder step's cost is fixed per run (reading every weight once for a single
-        token), so checking a whole draft in ONE run costs about one step: the draft's
-        tokens are fed together, the model's own choice at each position is compared with
-        the draft, and decoding continues one token at a time after the first disagreement.
-        The output is exactly what plain greedy decoding gives. The draft is the previous
-        partial of the same utterance, which the next decode mostly repeats. ``settled`` > 0
-        (partials only) takes that many draft tokens as given instead of checking them.
+        token), so checking several guessed tokens in ONE run costs little more than one step:
+        the guesses are fed together, the model's own choice at each position is compared with
+        them, and everything after the first disagreement is discarded. The output is exactly
+        what plain greedy decoding gives. The draft is the previous decode of the same
+        utterance, which the next one mostly repeats; after a disagreement (one word heard
+        differently) the rest of the draft usually still follows, so every later run also
+        feeds the draft's continuation of the last tokens as guesses (see ``guess_after``).
+        ``settled`` > 0 (partials only) takes that many draft tokens as given instead of
+        checking them.
         """
         encoder, decoder = sessions or (self._encoder, self._decoder)
         (hidden,) = encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
@@ -261,32 +264,33 @@ class MoonshineModel:
         empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
         feeds = {name: empty for name in self._past_names}
         feeds["encoder_hidden_states"] = hidden
-        feeds["input_ids"] = np.array([[BOS_ID, *draft]], dtype=np.int64)
+        guess = draft[:max_tokens]
+        feeds["input_ids"] = np.array([[BOS_ID, *guess]], dtype=np.int64)
         feeds["use_cache_branch"] = np.array([False])
         out_names = ["logits", *self._present_names]
         ids: list[int] = []
+        cached = 0                            # decoder positions whose cache is valid
         first = True
         while len(ids) < max_tokens:
             outputs = decoder.run(out_names, feeds, terminate)
             logits = outputs[0][0, :, :self._vocab]
             choices = np.argmax(logits, axis=-1)
-            keep = settled if first else 0    # decoder positions whose cache stays valid
-            if first and draft:
-                # Position i predicts the token after [BOS] + draft[:i]; accept while they agree.
-                while keep < len(draft) and int(choices[keep]) == draft[keep] \
-                        and draft[keep] != EOS_ID:
-                    keep += 1
-                ids.extend(draft[:keep])
-                token = int(choices[keep])
-            else:
-                token = int(choices[-1])
+            # Position i predicts the token after the fed token i; accept guesses while they agree.
+            keep = min(settled, len(guess)) if first else 0
+            while keep < len(guess) and int(choices[keep]) == guess[keep] \
+                    and guess[keep] != EOS_ID:
+                keep += 1
+            ids.extend(guess[:keep])
+            token = int(choices[keep])
             if token == EOS_ID or len(ids) >= max_tokens:
                 break
             ids.append(token)
             if stop_loops:
                 loop = loop_start(ids)
                 if loop is not None:
-                    return ids[:loop]
+                    ids = ids[:loop]
+                    break
+            valid = cached + keep + 1         # the fed token and its accepted guesses
             for name, value in zip(self._present_names, outputs[1:]):
                 past = "past_key_values." + name[len("present."):]
                 if ".encoder." in name:
@@ -295,9 +299,36 @@ class MoonshineModel:
                     if first:
                         feeds[past] = value
                     continue
-                # After a draft run, drop the cache of the rejected draft positions.
-                feeds[past] = value[:, :, :keep + 1, :] if first else value
+                # Drop the cache of the rejected guesses.
+                feeds[past] = value[:, :, :valid, :] if value.shape[2] > valid else value
+            cached = valid
             first = False
-            feeds["input_ids"] = np.array([[token]], dtype=np.int64)
+            guess = guess_after(ids, draft, max_tokens - len(ids) - 1)
+            feeds["input_ids"] = np.array([[token, *guess]], dtype=np.int64)
             feeds["use_cache_branch"] = np.array([True])
         return ids[:max_tokens]
+
+
+GUESS_TOKENS = 8      # guesses fed per run: a wrong one costs ~half a step, a right one saves a step
+
+
+def guess_after(ids: list[int], draft: list[int], room: int) -> list[int]:
+    """What the draft says comes after ``ids``: find the draft's occurrence of the last tokens
+    (3, else 2, else 1 of them) nearest to where ``ids`` ends, and continue from there. That
+    follows the draft across a word heard differently, dropped or added. Empty when the draft
+    does not contain the last token or has nothing after it."""
+    room = min(room, GUESS_TOKENS)
+    if room <= 0 or not draft or not ids:
+        return []
+    here = len(ids)
+    for n in (3, 2, 1):
+        if len(ids) < n:
+            continue
+        key = ids[-n:]
+        best = None
+        for j in range(len(draft) - n):
+            if draft[j:j + n] == key and (best is None or abs(j + n - here) < abs(best - here)):
+                best = j + n
+        if best is not None:
+            return draft[best:best + room]
+    return []
