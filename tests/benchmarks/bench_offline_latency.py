@@ -93,12 +93,17 @@ def _espeak(text: str, voice: str, wpm: int, out: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
 
 
-def make_long_set(workdir: Path, indices) -> tuple[Path, list[dict]]:
-    """The clips joined by GAP_S pauses; returns the WAV and each clip's text and true speech span."""
+def make_long_set(workdir: Path, indices, minutes: float | None = None) -> tuple[Path, list[dict]]:
+    """The clips joined by GAP_S pauses; returns the WAV and each clip's text and true speech span.
+    ``minutes``: the clips are repeated until the audio lasts at least that long."""
     gap = np.zeros(int(GAP_S * RATE), dtype=np.int16)
     pieces, clips, pos = [gap], [], len(gap)
     synthesised: dict[int, np.ndarray] = {}
-    for i in indices:
+    order = list(indices)
+    k = 0
+    while k < len(order) or (minutes and pos < minutes * 60 * RATE):
+        i = order[k % len(order)]
+        k += 1
         text, voice, wpm = CLIPS[i]
         if i not in synthesised:
             synthesised[i] = _espeak(text, voice, wpm, workdir / f"clip{i}.wav")
@@ -115,20 +120,6 @@ def make_long_set(workdir: Path, indices) -> tuple[Path, list[dict]]:
         w.setframerate(RATE)
         w.writeframes(np.concatenate(pieces).tobytes())
     return path, clips
-
-
-def looped(indices, minutes: float) -> list[int]:
-    """``indices`` repeated until the clips (with their pauses) last at least ``minutes``."""
-    lengths = {i: len(CLIPS[i][0].split()) / CLIPS[i][2] * 60 + GAP_S for i in indices}
-    out: list[int] = []
-    total = 0.0
-    while total < minutes * 60:
-        for i in indices:
-            out.append(i)
-            total += lengths[i]
-            if total >= minutes * 60:
-                break
-    return out
 
 
 def read_pcm(path: Path) -> bytes:
@@ -308,13 +299,13 @@ def main(argv=None) -> int:
     figures: dict[str, dict] = {}
     raw: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        indices = QUICK if args.quick else range(len(CLIPS))
-        if args.minutes:
-            indices = looped(indices, args.minutes)
-        long_wav, clips = make_long_set(Path(tmp), indices)
+        long_wav, clips = make_long_set(Path(tmp), QUICK if args.quick else range(len(CLIPS)),
+                                        args.minutes)
         clean, noisy = make_audio(Path(tmp)) if not args.no_wer else (None, None)
         speech = [c["end"] - c["start"] for c in clips]
-        print(f"# {len(clips)} clips, {len(read_pcm(long_wav)) / 2 / RATE / 60:.1f} min of audio, speech {min(speech):.1f}-{max(speech):.1f} s each, "
+        minutes = len(read_pcm(long_wav)) / 2 / RATE / 60
+        print(f"# {len(clips)} clips, {minutes:.1f} min of audio, speech "
+              f"{min(speech):.1f}-{max(speech):.1f} s each, "
               f"{sum(speech):.0f} s of speech, silence threshold {SILENCE_MS} ms")
         for i, cond in enumerate(conditions):
             busy = _cpu_busy_process() if cond == "contention" else None
