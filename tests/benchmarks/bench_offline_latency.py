@@ -4,6 +4,7 @@ CPU per audio second, on a quiet machine and with another process keeping one co
     .venv/bin/python -m tests.benchmarks.bench_offline_latency                 # Moonshine, ~7 min
     .venv/bin/python -m tests.benchmarks.bench_offline_latency --quick         # 4 clips, ~3 min
     .venv/bin/python -m tests.benchmarks.bench_offline_latency --model whisper
+    .venv/bin/python -m tests.benchmarks.bench_offline_latency --minutes 10 --conditions contention
 
 Audio: natural-length sentences by espeak-ng in five voices and speaking rates (2-40 s each, the
 longest one a 40 s run-on sentence with no pause as long as the silence threshold), joined by
@@ -19,7 +20,8 @@ Measured per condition:
 - live lag during speech: at every 100 ms of each clip, time − the end of the audio the caption
   on screen covers (p50/p95/max), i.e. how far the live words are behind the speaker;
 - final delay beyond the silence threshold: last final of a clip − speech end − threshold;
-- "behind real time" notices and partials skipped;
+- "behind real time" notices, how long the longest such episode lasted (notice → "caught up"),
+  and partials skipped;
 - WER of the finals on the long set, and on the repository's espeak sets of ``bench_offline``
   (clean, pink noise at 15 dB), fed as fast as the engine takes them.
 """
@@ -91,13 +93,21 @@ def _espeak(text: str, voice: str, wpm: int, out: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
 
 
-def make_long_set(workdir: Path, indices) -> tuple[Path, list[dict]]:
-    """The clips joined by GAP_S pauses; returns the WAV and each clip's text and true speech span."""
+def make_long_set(workdir: Path, indices, minutes: float | None = None) -> tuple[Path, list[dict]]:
+    """The clips joined by GAP_S pauses; returns the WAV and each clip's text and true speech span.
+    ``minutes``: the clips are repeated until the audio lasts at least that long."""
     gap = np.zeros(int(GAP_S * RATE), dtype=np.int16)
     pieces, clips, pos = [gap], [], len(gap)
-    for i in indices:
+    synthesised: dict[int, np.ndarray] = {}
+    order = list(indices)
+    k = 0
+    while k < len(order) or (minutes and pos < minutes * 60 * RATE):
+        i = order[k % len(order)]
+        k += 1
         text, voice, wpm = CLIPS[i]
-        pcm = _espeak(text, voice, wpm, workdir / f"clip{i}.wav")
+        if i not in synthesised:
+            synthesised[i] = _espeak(text, voice, wpm, workdir / f"clip{i}.wav")
+        pcm = synthesised[i]
         loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 200)
         clips.append({"text": text, "voice": voice, "wpm": wpm,
                       "start": (pos + int(loud[0])) / RATE, "end": (pos + int(loud[-1]) + 1) / RATE})
@@ -193,6 +203,16 @@ def analyse(run: dict, clips: list[dict]) -> dict:
 
     events = [e for e in run["events"] if e["kind"] != "notice"]
     notices = [e for e in run["events"] if e["kind"] == "notice"]
+    # A "behind" episode lasts from its notice to the "caught up" one (or the end of the run).
+    episodes, began = [], None
+    for n in notices:
+        if "behind real time" in n["message"] and began is None:
+            began = n["t"]
+        elif "caught up" in n["message"] and began is not None:
+            episodes.append(n["t"] - began)
+            began = None
+    if began is not None:
+        episodes.append(run["audio_s"] - began)
     first, final_excess, lags = [], [], []
     for c in clips:
         mine = [e for e in events if e["text"] and e["end"] > c["start"] and e["start"] < c["end"] + 0.3]
@@ -222,6 +242,7 @@ def analyse(run: dict, clips: list[dict]) -> dict:
         "final_p50": percentile(final_excess, 50), "final_p95": percentile(final_excess, 95),
         "final_max": max(final_excess or [float("nan")]),
         "behind_notices": sum(1 for n in notices if "behind" in n["message"]),
+        "behind_longest_s": max(episodes, default=0.0),
         "partials_skipped": run["partials_skipped"], "dropped_s": run["dropped_s"],
         "finals": len(finals), "wer_long": jiwer.wer(reference, hyp or "<empty>"),
     }
@@ -250,6 +271,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=("moonshine", "whisper"), default="moonshine")
     ap.add_argument("--quick", action="store_true", help="4 clips instead of 8")
+    ap.add_argument("--minutes", type=float,
+                    help="loop the clips until the audio lasts this long (a long run)")
     ap.add_argument("--conditions", default="quiet,contention")
     ap.add_argument("--no-wer", action="store_true", help="skip the espeak WER sets")
     ap.add_argument("--json", type=Path, help="also write the raw events and figures here")
@@ -276,10 +299,13 @@ def main(argv=None) -> int:
     figures: dict[str, dict] = {}
     raw: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        long_wav, clips = make_long_set(Path(tmp), QUICK if args.quick else range(len(CLIPS)))
+        long_wav, clips = make_long_set(Path(tmp), QUICK if args.quick else range(len(CLIPS)),
+                                        args.minutes)
         clean, noisy = make_audio(Path(tmp)) if not args.no_wer else (None, None)
         speech = [c["end"] - c["start"] for c in clips]
-        print(f"# {len(clips)} clips, speech {min(speech):.1f}-{max(speech):.1f} s each, "
+        minutes = len(read_pcm(long_wav)) / 2 / RATE / 60
+        print(f"# {len(clips)} clips, {minutes:.1f} min of audio, speech "
+              f"{min(speech):.1f}-{max(speech):.1f} s each, "
               f"{sum(speech):.0f} s of speech, silence threshold {SILENCE_MS} ms")
         for i, cond in enumerate(conditions):
             busy = _cpu_busy_process() if cond == "contention" else None
@@ -324,6 +350,7 @@ def main(argv=None) -> int:
         ("final beyond threshold p95", "final_p95", "{:.2f}", 0.6),
         ("final beyond threshold max", "final_max", "{:.2f}", None),
         ("'behind real time' notices", "behind_notices", "{:d}", 0),
+        ("longest 'behind' episode (s)", "behind_longest_s", "{:.2f}", 5.0),
         ("partials skipped / audio dropped s", None, None, None),
         ("finals (clips)", "finals", "{:d}", None),
         ("WER long set", "wer_long", "{:.3f}", None),

@@ -87,6 +87,19 @@ def model_files(directory: Path, weights: str | None = None) -> tuple[Path, Path
         return encoder, decoder, "shipped"
 
 
+def release_freed_memory() -> None:
+    """Give memory freed after a model load back to the system. Loading parses the whole model
+    file and copies its weights; glibc keeps most of that freed memory in the process (~110 MB
+    for the float decoder alone) unless asked to trim. Elsewhere nothing happens."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass                                 # not glibc (e.g. musl): nothing to trim
+
+
 def loop_start(ids: list[int], repeats: int = 3, longest: int = 4) -> int | None:
     """Where a trailing repetition loop begins (keeping its first occurrence): the last tokens
     are one unit of 1..``longest`` tokens repeated ``repeats`` times. None when there is none."""
@@ -148,25 +161,34 @@ class MoonshineModel:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         if low_memory:
             # Memory patterns pre-plan buffers per input shape; with every utterance a new length
-            # they only grow RSS (~630 → ~470 MB peak here) for no measurable speed gain.
+            # they only grow RSS (~630 → ~470 MB peak here) for no measurable speed gain. The
+            # arena keeps the largest decode's buffers for good (~55 MB here), also for no
+            # measurable gain: onnxruntime allocates each run's buffers from the system instead.
             opts.enable_mem_pattern = False
+            opts.enable_cpu_mem_arena = False
         opts.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
+
+        def session(path: Path):
+            loaded = ort.InferenceSession(str(path), opts, providers=providers)
+            release_freed_memory()
+            return loaded
+
         self.directory = Path(directory)
         encoder, decoder, self.weights = model_files(self.directory, weights)
         try:
-            self._encoder = ort.InferenceSession(str(encoder), opts, providers=providers)
-            self._decoder = ort.InferenceSession(str(decoder), opts, providers=providers)
+            # The decoder first: the largest load, so its parsing garbage is returned before the
+            # others add theirs (peak memory).
+            self._decoder = session(decoder)
+            self._encoder = session(encoder)
         except Exception as exc:
             if self.weights == "shipped":
                 raise
             # A damaged cache file must not cost the user the engine: run the shipped weights.
             log.warning("prepared Moonshine weights did not load (%s): running the shipped ones", exc)
             self.weights = "shipped"
-            self._encoder = ort.InferenceSession(str(self.directory / "encoder_model.ort"), opts,
-                                                 providers=providers)
-            self._decoder = ort.InferenceSession(str(self.directory / "decoder_model_merged.ort"),
-                                                 opts, providers=providers)
+            self._decoder = session(self.directory / "decoder_model_merged.ort")
+            self._encoder = session(self.directory / "encoder_model.ort")
         # Partials are replaced by the final a moment later, so they may use the cheaper int8
         # products (~3x less CPU per decoder step); the final always runs ``weights`` and checks
         # every token, so the text that stays is unchanged.
@@ -180,8 +202,8 @@ class MoonshineModel:
             p_enc, p_dec, used = model_files(self.directory, wanted)
             if used == wanted:
                 try:
-                    self._partial_encoder = ort.InferenceSession(str(p_enc), opts, providers=providers)
-                    self._partial_decoder = ort.InferenceSession(str(p_dec), opts, providers=providers)
+                    self._partial_decoder = session(p_dec)
+                    self._partial_encoder = session(p_enc)
                     self.partial_weights = wanted
                 except Exception as exc:
                     log.warning("%s partial weights did not load (%s): partials use %s", wanted,
@@ -248,12 +270,15 @@ class MoonshineModel:
         """Greedy decoding, sped up with a draft (speculative decoding, exact result).
 
         Most of a decoder step's cost is fixed per run (reading every weight once for a single
-        token), so checking a whole draft in ONE run costs about one step: the draft's
-        tokens are fed together, the model's own choice at each position is compared with
-        the draft, and decoding continues one token at a time after the first disagreement.
-        The output is exactly what plain greedy decoding gives. The draft is the previous
-        partial of the same utterance, which the next decode mostly repeats. ``settled`` > 0
-        (partials only) takes that many draft tokens as given instead of checking them.
+        token), so checking several guessed tokens in ONE run costs little more than one step:
+        the guesses are fed together, the model's own choice at each position is compared with
+        them, and everything after the first disagreement is discarded. The output is exactly
+        what plain greedy decoding gives. The draft is the previous decode of the same
+        utterance, which the next one mostly repeats; after a disagreement (one word heard
+        differently) the rest of the draft usually still follows, so every later run also
+        feeds the draft's continuation of the last tokens as guesses (see ``guess_after``).
+        ``settled`` > 0 (partials only) takes that many draft tokens as given instead of
+        checking them.
         """
         encoder, decoder = sessions or (self._encoder, self._decoder)
         (hidden,) = encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
@@ -261,32 +286,33 @@ class MoonshineModel:
         empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
         feeds = {name: empty for name in self._past_names}
         feeds["encoder_hidden_states"] = hidden
-        feeds["input_ids"] = np.array([[BOS_ID, *draft]], dtype=np.int64)
+        guess = draft[:max_tokens]
+        feeds["input_ids"] = np.array([[BOS_ID, *guess]], dtype=np.int64)
         feeds["use_cache_branch"] = np.array([False])
         out_names = ["logits", *self._present_names]
         ids: list[int] = []
+        cached = 0                            # decoder positions whose cache is valid
         first = True
         while len(ids) < max_tokens:
             outputs = decoder.run(out_names, feeds, terminate)
             logits = outputs[0][0, :, :self._vocab]
             choices = np.argmax(logits, axis=-1)
-            keep = settled if first else 0    # decoder positions whose cache stays valid
-            if first and draft:
-                # Position i predicts the token after [BOS] + draft[:i]; accept while they agree.
-                while keep < len(draft) and int(choices[keep]) == draft[keep] \
-                        and draft[keep] != EOS_ID:
-                    keep += 1
-                ids.extend(draft[:keep])
-                token = int(choices[keep])
-            else:
-                token = int(choices[-1])
+            # Position i predicts the token after the fed token i; accept guesses while they agree.
+            keep = min(settled, len(guess)) if first else 0
+            while keep < len(guess) and int(choices[keep]) == guess[keep] \
+                    and guess[keep] != EOS_ID:
+                keep += 1
+            ids.extend(guess[:keep])
+            token = int(choices[keep])
             if token == EOS_ID or len(ids) >= max_tokens:
                 break
             ids.append(token)
             if stop_loops:
                 loop = loop_start(ids)
                 if loop is not None:
-                    return ids[:loop]
+                    ids = ids[:loop]
+                    break
+            valid = cached + keep + 1         # the fed token and its accepted guesses
             for name, value in zip(self._present_names, outputs[1:]):
                 past = "past_key_values." + name[len("present."):]
                 if ".encoder." in name:
@@ -295,9 +321,36 @@ class MoonshineModel:
                     if first:
                         feeds[past] = value
                     continue
-                # After a draft run, drop the cache of the rejected draft positions.
-                feeds[past] = value[:, :, :keep + 1, :] if first else value
+                # Drop the cache of the rejected guesses.
+                feeds[past] = value[:, :, :valid, :] if value.shape[2] > valid else value
+            cached = valid
             first = False
-            feeds["input_ids"] = np.array([[token]], dtype=np.int64)
+            guess = guess_after(ids, draft, max_tokens - len(ids) - 1)
+            feeds["input_ids"] = np.array([[token, *guess]], dtype=np.int64)
             feeds["use_cache_branch"] = np.array([True])
         return ids[:max_tokens]
+
+
+GUESS_TOKENS = 8      # guesses fed per run: a wrong one costs ~half a step, a right one saves a step
+
+
+def guess_after(ids: list[int], draft: list[int], room: int) -> list[int]:
+    """What the draft says comes after ``ids``: find the draft's occurrence of the last tokens
+    (3, else 2, else 1 of them) nearest to where ``ids`` ends, and continue from there. That
+    follows the draft across a word heard differently, dropped or added. Empty when the draft
+    does not contain the last token or has nothing after it."""
+    room = min(room, GUESS_TOKENS)
+    if room <= 0 or not draft or not ids:
+        return []
+    here = len(ids)
+    for n in (3, 2, 1):
+        if len(ids) < n:
+            continue
+        key = ids[-n:]
+        best = None
+        for j in range(len(draft) - n):
+            if draft[j:j + n] == key and (best is None or abs(j + n - here) < abs(best - here)):
+                best = j + n
+        if best is not None:
+            return draft[best:best + room]
+    return []

@@ -157,3 +157,20 @@ def test_repetition_loops_are_found_at_the_tail():
     assert moonshine.loop_start([1, 4, 5, 4, 5, 4, 5]) == 3        # "tap tap tap" as 2 tokens
     assert moonshine.loop_start([1, 2, 3, 4, 1, 2, 3, 4]) is None  # twice is not a loop
     assert moonshine.loop_start([9, 9]) is None and moonshine.loop_start([]) is None
+
+
+def test_draft_guesses_follow_the_draft_across_a_changed_word():
+    draft = [10, 11, 12, 13, 14, 15, 16]
+    # Substituted word (12 → 99): no match for 99, so no guess from it...
+    assert moonshine.guess_after([10, 11, 99], draft, 8) == []
+    # ... but once a draft token follows, the rest of the draft does.
+    assert moonshine.guess_after([10, 11, 99, 13], draft, 8) == [14, 15, 16]
+    # A dropped word: the draft continues after the token that was heard.
+    assert moonshine.guess_after([10, 11, 13], draft, 8) == [14, 15, 16]
+    # An added word before the draft's next one: the draft's next token is guessed.
+    assert moonshine.guess_after([10, 11, 12, 50, 13], draft, 8) == [14, 15, 16]
+    # Repeated tokens: the occurrence nearest to where the decode is wins.
+    assert moonshine.guess_after([7, 1, 2, 7], [7, 1, 2, 7, 3, 7, 4], 8) == [3, 7, 4]
+    assert moonshine.guess_after([10, 11], draft, 2) == [12, 13]         # room caps the guess
+    assert moonshine.guess_after([16], draft, 8) == []                   # nothing after the draft
+    assert moonshine.guess_after([10], [], 8) == [] and moonshine.guess_after([], draft, 8) == []
