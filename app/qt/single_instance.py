@@ -78,12 +78,27 @@ def decode_message(data: bytes, allowed: set[str]) -> dict[str, Any] | None:
     return out
 
 
+def _ours(path: str) -> bool:
+    """In a shared temporary folder another account could have made this path: only a socket of
+    our own gets the command line."""
+    try:
+        owner = os.stat(path).st_uid
+    except OSError:
+        return False                     # nothing there: no running copy
+    if owner != os.getuid():
+        log.warning("%s belongs to another user: not handing over to it", path)
+        return False
+    return True
+
+
 def hand_over(overrides: dict[str, Any], name: str | None = None) -> bool:
     """Give the command line to a running copy. True when one took it (this copy should exit)."""
     name = name or server_name()
     if os.name == "nt":
         return _hand_over_pipe(encode_message(overrides), name)
     message = encode_message(overrides)
+    if not _ours(name):
+        return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(CONNECT_TIMEOUT_MS / 1000)
         try:

@@ -169,3 +169,17 @@ def test_half_oversized_and_split_messages(server, qtbot):
     proc = second_launch(server.name, '{"engine": "local"}')    # still serving afterwards
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10000)
     assert proc.returncode == 0 and got[-1] == {"engine": "local"}
+
+
+def test_a_socket_of_another_user_gets_nothing(server, monkeypatch, qtbot):
+    from app.qt import single_instance
+
+    got = []
+    server.activated.connect(got.append)
+    other = os.stat(server.name).st_uid + 1
+    monkeypatch.setattr(os, "getuid", lambda: other)     # this launch runs as another account
+    handed = single_instance.hand_over({"source": "mic"}, server.name)
+    monkeypatch.undo()
+    assert handed is False
+    qtbot.wait(300)                 # anything sent would be read now
+    assert got == []
