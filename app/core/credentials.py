@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import keyring
-from keyring.errors import KeyringError, PasswordDeleteError
 
 from app import APP_ID
 
@@ -57,6 +55,14 @@ def _unavailable(exc: Exception) -> KeyringUnavailable:
         "in plain text.")
 
 
+def _keyring():
+    # Imported when first used: the module probes its backends (~50 ms), which would delay the
+    # overlay's first frame and every headless start that has ASSEMBLYAI_API_KEY.
+    import keyring
+    import keyring.errors  # noqa: F401 (used as keyring.errors)
+    return keyring
+
+
 def _backend_errors() -> tuple[type[BaseException], ...]:
     """What keyring backends raise besides ``KeyringError``.
 
@@ -64,6 +70,7 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     (a locked session, a blob too large, ERROR_NO_SUCH_LOGON_SESSION); it is only importable where
     that backend is loaded, so it is looked up at call time.
     """
+    from keyring.errors import KeyringError
     errors: list[type[BaseException]] = [KeyringError]
     pywintypes = sys.modules.get("pywintypes")
     if pywintypes is not None and isinstance(getattr(pywintypes, "error", None), type):
@@ -93,7 +100,7 @@ def load_api_key() -> Secret | None:
     if env:
         return _validated(env, ENV_VAR)
     try:
-        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+        stored = _keyring().get_password(KEYRING_SERVICE, KEYRING_USER)
     except _backend_errors() as exc:
         raise _unavailable(exc) from None
     return _validated(stored, "the system keyring") if stored else None
@@ -109,22 +116,22 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 def save_api_key(key: Secret) -> None:
     try:
-        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal())
+        _keyring().set_password(KEYRING_SERVICE, KEYRING_USER, key.reveal())
     except _backend_errors() as exc:
         raise _unavailable(exc) from None
 
 
 def delete_api_key() -> None:
     try:
-        keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
-    except PasswordDeleteError:
+        _keyring().delete_password(KEYRING_SERVICE, KEYRING_USER)
+    except _keyring().errors.PasswordDeleteError:
         pass  # nothing stored: already deleted
     except _backend_errors() as exc:
         raise _unavailable(exc) from None
 
 
 def keyring_backend_name() -> str:
-    backend = keyring.get_keyring()
+    backend = _keyring().get_keyring()
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
@@ -155,7 +162,7 @@ def env_api_key_present() -> bool:
 def stored_api_key() -> Secret | None:
     """The key in the keyring only (ignores the environment). Raises ``KeyringUnavailable``."""
     try:
-        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+        stored = _keyring().get_password(KEYRING_SERVICE, KEYRING_USER)
     except _backend_errors() as exc:
         raise _unavailable(exc) from None
     return Secret(stored) if stored else None  # shown as "a key is stored", never sent

@@ -53,6 +53,7 @@ class CaptionOverlay(QWidget):
     dock_changed = Signal(str)
     speaker_renamed = Signal(str, str)       # (label, new name), chosen from the overlay menu
     geometry_changed = Signal()       # moved or resized (the app's dialogs step out of the way)
+    first_frame = Signal()            # the window was painted for the first time
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -94,6 +95,7 @@ class CaptionOverlay(QWidget):
         self._drag_edges = Qt.Edge(0)
         self._drag_start = None
         self._last_spoken = 0             # finals already announced to screen readers
+        self._painted = False
 
         self.placement = OverlayPlacement(self, settings, self._height_for_lines, self._relayout)
         self.placement.dock_changed.connect(self.dock_changed)
@@ -427,6 +429,9 @@ class CaptionOverlay(QWidget):
         self.painter.paint_status(p, self._status_rect(), self._status.state, self._level_db,
                                   self._status_text())
         p.end()
+        if not self._painted:
+            self._painted = True
+            self.first_frame.emit()
 
     # ---- layout -------------------------------------------------------------------------------
     def _text_rect(self) -> QRectF:
