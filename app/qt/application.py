@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, BUNDLE_ID, ORG_DOMAIN, ORG_NAME, __version__
 from app.core.settings import Settings
+from app.core.status import STARTING
 from app.logging_setup import setup_gui_logging
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class GuiApp:
         # Everything else (key, audio devices, the offline model, the update question, sharing)
         # waits for the overlay's first frame: the window is up at once, and its status line
         # says what is starting. A hidden overlay or a frame that never comes waits no longer.
+        if self.settings.get("app/start_on_launch") and not self.controller.running:
+            self.overlay.set_status(STARTING)      # not "Captions stopped" on the first frame
         if self.overlay.isVisible():
             self.overlay.first_frame.connect(self._start_services, Qt.ConnectionType.QueuedConnection)
             QTimer.singleShot(FIRST_FRAME_WAIT_MS, self._start_services)

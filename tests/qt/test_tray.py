@@ -152,6 +152,7 @@ def test_overlay_is_painted_before_captions_start(gui, qtbot):
     app.overlay.first_frame.connect(lambda: order.append(("painted", h.controller.running)))
     app.start()
     assert app.overlay.isVisible() and not h.controller.running   # nothing slow before the frame
+    assert app.overlay._status.text == "Starting captions…"       # not "Captions stopped"
     qtbot.waitUntil(lambda: h.controller.running, timeout=5000)
     assert order == [("painted", False)]
 
