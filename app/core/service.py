@@ -178,7 +178,8 @@ class CaptionService:
             if self._run.stopping:
                 self._restart_pending = True      # start again as soon as the old run ended
             return True
-        self._publish(self.status_model.starting([]))
+        # No status until the plan says what starts: "Connecting…" here would be wrong for the
+        # offline engine (its model loads first) and is replaced before anyone could read it.
         try:
             key, note = run_plan.load_key(self.values, self._key_loader, self._session_key)
             plan = run_plan.plan_run(self.values, key, key_note=note,
