@@ -279,7 +279,8 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
         next_tick = time.monotonic() + TICK_S
         while printer.outcome is None:
             try:
-                posted.get(timeout=0.2)()
+                # Asleep until there is work or the next tick is due (no polling in between).
+                posted.get(timeout=max(0.0, next_tick - time.monotonic()))()
             except queue.Empty:
                 pass
             if time.monotonic() >= next_tick:   # notices with a time limit (a late translation)

@@ -21,7 +21,9 @@ from app.core.pipeline import CaptionPipeline
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 0.1
+# The watcher wakes when a pipeline thread ends; this is only how often it also looks for a
+# pipeline that failed for good but is still closing (then the others are stopped).
+WATCH_INTERVAL_S = 1.0
 
 
 def unique_labels(sources: Iterable[AudioSource]) -> list[str]:
@@ -53,6 +55,9 @@ class PipelineGroup:
         self._threads: list[threading.Thread] = []
         self._crashes: dict[str, BaseException] = {}
         self._watcher: threading.Thread | None = None
+        self._ended = threading.Event()    # a pipeline thread finished
+        self._finished = 0                 # how many (counted before ``_ended`` is set)
+        self._count_lock = threading.Lock()
         self.fatal_error: StreamError | None = None
         self.fatal_source_error: AudioSourceError | None = None
 
@@ -118,17 +123,27 @@ class PipelineGroup:
         except Exception as exc:  # never let a bug kill the process from a worker thread
             log.exception("caption pipeline %r crashed", label)
             self._crashes[label] = exc
+        finally:
+            with self._count_lock:
+                self._finished += 1
+            self._ended.set()
 
     def _watch(self) -> None:
         try:
-            while any(t.is_alive() for t in self._threads):
-                for thread in self._threads:
-                    thread.join(WATCH_INTERVAL_S)
+            while not self._all_finished():
+                self._ended.wait(WATCH_INTERVAL_S)
+                self._ended.clear()
                 if any(p.fatal_error is not None for p in self.pipelines.values()):
                     self.stop()            # one source failed for good: end the run
+            for thread in self._threads:
+                thread.join()              # finished: returns at once
             self._record_outcome()
         finally:
             self._on_done()
+
+    def _all_finished(self) -> bool:
+        with self._count_lock:
+            return self._finished >= len(self._threads)
 
     def _record_outcome(self) -> None:
         for label, pipeline in self.pipelines.items():

@@ -27,7 +27,6 @@ from app.core.audio.errors import AudioSourceError
 from app.core.credentials import Secret, load_api_key
 from app.core.events import Event, Final, LLMResponse, Recovery, Revision, StreamError, Translation
 from app.core.history import LiveRecord
-from app.core.pipeline_group import PipelineGroup
 from app.core.run_plan import PlanError, RunPlan, RunValues
 from app.core.settings import RESTART_KEYS, Settings
 from app.core.speakers import SpeakerNames
@@ -97,7 +96,7 @@ class CaptionService:
                  transcript_dir: Path | str | None = None, save_transcripts: bool | None = None,
                  key_loader: Callable[[], Secret | None] = load_api_key,
                  open_sources: Callable | None = None, create_session: Callable | None = None,
-                 group_factory: Callable[..., Any] = PipelineGroup,
+                 group_factory: Callable[..., Any] | None = None,
                  offline_available: Callable[[], tuple[bool, str]] | None = None,
                  pipeline_options: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -189,7 +188,8 @@ class CaptionService:
             if self._run.stopping:
                 self._restart_pending = True      # start again as soon as the old run ended
             return True
-        self._publish(self.status_model.starting([]))
+        # No status until the plan says what starts: "Connecting…" here would be wrong for the
+        # offline engine (its model loads first) and is replaced before anyone could read it.
         try:
             key, note = run_plan.load_key(self.values, self._key_loader, self._session_key)
             plan = run_plan.plan_run(self.values, key, key_note=note,
@@ -210,7 +210,7 @@ class CaptionService:
             log.info("%s", note)
             self.listener.notice(note)
         holder: list[_Run] = []
-        group = self._group_factory(
+        group = (self._group_factory or _pipeline_group())(
             sources, partial(self._session_for, plan),
             lambda label, event: self._post(partial(self._on_event, holder[0], label, event)),
             lambda: self._post(partial(self._on_group_done, holder[0])),
@@ -511,3 +511,10 @@ def _plain(exc: Exception) -> str:
         return error.message
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def _pipeline_group():
+    """``PipelineGroup``, imported at the first run: it brings numpy and the streaming clients,
+    which the overlay's first frame does not need."""
+    from app.core.pipeline_group import PipelineGroup
+    return PipelineGroup

@@ -63,6 +63,10 @@ class Status:
         return " · ".join(parts)
 
 
+# From launch until the run is planned (the key read, the engine chosen): the overlay's first frame.
+STARTING = Status(State.CONNECTING, "Starting captions…")
+
+
 def format_latency(ms: float) -> str:
     if ms < 1000:
         return f"{ms:.0f} ms"

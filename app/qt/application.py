@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSocketNotifier, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, BUNDLE_ID, ORG_DOMAIN, ORG_NAME, __version__
 from app.core.settings import Settings
+from app.core.status import STARTING
 from app.logging_setup import setup_gui_logging
 
 log = logging.getLogger(__name__)
+
+FIRST_FRAME_WAIT_MS = 500   # start captions after the overlay's first frame, or after this at most
 
 
 class GuiApp:
@@ -45,6 +49,8 @@ class GuiApp:
         self._settings_dialog = None
         self._history = None
         self._damaged_note = False        # the status line points at Settings for a damaged file
+        self.services_started = False
+        self._quitting = False
 
         c, o = self.controller, self.overlay
         c.partial.connect(o.on_partial)
@@ -91,6 +97,21 @@ class GuiApp:
             elif not self.info.notes:
                 self.overlay.set_status_note("settings file damaged: see Settings", problem)
                 self._damaged_note = True
+        # Everything else (key, audio devices, the offline model, the update question, sharing)
+        # waits for the overlay's first frame: the window is up at once, and its status line
+        # says what is starting. A hidden overlay or a frame that never comes waits no longer.
+        if self.settings.get("app/start_on_launch") and not self.controller.running:
+            self.overlay.set_status(STARTING)      # not "Captions stopped" on the first frame
+        if self.overlay.isVisible():
+            self.overlay.first_frame.connect(self._start_services, Qt.ConnectionType.QueuedConnection)
+            QTimer.singleShot(FIRST_FRAME_WAIT_MS, self._start_services)
+        else:
+            QTimer.singleShot(0, self._start_services)
+
+    def _start_services(self) -> None:
+        if self.services_started or self._quitting:
+            return
+        self.services_started = True
         if self.settings.get("app/start_on_launch"):
             self.controller.start()
         from app.qt.updates import UpdateNotifier
@@ -106,6 +127,7 @@ class GuiApp:
             self.controller.use_overrides(overrides)
 
     def quit(self) -> None:
+        self._quitting = True
         self.controller.shutdown()
         self.sharing.shutdown()
         self.overlay.flush_geometry()
@@ -116,6 +138,7 @@ class GuiApp:
     def restart_under_xwayland(self) -> None:
         """Stop cleanly (finals saved, geometry kept), then replace this process under XWayland."""
         from app.qt import platform as plat
+        self._quitting = True
         self.controller.shutdown()
         self.sharing.shutdown()
         self.overlay.flush_geometry()
@@ -234,11 +257,32 @@ def start_gui(args) -> "GuiApp | int":
     # (QApplication.quit() before exec() would be lost).
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, gui.quit))
     signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, gui.quit))
-    gui.heartbeat = QTimer(interval=200)
-    gui.heartbeat.timeout.connect(lambda: None)
-    gui.heartbeat.start()
+    gui.signal_wakeup = _SignalWakeup()
     gui.start()
     return gui
+
+
+class _SignalWakeup:
+    """Python runs a signal handler only when the interpreter next runs, and Qt's loop waits in
+    C: the signal's byte on a socket pair wakes the loop at once (no timer ticking all day)."""
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        for sock in (self._read, self._write):
+            sock.setblocking(False)
+        try:
+            self._previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        except ValueError:             # not the main thread: signals go elsewhere anyway
+            self._previous = None
+        self.notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read)
+        self.notifier.activated.connect(self._drain)
+
+    def _drain(self, *_args) -> None:
+        try:
+            while self._read.recv(512):
+                pass
+        except OSError:               # empty (would block)
+            pass
 
 
 def run_gui(args) -> int:

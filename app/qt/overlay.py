@@ -53,6 +53,7 @@ class CaptionOverlay(QWidget):
     dock_changed = Signal(str)
     speaker_renamed = Signal(str, str)       # (label, new name), chosen from the overlay menu
     geometry_changed = Signal()       # moved or resized (the app's dialogs step out of the way)
+    first_frame = Signal()            # the window was painted for the first time
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -93,12 +94,14 @@ class CaptionOverlay(QWidget):
         self._drag_offset = None          # fallback drag when the platform has no system move
         self._drag_edges = Qt.Edge(0)
         self._drag_start = None
+        self._painted = False
 
         self.placement = OverlayPlacement(self, settings, self._height_for_lines, self._relayout)
         self.placement.dock_changed.connect(self.dock_changed)
+        # Runs only while captions are on screen (or held for a translation): an empty overlay
+        # has nothing to clear, and an idle app should not wake up four times a second.
         self._tick_timer = QTimer(self, interval=TICK_MS)
         self._tick_timer.timeout.connect(self._tick)
-        self._tick_timer.start()
 
         self._relayout()
         self.winId()  # create the native window now: click-through is a flag on it
@@ -235,16 +238,19 @@ class CaptionOverlay(QWidget):
     # ---- captions and status (slots for the controller's signals) ----------------------------
     def on_partial(self, label: str, partial) -> None:
         self.model.on_partial(label, partial.text, time.monotonic(), getattr(partial, "speaker", None))
+        self._expect_ticks()
         self.update()
 
     def on_final(self, label: str, final) -> None:
         self.model.on_final(label, final.text, time.monotonic(), speaker=getattr(final, "speaker", None),
                             final_id=getattr(final, "id", None), language=getattr(final, "language", None))
+        self._expect_ticks()
         self._announce()
         self.update()
 
     def on_translation(self, label: str, translation) -> None:
         if self.model.on_translation(translation.id, translation.text, time.monotonic()):
+            self._expect_ticks()
             self._announce()
             self.update()
 
@@ -426,6 +432,9 @@ class CaptionOverlay(QWidget):
         self.painter.paint_status(p, self._status_rect(), self._status.state, self._level_db,
                                   self._status_text())
         p.end()
+        if not self._painted:
+            self._painted = True
+            self.first_frame.emit()
 
     # ---- layout -------------------------------------------------------------------------------
     def _text_rect(self) -> QRectF:
@@ -482,12 +491,18 @@ class CaptionOverlay(QWidget):
         self.model.set_width(self._text_rect().width())
         self.update()
 
+    def _expect_ticks(self) -> None:
+        if not self._tick_timer.isActive():
+            self._tick_timer.start()
+
     def _tick(self) -> None:
         if self.model.tick(time.monotonic()):
             self._announce()            # a held final shown without its late translation
             self.update()
             if not self.model.lines():
                 self.setAccessibleDescription(self._describe())
+        if not self.model.lines() and not self.model.held():
+            self._tick_timer.stop()       # nothing left to clear or release
 
     def _keep_above(self) -> None:
         """Raise once when shown or toggled. Not on a timer: a periodic raise would cover other

@@ -11,13 +11,20 @@ on a private PulseAudio (16 kHz mono null sink + virtual mic) and a private X de
    streaming the same WAV at real time (the SDK has no capture of its own without PyAudio; it gets
    the audio for free, so the ratio is conservative for us).
 3. **ours, file** — the same GUI app fed the same WAV (``--source file:``), apples to apples with 2.
+4. **headless** — ``python -m app --headless --json --source file:WAV`` (no window): the client the
+   SDK is really compared with (target ≤ 1.2× the SDK's CPU).
+5. **idle** — the GUI app capturing the virtual microphone with nobody speaking (captions started,
+   nothing on screen), and the GUI app with captions stopped: % of one core (target ≤ 0.5 %).
 
 CPU-seconds are the process's user+system time from the moment audio starts until it ended and
 the last final had time to arrive (start-up excluded; start-up is bench_startup's business). RSS is
 sampled every 0.5 s (peak reported). Same silence threshold (700 ms), format_turns on, 100 ms
-chunks for both clients. Targets: ours ≤ 1.5× the SDK's CPU; ours RSS ≤ 150 MB.
+chunks for both clients. Targets: ours ≤ 1.5× the SDK's CPU (the whole GUI app); the headless
+client ≤ 1.2× the SDK's; captioning ≤ 3 % of one core (GUI app, cloud path: there is no engine);
+idle ≤ 0.5 % of one core; ours RSS ≤ 150 MB.
 
-Run: ``.venv/bin/python -m tests.benchmarks.bench_resources [--minutes 5] [--skip-file]``
+Run: ``.venv/bin/python -m tests.benchmarks.bench_resources [--minutes 5] [--skip-file]
+[--runs mic,sdk,file,headless,idle] [--idle-s 60]``
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ SDK_PYTHON = ROOT / ".venv-sdk18" / "bin" / "python"
 SDK_DRIVERS = ROOT / "tests" / "loopback" / "sdk_drivers"
 SILENCE_MS = 700
 DRAIN_S = 3.0          # after the audio: time for the last final to arrive before CPU is read
+IDLE_SETTLE_S = 5.0    # idle runs: after the overlay is up and streaming, before CPU is counted
+RUNS = ("mic", "sdk", "file", "headless", "idle")
 
 
 class Sampler:
@@ -170,14 +179,17 @@ def summarise_profile(path: Path, top: int = 15) -> None:
         print(f"  {100 * n / total:5.1f} %  {name}")
 
 
-def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Path, audio_s: float,
-             work: Path, source: str, profile_dir: Path | None = None) -> dict:
+def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Path | None, audio_s: float,
+             work: Path, source: str, profile_dir: Path | None = None, *, idle: bool = False,
+             start: bool = True) -> dict:
+    """One GUI app run. ``idle``: nobody speaks (``wav`` unused); CPU over ``audio_s`` seconds after
+    a settling pause. ``start=False``: captions not started on launch (the app just sits there)."""
     run_dir = work / label
     run_dir.mkdir()
     write_settings(run_dir / "config", {
         "engine/engine": "assemblyai", "connection/protocol": "v3", "connection/server_url": server.url,
         "connection/chunk_ms": 100, "recognition/silence_ms": SILENCE_MS, "audio/source": "mic",
-        "app/start_on_launch": True, "overlay/visible": True, "transcript/enabled": True})
+        "app/start_on_launch": start, "overlay/visible": True, "transcript/enabled": True})
     env = app_env(desk_env, run_dir, server.api_key,
                   {"XDG_RUNTIME_DIR": pulse.env["XDG_RUNTIME_DIR"], "PULSE_SERVER": pulse.env["PULSE_SERVER"]})
     if APP_PYTHONPATH:
@@ -190,11 +202,13 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
     port = int(server.url.rsplit(":", 1)[1])
     try:
         deadline = time.monotonic() + 60
-        while not (overlay_visible(env) and established_to(ps, port)):
+        while not (overlay_visible(env) and (established_to(ps, port) or not start)):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{label}: the app did not start streaming; log:\n"
                                    + (run_dir / "app.log").read_text()[-3000:])
             time.sleep(0.1)
+        if idle:
+            time.sleep(IDLE_SETTLE_S)            # start-up work (first frame, update check) is over
         startup_cpu = cpu_seconds(ps)
         sampler = Sampler(proc.pid)
         cpu0 = cpu_seconds(ps)
@@ -204,7 +218,9 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
         if profile_dir is not None:
             profile_dir.mkdir(parents=True, exist_ok=True)
             spy = start_profiler(proc.pid, audio_s, profile_dir / f"{source.split(':')[0]}.txt")
-        if source == "mic":
+        if idle:
+            time.sleep(audio_s)
+        elif source == "mic":
             time.sleep(1.0)                      # the capture stream is running before we speak
             player = pulse.play(wav, wait=False)   # (play(wait=True) gives up after 120 s)
             while player.poll() is None and proc.poll() is None and time.monotonic() - t0 < audio_s + 60:
@@ -216,7 +232,8 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
             # the file source started with the session: wait for its end
             while time.monotonic() - t0 < audio_s and proc.poll() is None:
                 time.sleep(0.2)
-        time.sleep(DRAIN_S)
+        if not idle:
+            time.sleep(DRAIN_S)
         if proc.poll() is not None:
             raise RuntimeError(f"{label}: the app died after {time.monotonic() - t0:.0f} s of streaming "
                                f"(exit {proc.returncode}); log:\n"
@@ -239,9 +256,87 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
     out = {"label": label, "cpu_s": cpu1 - cpu0, "wall_s": wall, "rss_peak_mb": sampler.peak / 1e6,
            "rss_end_mb": rss_end / 1e6, "startup_cpu_s": startup_cpu, "finals": finals,
            "launch_to_stream_s": t0 - (t_launch - 0)}
-    print(f"{label}: CPU {out['cpu_s']:.2f} s over {wall:.0f} s of streaming "
+    print(f"{label}: CPU {out['cpu_s']:.2f} s over {wall:.0f} s {'idle' if idle else 'of streaming'} "
           f"({100 * out['cpu_s'] / wall:.1f} % of one core), RSS peak {out['rss_peak_mb']:.0f} MB "
           f"(end {out['rss_end_mb']:.0f} MB), start-up CPU {startup_cpu:.2f} s, {finals} finals saved")
+    return out
+
+
+def run_headless(server: LoopbackProcess, wav: Path, audio_s: float, work: Path,
+                 profile_dir: Path | None = None) -> dict:
+    """``--headless --json`` fed the WAV (paced at real time, like the SDK driver), no display."""
+    run_dir = work / "headless"
+    run_dir.mkdir()
+    write_settings(run_dir / "config", {
+        "engine/engine": "assemblyai", "connection/protocol": "v3", "connection/server_url": server.url,
+        "connection/chunk_ms": 100, "recognition/silence_ms": SILENCE_MS, "transcript/enabled": True})
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(run_dir),
+           "XDG_CONFIG_HOME": str(run_dir / "config"), "XDG_DATA_HOME": str(run_dir / "data"),
+           "XDG_CACHE_HOME": str(run_dir / "cache"), "ASSEMBLYAI_API_KEY": server.api_key,
+           "PYTHONUNBUFFERED": "1"}
+    if APP_PYTHONPATH:
+        env["PYTHONPATH"] = APP_PYTHONPATH
+    cmd = [sys.executable, "-m", "app", "--headless", "--json", "--source", f"file:{wav}"]
+    err = open(run_dir / "stderr.txt", "w")
+    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    ps = psutil.Process(proc.pid)
+    port = int(server.url.rsplit(":", 1)[1])
+    finals = [0]
+
+    def reader():
+        for line in proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict) and ev.get("event") == "final":
+                finals[0] += 1
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not established_to(ps, port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("headless: did not start streaming; stderr:\n"
+                                   + (run_dir / "stderr.txt").read_text()[-3000:])
+            time.sleep(0.02)
+        startup_cpu = cpu_seconds(ps)
+        sampler = Sampler(proc.pid)
+        cpu0, threads0, t0 = cpu_seconds(ps), thread_cpu(proc.pid), time.monotonic()
+        spy = None
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            spy = start_profiler(proc.pid, audio_s, profile_dir / "headless.txt")
+        # The run ends by itself when the file does: reap it with wait4 to read its whole CPU
+        # (poll() would reap it and lose the figure).
+        ended, threads1 = None, threads0
+        while time.monotonic() - t0 < audio_s + DRAIN_S:
+            threads1 = {**threads1, **thread_cpu(proc.pid)}   # threads that ended keep their last figure
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                ended = usage.ru_utime + usage.ru_stime
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                break
+            time.sleep(0.1)
+        wall = time.monotonic() - t0
+        cpu1 = ended if ended is not None else cpu_seconds(ps)
+        if ended is None:
+            threads1 = thread_cpu(proc.pid)
+        profile = None
+        if spy is not None:
+            spy.wait(timeout=60)
+            profile = profile_dir / "headless.txt"
+            summarise_profile(profile)
+        print_thread_cpu(threads0, threads1, py_thread_names(profile), cpu1 - cpu0)
+        sampler.stop()
+    finally:
+        stop_process(proc, timeout=30)
+        err.close()
+    out = {"label": "headless", "cpu_s": cpu1 - cpu0, "wall_s": wall, "rss_peak_mb": sampler.peak / 1e6,
+           "startup_cpu_s": startup_cpu, "finals": finals[0]}
+    print(f"headless: CPU {out['cpu_s']:.2f} s over {wall:.0f} s of streaming "
+          f"({100 * out['cpu_s'] / wall:.1f} % of one core), RSS peak {out['rss_peak_mb']:.0f} MB, "
+          f"start-up CPU {startup_cpu:.2f} s, {finals[0]} finals")
     return out
 
 
@@ -309,18 +404,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=5.0, help="speech to stream (default 5)")
     ap.add_argument("--skip-file", action="store_true", help="skip run 3 (ours fed from the file)")
-    ap.add_argument("--quick", action="store_true", help="1 minute, no run 3")
+    ap.add_argument("--quick", action="store_true", help="1 minute, no run 3, 30 s idle")
+    ap.add_argument("--runs", default=",".join(RUNS),
+                    help=f"which runs, comma-separated (default all: {','.join(RUNS)})")
+    ap.add_argument("--idle-s", type=float, default=60.0, help="seconds each idle run is counted (default 60)")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="py-spy our app while it streams (CPU profiles are slightly perturbed) into DIR")
     ap.add_argument("--app-pythonpath", metavar="DIR",
                     help="put DIR first on our app's import path (e.g. a site-packages holding another "
-                         "PySide6, to compare bindings)")
+                         "PySide6, or another checkout of the app, to compare)")
     ap.add_argument("--profile-native", action="store_true", help="with --profile: native frames too")
     args = ap.parse_args(argv)
     global PROFILE_NATIVE, APP_PYTHONPATH
     PROFILE_NATIVE = args.profile_native
     APP_PYTHONPATH = args.app_pythonpath or ""
     minutes = 1.0 if args.quick else args.minutes
+    idle_s = min(args.idle_s, 30.0) if args.quick else args.idle_s
+    wanted = {r.strip() for r in args.runs.split(",") if r.strip()}
+    unknown = wanted - set(RUNS)
+    if unknown:
+        ap.error(f"unknown run(s): {', '.join(sorted(unknown))} (known: {', '.join(RUNS)})")
+    if args.skip_file or args.quick:
+        wanted.discard("file")
     from tests.fixtures.pulse import PulseServer
 
     work = Path(tempfile.mkdtemp(prefix="bench-resources-"))
@@ -337,26 +442,46 @@ def main(argv=None) -> int:
               f"machine: {psutil.cpu_count()} cores, load {psutil.getloadavg()[0]:.1f}")
         with private_desktop() as desk, PulseServer(16000, 1) as pulse, \
                 LoopbackProcess(script=list(SENTENCES) * repeat * 3) as server:
-            runs["mic"] = run_ours("ours (GUI, virtual mic)", desk, pulse, server, wav, audio_s, work, "mic",
-                                   args.profile)
-            runs["sdk"] = run_sdk(server, wav, audio_s, work)
-            if not (args.skip_file or args.quick):
+            if "idle" in wanted:
+                runs["idle"] = run_ours("ours (GUI, mic, nobody speaking)", desk, pulse, server, None,
+                                        idle_s, work, "mic", args.profile and args.profile / "idle", idle=True)
+                runs["idle_stopped"] = run_ours("ours (GUI, captions stopped)", desk, pulse, server, None,
+                                                idle_s, work, "mic", args.profile and args.profile / "stopped",
+                                                idle=True, start=False)
+            if "mic" in wanted:
+                runs["mic"] = run_ours("ours (GUI, virtual mic)", desk, pulse, server, wav, audio_s, work,
+                                       "mic", args.profile)
+            if "sdk" in wanted:
+                runs["sdk"] = run_sdk(server, wav, audio_s, work)
+            if "headless" in wanted:
+                runs["headless"] = run_headless(server, wav, audio_s, work, args.profile)
+            if "file" in wanted:
                 runs["file"] = run_ours("ours (GUI, same WAV file)", desk, pulse, server, wav, audio_s, work,
                                         f"file:{wav}", args.profile)
         load_after = psutil.getloadavg()[0]
         print(f"load average after: {load_after:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    mic, sdk = runs["mic"], runs["sdk"]
     per_min = 60.0 / audio_s
-    result("CPU per minute of speech, ours (GUI, mic)", mic["cpu_s"] * per_min, "s", None)
-    result("CPU per minute of speech, SDK v3 1.8 (no GUI, file)", sdk["cpu_s"] * per_min, "s", None)
-    result("CPU ratio ours (GUI, mic) / SDK", mic["cpu_s"] / sdk["cpu_s"], "×", 1.5)
-    if "file" in runs:
-        result("CPU per minute of speech, ours (GUI, file)", runs["file"]["cpu_s"] * per_min, "s", None)
-        result("CPU ratio ours (GUI, file) / SDK", runs["file"]["cpu_s"] / sdk["cpu_s"], "×", 1.5)
-    result("RSS peak, ours (GUI, mic)", mic["rss_peak_mb"], "MB", 150)
-    result("RSS peak, SDK v3 1.8", sdk["rss_peak_mb"], "MB", None)
+    sdk = runs.get("sdk")
+    for key, name in (("mic", "ours (GUI, mic)"), ("file", "ours (GUI, file)"), ("headless", "headless")):
+        if key in runs:
+            run = runs[key]
+            result(f"CPU per minute of speech, {name}", run["cpu_s"] * per_min, "s", None)
+            if key != "headless":
+                # The cloud path has no engine: all of it is the GUI app's own captioning cost.
+                result(f"captioning CPU, {name}", 100 * run["cpu_s"] / run["wall_s"], "% of a core", 3.0)
+            if sdk is not None:
+                result(f"CPU ratio {name} / SDK", run["cpu_s"] / sdk["cpu_s"], "×",
+                       1.2 if key == "headless" else 1.5)
+    if sdk is not None:
+        result("CPU per minute of speech, SDK v3 1.8 (no GUI, file)", sdk["cpu_s"] * per_min, "s", None)
+        result("RSS peak, SDK v3 1.8", sdk["rss_peak_mb"], "MB", None)
+    if "mic" in runs:
+        result("RSS peak, ours (GUI, mic)", runs["mic"]["rss_peak_mb"], "MB", 150)
+    for key, name in (("idle", "nobody speaking"), ("idle_stopped", "captions stopped")):
+        if key in runs:
+            result(f"idle CPU, GUI ({name})", 100 * runs[key]["cpu_s"] / runs[key]["wall_s"], "% of a core", 0.5)
     return 0
 
 

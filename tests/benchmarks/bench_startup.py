@@ -5,7 +5,9 @@ private XDG_CONFIG_HOME) on a private Xvfb + xcompmgr + openbox, and polls the X
 ``xdotool search --onlyvisible`` for the overlay window ("Live captions") being mapped. The time
 from just before ``Popen`` to the first poll that sees it is one sample (poll every ~10 ms, each
 poll an xdotool process: resolution ≈ 10-20 ms). Several launches; the first one is reported on
-its own (cold-ish caches). Target ≤ 1.0 s.
+its own (cold-ish caches). Target ≤ 0.6 s (median, quiet machine). The app's bytecode is
+compiled first, as an installed package has it (``PYTHONDONTWRITEBYTECODE`` in a developer shell
+would otherwise make every launch compile every module).
 
 Bundle: the size of ``dist/caption-overlay`` when it exists (also launched like above), or one
 built from ``build.spec`` into a temp dir with ``--bundle`` (~1-3 min; needs PyInstaller).
@@ -102,6 +104,15 @@ def bundle_dir(build: bool, work: Path) -> Path | None:
     return dist / "caption-overlay"
 
 
+TARGET_MS = 600
+
+
+def compile_app() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "app")], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=6, help="launches (default 6)")
@@ -116,6 +127,7 @@ def main(argv=None) -> int:
     try:
         bundle = bundle_dir(args.bundle, work)
         bundles = ([bundle] if bundle is not None else []) + [Path(b) for b in args.bundle_dir]
+        compile_app()
         with private_desktop() as desk, LoopbackProcess() as server:
             write_settings(work / "config", {
                 "engine/engine": "assemblyai", "connection/server_url": server.url,
@@ -134,9 +146,9 @@ def main(argv=None) -> int:
                 samples.append(s)
                 print(f"launch {i}: overlay visible after {s * 1000:.0f} ms")
             if samples:
-                results.append(("launch→overlay visible, first launch", samples[0] * 1000, "ms", 1000))
-                results.append(("launch→overlay visible, median", percentile(samples, 50) * 1000, "ms", 1000))
-                results.append(("launch→overlay visible, worst", max(samples) * 1000, "ms", 1000))
+                results.append(("launch→overlay visible, first launch", samples[0] * 1000, "ms", TARGET_MS))
+                results.append(("launch→overlay visible, median", percentile(samples, 50) * 1000, "ms", TARGET_MS))
+                results.append(("launch→overlay visible, worst", max(samples) * 1000, "ms", None))
             for b in bundles:
                 frozen = b / "caption-overlay"
                 label = f" {b}" if len(bundles) > 1 else ""
@@ -145,7 +157,7 @@ def main(argv=None) -> int:
                 if fs:
                     print(f"frozen launches{label}: " + ", ".join(f"{s * 1000:.0f} ms" for s in fs))
                     results.append((f"launch→overlay visible (frozen bundle{label}), median",
-                                    percentile(fs, 50) * 1000, "ms", 1000))
+                                    percentile(fs, 50) * 1000, "ms", TARGET_MS))
         if bundles:
             sys.path.insert(0, str(ROOT / "packaging"))
             from bundle_size import measure

@@ -43,7 +43,7 @@ BENCHES = [
     Bench("startup", "tests.benchmarks.bench_startup", [], ["--quick"], 300),
     Bench("apply-stall", "tests.benchmarks.bench_apply_stall", ["--rounds", "5"], ["--rounds", "1"], 300),
     Bench("settings-keyring", "tests.benchmarks.bench_settings_keyring", ["--rounds", "3"], ["--rounds", "1"], 300),
-    Bench("resources", "tests.benchmarks.bench_resources", ["--minutes", "5"], ["--quick"], 1500),
+    Bench("resources", "tests.benchmarks.bench_resources", ["--minutes", "5"], ["--quick"], 2400),
     Bench("sharing", "tests.benchmarks.bench_sharing", [], ["--quick"], 300),
     Bench("offline", "tests.benchmarks.bench_offline", ["--model", "all"], ["--model", "moonshine"], 1200),
     Bench("offline-latency", "tests.benchmarks.bench_offline_latency", [], ["--quick", "--no-wer"], 1200),

@@ -149,6 +149,20 @@ def test_auto_clear_after_silence(make, qtbot):
     qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
 
 
+def test_no_ticks_while_nothing_is_on_screen(make, qtbot):
+    """The auto-clear check runs only while there is something to clear (an idle app sleeps)."""
+    o = make(captions__clear_after_s=1)
+    assert not o._tick_timer.isActive()
+    o.on_partial("mic", Partial("words", 0, 1))
+    assert o._tick_timer.isActive()
+    o.on_final("mic", Final("Soon gone.", 0, 1))
+    qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
+    qtbot.waitUntil(lambda: not o._tick_timer.isActive(), timeout=1000)
+    o.on_final("mic", Final("Back again.", 2, 3))      # a new caption starts the check again
+    assert o._tick_timer.isActive()
+    qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
+
+
 def test_stable_only_mode(make):
     o = make(captions__stable_only=True)
     o.on_partial("mic", Partial("flickering words", 0, 1))

@@ -125,9 +125,18 @@ def gui(qtbot, tmp_path):
             w.close()
 
 
-def test_gui_starts_captions_and_shows_them(gui):
-    h, app = gui
+from app.qt.application import FIRST_FRAME_WAIT_MS  # noqa: E402
+
+
+def start(app, qtbot) -> None:
+    """``GuiApp.start`` shows the overlay now and starts the rest after its first frame."""
     app.start()
+    qtbot.waitUntil(lambda: app.services_started, timeout=5000)
+
+
+def test_gui_starts_captions_and_shows_them(gui, qtbot):
+    h, app = gui
+    start(app, qtbot)
     assert h.controller.running
     assert app.overlay.isVisible()
     from app.core.events import Final, SessionStarted
@@ -137,26 +146,56 @@ def test_gui_starts_captions_and_shows_them(gui):
     assert "Live" in app.overlay._status.text
 
 
-def test_start_on_launch_off(gui):
+def test_overlay_is_painted_before_captions_start(gui, qtbot):
+    h, app = gui
+    order = []
+    app.overlay.first_frame.connect(lambda: order.append(("painted", h.controller.running)))
+    app.start()
+    assert app.overlay.isVisible() and not h.controller.running   # nothing slow before the frame
+    assert app.overlay._status.text == "Starting captions…"       # not "Captions stopped"
+    qtbot.waitUntil(lambda: h.controller.running, timeout=5000)
+    assert order == [("painted", False)]
+
+
+def test_quit_before_the_first_frame_starts_nothing(gui, qtbot, monkeypatch):
+    monkeypatch.setattr("PySide6.QtWidgets.QApplication.quit", lambda: None)
+    h, app = gui
+    app.start()
+    app.quit()
+    qtbot.wait(FIRST_FRAME_WAIT_MS + 200)
+    assert not h.controller.running and not app.services_started
+
+
+def test_hidden_overlay_starts_captions_without_waiting_for_a_frame(gui, qtbot, monkeypatch):
+    h, app = gui
+    h.settings.set("overlay/visible", False)
+    monkeypatch.setattr(Tray, "available", property(lambda self: True))  # else it is shown anyway
+    monkeypatch.setattr(app.tray, "show", lambda: None)
+    app.start()
+    assert not app.overlay.isVisible()
+    qtbot.waitUntil(lambda: h.controller.running, timeout=1000)
+
+
+def test_start_on_launch_off(gui, qtbot):
     h, app = gui
     h.settings.set("app/start_on_launch", False)
-    app.start()
+    start(app, qtbot)
     assert not h.controller.running
 
 
-def test_never_trapped_without_tray_or_hotkeys(gui):
+def test_never_trapped_without_tray_or_hotkeys(gui, qtbot):
     """Offscreen has neither a tray nor global hotkeys: a saved click-through is undone at start."""
     h, app = gui
     app.overlay.set_click_through(True)
     assert not app.tray.available and not app.hotkeys.active
-    app.start()
+    start(app, qtbot)
     assert not app.overlay.click_through
     assert app.overlay.isVisible()
 
 
-def test_hotkey_actions(gui):
+def test_hotkey_actions(gui, qtbot):
     h, app = gui
-    app.start()
+    start(app, qtbot)
     app._on_hotkey("toggle_click_through")
     assert app.overlay.click_through
     app._on_hotkey("toggle_visible")
@@ -184,10 +223,10 @@ def test_settings_and_history_windows_open(gui):
     assert app._history is not None and app._history.isVisible()
 
 
-def test_xwayland_restart_stops_captions_first(gui, monkeypatch):
+def test_xwayland_restart_stops_captions_first(gui, monkeypatch, qtbot):
     from app.qt import platform as plat
     h, app = gui
-    app.start()
+    start(app, qtbot)
     calls = []
     monkeypatch.setattr(plat, "restart_under_xwayland", lambda: calls.append(h.controller.running))
     app.tray.xwayland_requested.emit()

@@ -124,8 +124,11 @@ class Converter:
     def __init__(self, src_rate: int, channels: int, dst_rate: int) -> None:
         self.channels = channels
         self._resampler = Resampler(src_rate, dst_rate)
+        self.identity = channels == 1 and self._resampler.passthrough
 
     def convert(self, interleaved: np.ndarray) -> np.ndarray:
+        if self.identity and interleaved.dtype == np.int16:
+            return interleaved     # already mono int16 at the session rate: nothing to compute
         return to_int16(self._resampler.process(downmix(interleaved, self.channels)))
 
     def flush(self) -> np.ndarray:

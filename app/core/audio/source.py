@@ -134,7 +134,8 @@ class WavReader:
 
 
 def _wav_to_int16_units(raw: bytes, width: int, is_float: bool = False) -> np.ndarray:
-    """PCM bytes of any integer width (or float) → float samples scaled to int16 units."""
+    """PCM bytes of any integer width (or float) → samples in int16 units (16-bit PCM stays
+    int16, so a file already in the session format is passed through without arithmetic)."""
     if is_float:
         data = np.frombuffer(raw, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
         return np.clip(np.nan_to_num(data), -1.0, 1.0) * 32767.0
@@ -143,12 +144,12 @@ def _wav_to_int16_units(raw: bytes, width: int, is_float: bool = False) -> np.nd
         wide = (b[:, 0].astype(np.int32) << 8) | (b[:, 1].astype(np.int32) << 16) | (
             b[:, 2].astype(np.int32) << 24)
         return wide.astype(np.float64) / 65536.0
+    if width == 2:
+        return np.frombuffer(raw, dtype="<i2")
     data = np.frombuffer(raw, dtype=_SAMPLE_TYPES[width]).astype(np.float64)
     if width == 1:
         return (data - 128.0) * 256.0
-    if width == 4:
-        return data / 65536.0
-    return data
+    return data / 65536.0          # 32-bit
 
 
 class WavFileSource(AudioSource):
@@ -218,7 +219,7 @@ class WavFileSource(AudioSource):
             if delay > 0:
                 self._sleep(delay)
         self._chunks_sent += 1
-        data = chunk.astype("<i2").tobytes()
+        data = chunk.astype("<i2", copy=False).tobytes()
         self.level.update(data)
         return data
 

@@ -157,6 +157,27 @@ def read_url_arg(name: str, value: str | None) -> str | None:
     return value or None
 
 
+def config_style(values: dict) -> dict:
+    """The overlay's appearance as the page uses it (only looks; never anything else)."""
+    from app.core.settings import PREF_BY_KEY
+
+    def get(key):
+        return values.get(key, PREF_BY_KEY[key].default)
+
+    return {
+        "font_family": get("appearance/font_family"),
+        "font_size": int(get("appearance/font_size")),
+        "text_color": get("appearance/text_color"),
+        "background_color": get("appearance/background_color"),
+        "background_opacity": int(get("appearance/background_opacity")),
+        "text_effect": get("appearance/text_effect"),
+        "lines": int(get("captions/lines")),
+        "clear_after_s": int(get("captions/clear_after_s")),
+        "show_source_labels": bool(get("captions/show_source_labels")),
+        "stable_only": bool(get("captions/stable_only")),
+    }
+
+
 def share_config_from(values: dict, *, serve: str | None = None, zoom_url: str | None = None,
                       youtube_url: str | None = None, webhook_url: str | None = None,
                       caption_lang: str | None = None, use_saved_targets: bool = False,
@@ -167,7 +188,6 @@ def share_config_from(values: dict, *, serve: str | None = None, zoom_url: str |
     also uses what Settings → Sharing saved.
     """
     from app.core.settings import PREF_BY_KEY
-    from app.core.sharing.server import config_style
 
     def get(key):
         return values.get(key, PREF_BY_KEY[key].default) if key in PREF_BY_KEY else None

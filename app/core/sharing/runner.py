@@ -14,7 +14,6 @@ from typing import Callable
 
 from app.core.events import Event
 from app.core.sharing.config import ShareConfig, ShareConfigError, share_config_from
-from app.core.sharing.share import CaptionShare, ShareStartError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class ShareRunner:
         self._on_problem = on_problem
         self._failing: set[str] = set()
         self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-        self._share: CaptionShare | None = None
+        self._share = None                   # the running CaptionShare
         self._config: ShareConfig | None = None
         self.error = ""            # why sharing is not running as configured, plain words
         self._jobs: queue.Queue = queue.Queue()
@@ -137,6 +136,7 @@ class ShareRunner:
             self._on_change()
             return
         self._stop(notify=False)
+        from app.core.sharing.share import CaptionShare, ShareStartError   # asyncio: only when sharing
         try:
             self._share = CaptionShare(config, on_status=self._status).start()
             self._config = config

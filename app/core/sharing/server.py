@@ -17,7 +17,7 @@ from importlib import resources
 
 from aiohttp import WSMsgType, web
 
-from app.core.sharing.config import ShareConfig, is_loopback
+from app.core.sharing.config import ShareConfig, config_style, is_loopback  # noqa: F401 (config_style: part of this API)
 from app.core.sharing.feed import Feed, Item
 
 log = logging.getLogger(__name__)
@@ -295,25 +295,3 @@ class CaptionServer:
                 except (ConnectionError, asyncio.TimeoutError, RuntimeError):
                     pass
         return ws
-
-
-def config_style(values: dict) -> dict:
-    """The overlay's appearance as the page uses it (only looks; never anything else)."""
-    from app.core.settings import PREF_BY_KEY
-
-    def get(key):
-        return values.get(key, PREF_BY_KEY[key].default)
-
-    return {
-        "font_family": get("appearance/font_family"),
-        "font_size": int(get("appearance/font_size")),
-        "text_color": get("appearance/text_color"),
-        "background_color": get("appearance/background_color"),
-        "background_opacity": int(get("appearance/background_opacity")),
-        "text_effect": get("appearance/text_effect"),
-        "lines": int(get("captions/lines")),
-        "clear_after_s": int(get("captions/clear_after_s")),
-        "show_source_labels": bool(get("captions/show_source_labels")),
-        "stable_only": bool(get("captions/stable_only")),
-    }
-

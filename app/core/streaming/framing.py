@@ -69,6 +69,7 @@ class Framer:
 
     def _frame(self, chunk: bytes) -> Frame:
         pcm = np.frombuffer(chunk, dtype="<i2")
-        rms = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
+        wide = pcm.astype(np.float64)
+        rms = math.sqrt(float(np.dot(wide, wide)) / len(wide)) if len(wide) else 0.0
         payload = mulaw_encode(pcm).tobytes() if self.encoding == "pcm_mulaw" else chunk
         return Frame(payload, len(pcm), len(pcm) * 1000.0 / self.sample_rate, rms >= LOUD_RMS)

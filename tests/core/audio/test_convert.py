@@ -72,6 +72,16 @@ def test_passthrough_is_identity():
     np.testing.assert_array_equal(Resampler(16000, 16000).process(x), x)
 
 
+def test_converter_passes_mono_int16_at_the_session_rate_through():
+    pcm = np.array([0, 1, -1, 32767, -32768], dtype=np.int16)
+    conv = Converter(16000, 1, 16000)
+    assert conv.identity
+    np.testing.assert_array_equal(conv.convert(pcm), pcm)
+    assert not Converter(16000, 2, 16000).identity and not Converter(48000, 1, 16000).identity
+    # float input (in int16 units) is still rounded and clipped
+    np.testing.assert_array_equal(conv.convert(np.array([1.6, 40000.0])), [2, 32767])
+
+
 def test_downmix_averages_channels_and_drops_partial_frame():
     inter = np.array([100, 300, -50, 50, 7], dtype=np.int16)
     np.testing.assert_array_equal(downmix(inter, 2), [200.0, 0.0])

@@ -53,6 +53,23 @@ def samples(path) -> np.ndarray:
     return np.concatenate(out).astype(np.float64)
 
 
+def test_pcm16_in_the_session_format_comes_out_bit_exact(tmp_path):
+    """16 kHz mono 16-bit is passed through untouched (extreme values included)."""
+    pcm = np.concatenate([(TONE * 32767).astype("<i2"), np.array([32767, -32768, 0, -1], "<i2")])
+    path = write_riff(tmp_path / "exact.wav", 1, 2, pcm.tobytes())
+    np.testing.assert_array_equal(samples(path), pcm.astype(np.float64))
+
+
+def test_pcm16_at_another_rate_is_still_resampled(tmp_path):
+    path = tmp_path / "r48.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(np.zeros(48000 * 2, "<i2").tobytes())
+    assert len(samples(path)) == pytest.approx(RATE, abs=RATE // 50)
+
+
 def test_float32_and_float64_read_like_pcm16(tmp_path):
     ref = samples(reference(tmp_path))
     for width, dtype in ((4, "<f4"), (8, "<f8")):
