@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 * 1024
 CONNECT_TIMEOUT_MS = 1500
+# A copy that took the connection answers once its event loop runs; a copy that is still starting
+# on a busy computer can take seconds to get there, and a second overlay would be worse.
+REPLY_TIMEOUT_MS = 10_000
 REPLY = b"ok\n"
 
 
@@ -104,6 +107,7 @@ def hand_over(overrides: dict[str, Any], name: str | None = None) -> bool:
         try:
             sock.connect(name)
             sock.sendall(message)
+            sock.settimeout(REPLY_TIMEOUT_MS / 1000)
             got = b""
             while REPLY not in got and len(got) < len(REPLY):
                 chunk = sock.recv(64)
@@ -127,7 +131,7 @@ def _hand_over_pipe(message: bytes, name: str) -> bool:
         sock.flush()
         sock.waitForBytesWritten(CONNECT_TIMEOUT_MS)
         got = b""
-        while REPLY not in got and sock.waitForReadyRead(CONNECT_TIMEOUT_MS):
+        while REPLY not in got and sock.waitForReadyRead(REPLY_TIMEOUT_MS):
             got += bytes(sock.readAll())
         return REPLY in got
     finally:

@@ -183,3 +183,35 @@ def test_a_socket_of_another_user_gets_nothing(server, monkeypatch, qtbot):
     assert handed is False
     qtbot.wait(300)                 # anything sent would be read now
     assert got == []
+
+
+def test_a_copy_still_starting_up_gets_the_command_line(tmp_path):
+    """The running copy made its socket early but answers only once its event loop runs, which on
+    a busy computer can be seconds later: the second launch waits instead of opening a second overlay."""
+    import socket
+    import threading
+    import time
+
+    from app.qt import single_instance
+
+    path = str(tmp_path / "slow.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    got = []
+
+    def slow_copy():
+        conn, _ = listener.accept()
+        time.sleep(2.5)                 # longer than connecting may take
+        got.append(conn.recv(65536))
+        conn.sendall(single_instance.REPLY)
+        conn.close()
+
+    worker = threading.Thread(target=slow_copy, daemon=True)
+    worker.start()
+    try:
+        assert single_instance.hand_over({"source": "mic"}, path) is True
+    finally:
+        worker.join(10)
+        listener.close()
+    assert b'"source": "mic"' in got[0]
