@@ -31,6 +31,7 @@ from app import APP_ID
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 * 1024
+MAX_SOCKET_PATH = 100                # under the smallest sun_path (macOS: 104 bytes)
 CONNECT_TIMEOUT_MS = 1500
 # A copy that took the connection answers once its event loop runs; a copy that is still starting
 # on a busy computer can take seconds to get there, and a second overlay would be worse.
@@ -48,7 +49,33 @@ def server_name() -> str:
         return name                      # a named pipe; the name is the whole address
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     folder = runtime if runtime and os.path.isdir(runtime) else tempfile.gettempdir()
-    return os.path.join(folder, f"{name}.sock")
+    path = os.path.join(folder, f"{name}.sock")
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    # A socket's address has a size limit (104 bytes on macOS, 108 on Linux): a deep runtime folder
+    # gets a private folder of ours in the temporary folder instead.
+    private = _private_folder(os.path.join(tempfile.gettempdir(), f"{APP_ID}-{user}"))
+    return os.path.join(private, f"{digest}.sock") if private else path
+
+
+def _private_folder(path: str) -> str | None:
+    """``path`` as a folder only this user can enter, made if missing; None if someone else's."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        log.warning("%s is not a private folder of this user: no single-instance hand-over", path)
+        return None
+    return path
 
 
 def encode_message(overrides: dict[str, Any]) -> bytes:

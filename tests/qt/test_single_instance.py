@@ -215,3 +215,34 @@ def test_a_copy_still_starting_up_gets_the_command_line(tmp_path):
         worker.join(10)
         listener.close()
     assert b'"source": "mic"' in got[0]
+
+
+def test_a_deep_runtime_folder_still_gets_a_socket_that_works(monkeypatch, tmp_path, qapp, qtbot):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    name = server_name()
+    assert len(os.fsencode(name)) <= 100
+    folder = Path(name).parent
+    assert folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077 == 0
+    s = InstanceServer(ALLOWED, name=name)
+    try:
+        assert s.listen()
+        got = []
+        s.activated.connect(got.append)
+        proc = second_launch(name, '{"source": "mic"}')
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+        assert proc.returncode == 0 and got == [{"source": "mic"}]
+    finally:
+        s.close()
+
+
+def test_a_temporary_folder_someone_else_made_is_not_used(monkeypatch, tmp_path):
+    from app.qt import single_instance
+
+    shared = tmp_path / "theirs"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)                 # as another account's folder would be open to us
+    assert single_instance._private_folder(str(shared)) is None
+    assert single_instance._private_folder(str(tmp_path / "mine")) == str(tmp_path / "mine")
