@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -70,8 +71,6 @@ def _private_folder(path: str) -> str | None:
         info = os.lstat(path)
     except OSError:
         return None
-    import stat
-
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         log.warning("%s is not a private folder of this user: no single-instance hand-over", path)
         return None
