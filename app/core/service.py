@@ -50,12 +50,18 @@ class RunOutcome:
 class ServiceListener:
     """What a front is told. Every call comes on the owner thread, in order."""
 
+    wants_levels = False    # a front that shows a level meter sets this: ``levels_changed`` comes
+
     def caption_event(self, label: str, event: Event, latency_ms: float | None) -> None:
         """Every event of every source, after the transcript has seen it. ``latency_ms`` is
         speech end → final received, for finals (``None`` otherwise or when unknown)."""
 
     def status_changed(self, status: Status) -> None:
         """The status line changed."""
+
+    def levels_changed(self, levels: dict) -> None:
+        """A level bar moved by a step or a silence hint changed ({label: Level}); at most a few
+        times a second, and not at all while every meter shows what it showed."""
 
     def notice(self, message: str) -> None:
         """Worth saying, nothing to fix (a saved option this model lacks is left out)."""
@@ -87,6 +93,7 @@ class _Run:
         self.ended = False
         self.untranslated: dict[int, float] = {}     # Final.id → when it arrived (translating)
         self.translation_failing = False
+        self.levels_posted = threading.Event()       # a levels report is on its way to the owner
 
 
 class CaptionService:
@@ -174,12 +181,25 @@ class CaptionService:
         return self._run.group.levels() if self._run is not None else {}
 
     def tick(self) -> None:
-        """Called now and then by the front: notices whose cause is gone fade out."""
+        """Called by the front when ``next_tick_s`` says: notices whose time is up fade out, an
+        overdue translation is reported."""
         run = self._run
         if run is not None:
             if run.untranslated:
                 self._check_translations(run)
             self._publish(self.status_model.tick())
+
+    def next_tick_s(self) -> float | None:
+        """Seconds until ``tick`` has something to do; None while nothing waits for time (the
+        front need not wake at all)."""
+        run = self._run
+        if run is None:
+            return None
+        due = self.status_model.next_change_in()
+        if run.untranslated:
+            late = min(run.untranslated.values()) + TRANSLATION_WAIT_S - self._clock()
+            due = late if due is None else min(due, late)
+        return None if due is None else max(0.0, due)
 
     # ---- lifecycle (owner thread) ------------------------------------------------------------
     def start(self) -> bool:
@@ -226,6 +246,10 @@ class CaptionService:
         self.names.mic_is_you = bool(plan.config.speaker_labels and len(group.labels) > 1
                                      and "mic" in group.labels)
         self._run = run
+        for source in sources if self.listener.wants_levels else ():
+            meter = getattr(source, "level", None)
+            if meter is not None:
+                meter.on_change(partial(self._levels_moved, run))
         self._publish(self.status_model.starting(list(group.labels), engine=plan.config.engine))
         try:
             group.start()
@@ -389,6 +413,17 @@ class CaptionService:
             self.listener.notice(message)
         if self._run is run:
             self._publish(self.status_model.translation_unavailable(message))
+
+    def _levels_moved(self, run: _Run) -> None:
+        """(capture thread) A meter's display moved: one report on its way at a time."""
+        if not run.levels_posted.is_set():
+            run.levels_posted.set()
+            self._post(partial(self._tell_levels, run))
+
+    def _tell_levels(self, run: _Run) -> None:
+        run.levels_posted.clear()       # before reading: a move after this read is told again
+        if self._run is run and not run.ended:
+            self.listener.levels_changed(run.group.levels())
 
     def _on_group_done(self, run: _Run) -> None:
         if run.ended:

@@ -140,8 +140,16 @@ class StatusModel:
         return self._publish()
 
     def tick(self) -> Status:
-        """Expire notices whose time is up (call a few times a second while running)."""
+        """Expire notices whose time is up (call when ``next_change_in`` says)."""
         return self._publish()
+
+    def next_change_in(self) -> float | None:
+        """Seconds until a notice's time is up; None when no notice is showing."""
+        if not self._notices:
+            return None
+        due = min(min(n.expires_at, n.shown_at + MIN_NOTICE_S) if n.cause_gone else n.expires_at
+                  for n in self._notices.values())
+        return max(0.0, due - self._clock())
 
     def stopped(self) -> Status:
         self._sources = {}

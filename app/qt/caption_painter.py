@@ -12,6 +12,7 @@ import math
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 
+from app.core.audio.meter import meter_fraction
 from app.core.status import State
 from app.core.styles import CaptionStyle
 
@@ -31,11 +32,6 @@ STATUS_SCALE = 0.42         # the status line follows the caption size
 
 def status_point_size(caption_pt: float) -> float:
     return min(STATUS_MAX_PT, max(STATUS_MIN_PT, caption_pt * STATUS_SCALE))
-
-
-def meter_fraction(dbfs: float) -> float:
-    """-60…0 dBFS → 0…1 of the level bar."""
-    return min(1.0, max(0.0, (dbfs + 60) / 60))
 
 
 class CaptionPainter:

@@ -20,7 +20,6 @@ from app.core.service import CaptionService, RunOutcome, ServiceListener
 from app.core.settings import Settings
 from app.core.status import Status
 
-LEVEL_POLL_MS = 200   # 5 Hz is smooth enough for a small meter; each poll costs GUI-thread time
 
 
 class Controller(QObject):
@@ -39,7 +38,7 @@ class Controller(QObject):
     status_changed = Signal(object)        # app.core.status.Status
     error = Signal(str)                    # something the user must know, plain words
     running_changed = Signal(bool)
-    levels_changed = Signal(object)        # {label: app.core.audio.level.Level}, ~5 per second
+    levels_changed = Signal(object)        # {label: app.core.audio.level.Level}, when a bar moves
     sources_changed = Signal(object)       # [label, ...] of the running sources
     settings_applied = Signal(object)      # set of setting keys saved by the settings dialog
     style_preview = Signal(object)         # dict of unsaved appearance values, or None
@@ -55,8 +54,10 @@ class Controller(QObject):
         self.service = CaptionService(settings, overrides, listener=_Relay(self),
                                       post=self._posted.emit, transcript_dir=transcript_dir,
                                       **service_options)
-        self._level_timer = QTimer(self, interval=LEVEL_POLL_MS)
-        self._level_timer.timeout.connect(self._poll_levels)
+        # Woken only when the service has something timed to do (a notice to fade): an open
+        # microphone in a quiet room costs the GUI thread nothing.
+        self._tick_timer = QTimer(self, singleShot=True)
+        self._tick_timer.timeout.connect(self._tick)
 
     # ---- what widgets read -------------------------------------------------------------------
     @property
@@ -137,7 +138,7 @@ class Controller(QObject):
 
     def shutdown(self) -> None:
         """Application quit: stop and wait (bounded) so the last finals are saved."""
-        self._level_timer.stop()
+        self._tick_timer.stop()
         self.service.shutdown()
         QCoreApplication.sendPostedEvents(self)     # deliver what the workers handed over
 
@@ -146,14 +147,23 @@ class Controller(QObject):
     def _run_posted(self, fn: Callable[[], None]) -> None:
         fn()
 
-    def _poll_levels(self) -> None:
-        if self.service.running:
-            self.levels_changed.emit(self.service.levels())
-            self.service.tick()
+    def _tick(self) -> None:
+        self.service.tick()
+        self._arm_tick()
+
+    def _arm_tick(self) -> None:
+        due = self.service.next_tick_s()
+        if due is None:
+            return
+        ms = int(due * 1000) + 1
+        if not self._tick_timer.isActive() or self._tick_timer.remainingTime() > ms:
+            self._tick_timer.start(ms)
 
 
 class _Relay(ServiceListener):
     """The service's reports as the controller's signals (already on the GUI thread)."""
+
+    wants_levels = True
 
     def __init__(self, controller: Controller) -> None:
         self.c = controller
@@ -162,6 +172,7 @@ class _Relay(ServiceListener):
         speaker = self.c.names.display(event.speaker, label) \
             if isinstance(event, (Final, Revision)) else None
         self.c.caption_event.emit(label, event, latency_ms, speaker)
+        self.c._arm_tick()          # a final may wait for its translation; a partial clears a notice
         if isinstance(event, Partial):
             self.c.partial.emit(label, event)
         elif isinstance(event, Final):
@@ -178,6 +189,10 @@ class _Relay(ServiceListener):
 
     def status_changed(self, status):
         self.c.status_changed.emit(status)
+        self.c._arm_tick()
+
+    def levels_changed(self, levels):
+        self.c.levels_changed.emit(levels)
 
     def problem(self, message, from_captions=False):
         self.c.error.emit(message)
@@ -187,10 +202,9 @@ class _Relay(ServiceListener):
         translating = plan is not None and plan.translate_to
         self.c.translation_mode.emit(self.c.settings.get("translation/show") if translating else "")
         self.c.sources_changed.emit(list(labels))
-        self.c._level_timer.start()
         self.c.running_changed.emit(True)
 
     def run_ended(self, outcome: RunOutcome):
-        self.c._level_timer.stop()
+        self.c._tick_timer.stop()
         self.c.levels_changed.emit({})
         self.c.running_changed.emit(False)

@@ -30,7 +30,8 @@ from app.core.settings import PREF_BY_KEY, Settings
 from app.core.speakers import SpeakerNames
 from app.core.status import State, Status
 from app.core.styles import CaptionStyle, speaker_colorer, style_from_settings
-from app.qt.caption_painter import CaptionPainter, meter_fraction
+from app.core.audio.meter import meter_step
+from app.qt.caption_painter import CaptionPainter
 from app.qt.overlay_placement import OverlayPlacement
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ __all__ = ["CaptionOverlay", "DOCKS", "clamp_rect", "dock_position", "format_geo
 
 EDGE_GRAB = 10              # px from the edge where a press resizes instead of moves
 TICK_MS = 250               # auto-clear check
-METER_STEPS = 12            # the level bar repaints when it moves by 1/12 of its length
 
 
 def notify_accessibility(event) -> None:
@@ -287,9 +287,9 @@ class CaptionOverlay(QWidget):
         hints = [h for lv in (levels or {}).values() if (h := getattr(lv, "short_hint", ""))]
         hint = "; ".join(hints)
         self._silence_detail = "\n".join(h for lv in (levels or {}).values() if (h := getattr(lv, "hint", None)))
-        # Repaint only when the bar changes by a visible step (the dB value differs on every poll,
-        # and each repaint competes with the captions for the GUI thread).
-        step = None if level is None else int(meter_fraction(level) * METER_STEPS)
+        # Repaint only when the bar changes by a visible step (each repaint competes with the
+        # captions for the GUI thread).
+        step = None if level is None else meter_step(level)
         self._level_db = level
         if step != self._level_step or hint != self._silence_hint:
             self._level_step = step

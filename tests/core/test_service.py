@@ -518,3 +518,60 @@ def test_other_endings_are_not_a_refused_key(h):
     h.group.fatal_error = StreamError(None, "The server closed the session.", Recovery.STOP)
     h.group.on_done()
     assert not h.service.key_refused()
+
+
+class MeteredSource(FakeSource):
+    def __init__(self, label):
+        super().__init__(label)
+        from app.core.audio.level import LevelMeter
+        self.level = LevelMeter(16000, source=label)
+
+
+def test_level_moves_reach_a_front_that_shows_a_meter_on_the_owner_thread_one_report_at_a_time(
+        tmp_path, monkeypatch):
+    import queue
+
+    import numpy as np
+    posted = queue.SimpleQueue()
+    h = Harness(transcript_dir=tmp_path, post=posted.put)
+    h.rec.wants_levels = True
+    moves = []
+    h.rec.levels_changed = lambda levels: moves.append(levels)
+    sources = [MeteredSource("mic")]
+    h.service._open_sources = lambda spec, rate, chunk: sources
+    monkeypatch.setattr(FakeGroup, "levels", lambda self: {"mic": sources[0].level.snapshot()})
+    assert h.service.start()
+    loud = np.full(1600, 9000, dtype="<i2").tobytes()
+    worker = threading.Thread(target=lambda: [sources[0].level.update(loud) for _ in range(3)])
+    worker.start()
+    worker.join()
+    assert moves == []                               # nothing ran on the capture thread
+    posted.get(timeout=1)()
+    assert posted.empty()                            # the rest waited for that report
+    assert len(moves) == 1 and moves[0]["mic"].rms_dbfs > -20
+    h.service.shutdown(5)
+
+
+def test_a_front_without_a_meter_is_not_woken_by_levels(tmp_path):
+    import queue
+    posted = queue.SimpleQueue()
+    h = Harness(transcript_dir=tmp_path, post=posted.put)
+    sources = [MeteredSource("mic")]
+    h.service._open_sources = lambda spec, rate, chunk: sources
+    assert h.service.start()
+    sources[0].level.update(b"\x00\x40" * 1600)
+    assert posted.empty()
+    h.service.shutdown(5)
+
+
+def test_next_tick_is_none_while_nothing_waits_and_follows_notices_and_translations(h):
+    from app.core.events import Gap
+    from app.core.service import TRANSLATION_WAIT_S
+    assert h.service.next_tick_s() is None               # not running
+    h.service.start()
+    h.emit("mic", SessionStarted("s", "v3"))
+    assert h.service.next_tick_s() is None               # running, nothing timed
+    h.emit("mic", Gap(0, 2000, "reconnecting"))
+    assert 0 < h.service.next_tick_s() <= 20
+    h.service._run.untranslated[7] = h.service._clock() - (TRANSLATION_WAIT_S - 0.5)
+    assert h.service.next_tick_s() == pytest.approx(0.5, abs=0.1)

@@ -1,8 +1,11 @@
 """Connection status: events → state and plain words."""
 
+import pytest
+
 from app.core.events import (Final, Gap, Partial, Reconnecting, Recovery, SessionEnded, SessionStarted,
                              StreamError)
-from app.core.status import State, Status, StatusModel, format_latency
+from app.core.status import (GAP_NOTICE_S, MIN_NOTICE_S, State, Status, StatusModel,
+                             format_latency)
 
 
 def test_starts_stopped():
@@ -218,3 +221,21 @@ def test_reconnect_reasons_name_the_server_not_its_websocket_address():
     assert plain_addresses("no https://user:pw@broker.example.org:8443/token here") == \
         "no the server at broker.example.org:8443 here"
     assert "://" not in m.failed("Refused by wss://streaming.eu.assemblyai.com/v3/ws").text
+
+
+def test_next_change_in_says_when_a_notice_fades_and_none_without_notices():
+    now = [10.0]
+    model = StatusModel(clock=lambda: now[0])
+    model.starting(["mic"])
+    model.on_event("mic", SessionStarted("s", "v3"))
+    assert model.next_change_in() is None              # nothing timed: the front need not wake
+    model.on_event("mic", Gap(0, 1500, "reconnecting"))
+    assert model.next_change_in() == pytest.approx(GAP_NOTICE_S)
+    now[0] += GAP_NOTICE_S - 1
+    assert model.next_change_in() == pytest.approx(1.0)
+    now[0] += 1
+    assert model.next_change_in() == 0.0
+    assert model.tick().notice == "" and model.next_change_in() is None
+    model.on_event("mic", StreamError(None, "Engine behind", Recovery.IGNORE))
+    model.on_event("mic", Partial("caught up", 0, 100))   # its cause is gone: fades at the minimum
+    assert model.next_change_in() == pytest.approx(MIN_NOTICE_S)

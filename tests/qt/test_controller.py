@@ -206,3 +206,34 @@ def test_translations_and_the_display_mode_are_relayed(qapp, tmp_path):
     settings.set("connection/region", "eu")
     h.controller.start()
     assert modes == ["translation", ""]
+
+
+def test_the_meter_is_told_when_it_moves_and_the_gui_thread_sleeps_while_nothing_is_timed(
+        qapp, tmp_path, qtbot, monkeypatch):
+    """No polling: a level move on the capture thread becomes ``levels_changed`` on the GUI
+    thread, and a notice's fade is the only thing that arms the timer."""
+    from app.core.audio.level import LevelMeter
+    sources = []
+
+    def open_sources(spec, rate, chunk):
+        src = FakeSource(spec.split(":")[0])
+        src.level = LevelMeter(16000, source=src.label)
+        sources.append(src)
+        return [src]
+
+    h = Harness(transcript_dir=tmp_path)
+    h.controller.service._open_sources = open_sources
+    monkeypatch.setattr(FakeGroup, "levels", lambda self: {s.label: s.level.snapshot() for s in sources})
+    moves, threads = [], []
+    h.controller.levels_changed.connect(lambda lv: (moves.append(lv), threads.append(QThread.currentThread())))
+    h.controller.start()
+    h.from_worker("mic", SessionStarted("s1", "v3"))
+    assert not h.controller._tick_timer.isActive()       # nothing timed: no wake-ups
+    t = threading.Thread(target=sources[0].level.update, args=(b"\x00\x30" * 1600,))
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: bool(moves), timeout=2000)
+    assert moves[-1]["mic"].rms_dbfs > -30 and threads == [QCoreApplication.instance().thread()]
+    h.from_worker("mic", Gap(0, 2000, "outage"))          # a notice that fades
+    assert h.controller._tick_timer.isActive()
+    assert h.controller._tick_timer.remainingTime() > 15000

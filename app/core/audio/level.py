@@ -1,7 +1,9 @@
 """Input level for the UI: RMS and peak in dBFS, overflow count, and a "silent device" hint.
 
-The capture thread calls :meth:`LevelMeter.update` once per chunk; the UI pulls
-:meth:`LevelMeter.snapshot` on its own timer (audio rate and paint rate stay decoupled).
+The capture thread calls :meth:`LevelMeter.update` once per chunk; the UI reads
+:meth:`LevelMeter.snapshot` when the meter says its display moved (:meth:`LevelMeter.on_change`):
+at most a few times a second, and never while the bar and the hint stay as they are, so an open
+microphone in a quiet room does not wake the UI at all.
 
 A quiet device is not a dead one: a microphone after speech stops, or the monitor of an output
 while the far side of a call says nothing, delivers digital silence too. So the hint only comes
@@ -13,15 +15,22 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from app.core.audio.meter import METER_STEPS, meter_fraction
 
 FLOOR_DBFS = -120.0          # what silence reads as (log of zero is -inf)
 SILENT_HINT_AFTER_S = 5.0    # a microphone silent since it opened: likely muted or the wrong one
 SYSTEM_HINT_AFTER_S = 30.0   # system audio: nothing playing yet is normal for a while
 DIGITAL_SILENCE = 2          # |sample| at or below this is "nothing" (allows ±1-2 LSB dither)
 _FULL_SCALE = 32768.0
+METER_HYSTERESIS = 0.3       # of a step: noise hovering at a step's edge does not flicker the bar
+CHANGE_INTERVAL_S = 0.2      # the display is told at most this often (5 Hz is smooth for a meter)
+SILENT_RETELL_S = 10.0       # while the silence hint shows, its "silent for N s" is retold this often
 
 
 def to_dbfs(value: float) -> float:
@@ -83,6 +92,23 @@ class LevelMeter:
         self._overflows = 0
         self._silent_samples = 0
         self._ever_sound = False
+        self._on_change: Callable[[], None] | None = None
+        self._change_interval_s = CHANGE_INTERVAL_S
+        self._clock: Callable[[], float] = time.monotonic
+        self._shown: tuple | None = None     # (bar step, silence hint bucket) the display last had
+        self._told_at = -math.inf
+
+    def on_change(self, callback: Callable[[], None] | None, *, interval_s: float = CHANGE_INTERVAL_S,
+                  clock: Callable[[], float] = time.monotonic) -> None:
+        """``callback()`` (on the capture thread, must not block) whenever the bar moves by a
+        step or the silence hint changes, at most every ``interval_s``; a change inside the
+        interval is told with a later chunk. ``None`` stops it."""
+        with self._lock:
+            self._on_change = callback
+            self._change_interval_s = interval_s
+            self._clock = clock
+            self._shown = None
+            self._told_at = -math.inf
 
     def update(self, pcm16: bytes) -> None:
         samples = np.frombuffer(pcm16, dtype="<i2")
@@ -101,6 +127,30 @@ class LevelMeter:
             else:
                 self._silent_samples = 0
                 self._ever_sound = True
+            tell = self._on_change is not None and self._display_moved()
+            callback = self._on_change
+        if tell:
+            callback()
+
+    def _display_moved(self) -> bool:
+        """Under the lock: has the display changed enough to be told (and may it be told now)?"""
+        position = meter_fraction(self._rms) * METER_STEPS
+        shown = self._shown
+        step = int(position)
+        if shown is not None and step != shown[0] and \
+                shown[0] - METER_HYSTERESIS <= position < shown[0] + 1 + METER_HYSTERESIS:
+            step = shown[0]          # within the hysteresis band of the step shown
+        silent_s = self._silent_samples / self.sample_rate
+        limit = SYSTEM_HINT_AFTER_S if self.source == "system" else SILENT_HINT_AFTER_S
+        hint = -1 if self._ever_sound or silent_s < limit else int((silent_s - limit) // SILENT_RETELL_S)
+        key = (step, hint)
+        if key == shown:
+            return False
+        now = self._clock()
+        if now - self._told_at < self._change_interval_s:
+            return False
+        self._shown, self._told_at = key, now
+        return True
 
     def count_overflow(self, n: int = 1) -> None:
         with self._lock:

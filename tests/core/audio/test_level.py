@@ -150,3 +150,79 @@ def test_source_level_carries_its_label(tmp_path):
     src = WavFileSource(tmp_path / "x.wav", 16000, 100)
     src.label = "system"
     assert src.level.snapshot().source == "system"
+
+
+# ---- telling the display only when it moves -------------------------------------------------
+
+class _Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def _watched(source="mic"):
+    m = LevelMeter(16000, source=source)
+    clock, told = _Clock(), []
+    m.on_change(lambda: told.append(clock.t), clock=clock)
+    return m, clock, told
+
+
+def _feed(m, clock, chunk, n, step_s=0.1):
+    for _ in range(n):
+        m.update(chunk)
+        clock.t += step_s
+
+
+def test_a_quiet_open_microphone_is_told_once_then_never():
+    m, clock, told = _watched()
+    _feed(m, clock, _pcm(np.zeros(1600)), 40)        # 4 s of digital silence (no hint yet)
+    assert len(told) == 1
+    room = _pcm(_sine(30, freq=300))                  # about -63 dBFS: room noise, bar empty
+    _feed(m, clock, room, 40)
+    assert len(told) == 1
+
+
+def test_noise_at_the_edge_of_a_step_does_not_flicker_the_bar():
+    m, clock, told = _watched()
+    # -55 dBFS is 1.0 steps of 12, -55.6 is 0.88: alternating costs no report (hysteresis).
+    a = _pcm(_sine(32768 * 10 ** (-55 / 20) * 2 ** 0.5))
+    b = _pcm(_sine(32768 * 10 ** (-55.6 / 20) * 2 ** 0.5))
+    for _ in range(20):
+        _feed(m, clock, a, 1)
+        _feed(m, clock, b, 1)
+    assert len(told) == 1
+
+
+def test_speech_moves_the_bar_at_most_five_times_a_second_and_the_last_move_is_told():
+    m, clock, told = _watched()
+    loud, quiet = _pcm(_sine(20000)), _pcm(np.zeros(1600))
+    for i in range(30):                               # the level jumps on every 100 ms chunk
+        _feed(m, clock, loud if i % 2 else quiet, 1)
+    gaps = np.diff(told)
+    assert len(told) >= 10 and gaps.min() >= 0.2 - 1e-9
+    _feed(m, clock, quiet, 3)                         # it stays quiet: that is told too
+    assert m.snapshot().rms_dbfs == FLOOR_DBFS and told[-1] > 100.0 + 2.9
+
+
+def test_the_silent_device_hint_is_told_when_it_starts_and_then_every_ten_seconds():
+    m, clock, told = _watched()
+    silence = _pcm(np.zeros(1600))
+    _feed(m, clock, silence, int(SILENT_HINT_AFTER_S * 10) - 1)
+    assert len(told) == 1                             # not yet
+    _feed(m, clock, silence, 2)
+    assert len(told) == 2 and m.snapshot().silent     # the hint appears
+    _feed(m, clock, silence, 90)
+    assert len(told) == 2
+    _feed(m, clock, silence, 10)
+    assert len(told) == 2 + 1                         # its "silent for N s" retold after 10 s
+    _feed(m, clock, _pcm(_sine(8000)), 2)             # sound: the hint goes (a chunk later)
+    assert len(told) == 4 and not m.snapshot().silent
+
+
+def test_a_meter_nobody_watches_calls_nothing_and_watching_can_stop():
+    m, clock, told = _watched()
+    m.on_change(None)
+    _feed(m, clock, _pcm(_sine(20000)), 5)
+    assert told == []
