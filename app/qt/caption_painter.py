@@ -61,6 +61,7 @@ class CaptionPainter:
         self.translation_metrics = QFontMetricsF(self.translation_font)
         self._cache.clear()   # colours, font or effect may have changed
         self._status_cached = None
+        self._backgrounds: dict = {}
         small = QFont(font)
         small.setBold(False)
         small.setPointSizeF(status_point_size(style.font_size))
@@ -93,6 +94,30 @@ class CaptionPainter:
 
     # ---- background -----------------------------------------------------------------------
     def paint_background(self, p: QPainter, rect: QRectF, unlocked: bool) -> None:
+        """The rounded caption box. Rendered once per size and stamped: an antialiased fill of
+        the whole box cost more than everything else in a repaint. A translucent window's
+        backing store is cleared before each paint, so the stamp replaces (no blending)."""
+        dpr = p.device().devicePixelRatioF() if hasattr(p.device(), "devicePixelRatioF") else 1.0
+        key = (round(rect.width()), round(rect.height()), unlocked, dpr)
+        image = self._backgrounds.get(key)
+        if image is None:
+            image = QImage(max(1, math.ceil(key[0] * dpr)), max(1, math.ceil(key[1] * dpr)),
+                           QImage.Format.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(dpr)
+            image.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(image)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            self._draw_background(painter, QRectF(0, 0, key[0], key[1]), unlocked)
+            painter.end()
+            if len(self._backgrounds) >= 4:      # the caption box and the status-only strip
+                self._backgrounds.pop(next(iter(self._backgrounds)))
+            self._backgrounds[key] = image
+        mode = p.compositionMode()
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        p.drawImage(QPointF(rect.left(), rect.top()), image)
+        p.setCompositionMode(mode)
+
+    def _draw_background(self, p: QPainter, rect: QRectF, unlocked: bool) -> None:
         style = self.style
         rect = rect.adjusted(0.5, 0.5, -0.5, -0.5)
         bg = QColor(style.background_color)
@@ -110,16 +135,29 @@ class CaptionPainter:
             p.drawPath(path)
 
     # ---- captions -------------------------------------------------------------------------
-    def paint_captions(self, p: QPainter, area: QRectF, lines, dpr: float) -> None:
+    def visible_lines(self, area: QRectF, lines) -> list:
+        """The newest lines that fit in ``area``."""
+        fit = max(1, int(area.height() // self.metrics.lineSpacing()))
+        return list(lines[-fit:])
+
+    def line_boxes(self, area: QRectF, count: int) -> list[QRectF]:
+        """Where each of ``count`` visible lines is drawn, its outline or shadow included.
+        Bottom-aligned: the newest line stays where the eye expects it."""
         line_h = self.metrics.lineSpacing()
-        fit = max(1, int(area.height() // line_h))
-        lines = lines[-fit:]
-        # Bottom-aligned: the newest line stays where the eye expects it.
-        top = area.bottom() - len(lines) * line_h
         margin = self.effect_margin()
-        for line in lines:
-            p.drawImage(QPointF(area.left() - margin, top - margin), self.line_image(line, dpr))
-            top += line_h
+        top = area.bottom() - count * line_h
+        return [QRectF(area.left() - margin, top + i * line_h - margin, area.width() + 2 * margin,
+                       line_h + 2 * margin) for i in range(count)]
+
+    def paint_captions(self, p: QPainter, area: QRectF, lines, dpr: float,
+                       dirty: QRectF | None = None) -> list:
+        """Draws the lines that fit (those meeting ``dirty``, when only part is repainted);
+        returns them all (what the screen now shows)."""
+        lines = self.visible_lines(area, lines)
+        for line, box in zip(lines, self.line_boxes(area, len(lines))):
+            if dirty is None or dirty.intersects(box):
+                p.drawImage(box.topLeft(), self.line_image(line, dpr))
+        return lines
 
     def line_image(self, line, dpr: float) -> QImage:
         key = (line.runs, dpr)

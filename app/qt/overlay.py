@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 __all__ = ["CaptionOverlay", "DOCKS", "clamp_rect", "dock_position", "format_geometry", "parse_geometry"]
 
 EDGE_GRAB = 10              # px from the edge where a press resizes instead of moves
-TICK_MS = 250               # auto-clear check
 
 
 def notify_accessibility(event) -> None:
@@ -95,12 +94,13 @@ class CaptionOverlay(QWidget):
         self._drag_edges = Qt.Edge(0)
         self._drag_start = None
         self._painted = False
+        self._shown_lines: list | None = None   # runs of the caption lines on screen
 
         self.placement = OverlayPlacement(self, settings, self._height_for_lines, self._relayout)
         self.placement.dock_changed.connect(self.dock_changed)
-        # Runs only while captions are on screen (or held for a translation): an empty overlay
-        # has nothing to clear, and an idle app should not wake up four times a second.
-        self._tick_timer = QTimer(self, interval=TICK_MS)
+        # Set for the next auto-clear or release only: an empty overlay has nothing to clear,
+        # and captions coming in do not wake it up between their updates.
+        self._tick_timer = QTimer(self, singleShot=True)
         self._tick_timer.timeout.connect(self._tick)
 
         self._relayout()
@@ -239,20 +239,20 @@ class CaptionOverlay(QWidget):
     def on_partial(self, label: str, partial) -> None:
         self.model.on_partial(label, partial.text, time.monotonic(), getattr(partial, "speaker", None))
         self._expect_ticks()
-        self.update()
+        self._captions_changed()
 
     def on_final(self, label: str, final) -> None:
         self.model.on_final(label, final.text, time.monotonic(), speaker=getattr(final, "speaker", None),
                             final_id=getattr(final, "id", None), language=getattr(final, "language", None))
         self._expect_ticks()
         self._announce()
-        self.update()
+        self._captions_changed()
 
     def on_translation(self, label: str, translation) -> None:
         if self.model.on_translation(translation.id, translation.text, time.monotonic()):
             self._expect_ticks()
             self._announce()
-            self.update()
+            self._captions_changed()
 
     def set_translation_mode(self, mode: str) -> None:
         """"" (the run does not translate), "both" or "translation" (translation only)."""
@@ -270,7 +270,7 @@ class CaptionOverlay(QWidget):
     def on_revision(self, label: str, revision) -> None:
         if self.model.on_revision(revision.id, revision.speaker):
             self.setAccessibleDescription(self._describe())   # who said it, for screen readers too
-            self.update()
+            self._captions_changed()
 
     def set_status(self, status: Status) -> None:
         if status.state in (State.RECONNECTING, State.STOPPED, State.ERROR):
@@ -428,7 +428,9 @@ class CaptionOverlay(QWidget):
                                           unlocked=False)
         if event.rect().intersects(self._text_rect().toAlignedRect()):
             # Skipped when only the status line (level meter) changed.
-            self.painter.paint_captions(p, self._text_rect(), self.model.lines(), self.devicePixelRatioF())
+            shown = self.painter.paint_captions(p, self._text_rect(), self.model.lines(),
+                                                self.devicePixelRatioF(), QRectF(event.rect()))
+            self._shown_lines = [line.runs for line in shown]
         self.painter.paint_status(p, self._status_rect(), self._status.state, self._level_db,
                                   self._status_text())
         p.end()
@@ -491,18 +493,41 @@ class CaptionOverlay(QWidget):
         self.model.set_width(self._text_rect().width())
         self.update()
 
+    def _captions_changed(self) -> None:
+        """Repaint what changed: a partial growing on the last line repaints that line only
+        (and the X server and compositor get a small damage rectangle); anything that moves
+        lines, or shows or hides the caption box, repaints the whole overlay."""
+        shown = self._shown_lines
+        lines = self.painter.visible_lines(self._text_rect(), self.model.lines())
+        if not shown or not lines or len(shown) != len(lines):
+            self.update()
+            return
+        dirty = QRect()
+        for before, line, box in zip(shown, lines, self.painter.line_boxes(self._text_rect(), len(lines))):
+            if before != line.runs:
+                dirty = dirty.united(QRect(0, int(box.top()) - 1, self.width(), int(box.height()) + 3))
+        if not dirty.isNull():
+            self.update(dirty)
+
     def _expect_ticks(self) -> None:
-        if not self._tick_timer.isActive():
-            self._tick_timer.start()
+        """The next auto-clear or late-translation release, as one timer (none while there is
+        nothing to clear or release)."""
+        now = time.monotonic()
+        # Nothing is cleared while a final waits for its translation: its release comes first.
+        wait = self.model.seconds_until_release(now) if self.model.held() \
+            else self.model.seconds_until_clear(now)
+        if wait is None:
+            self._tick_timer.stop()
+        else:
+            self._tick_timer.start(int(wait * 1000) + 1)
 
     def _tick(self) -> None:
         if self.model.tick(time.monotonic()):
             self._announce()            # a held final shown without its late translation
-            self.update()
+            self._captions_changed()
             if not self.model.lines():
                 self.setAccessibleDescription(self._describe())
-        if not self.model.lines() and not self.model.held():
-            self._tick_timer.stop()       # nothing left to clear or release
+        self._expect_ticks()
 
     def _keep_above(self) -> None:
         """Raise once when shown or toggled. Not on a timer: a periodic raise would cover other

@@ -7,6 +7,8 @@ and checks it from the outside with the X tools, the way a user's desktop sees i
 from __future__ import annotations
 
 import re
+import subprocess
+import time
 
 import pytest
 
@@ -364,3 +366,42 @@ gui.start()
     assert proc.call("gui.info.translucency") is False
     assert "no compositor" in proc.call("gui.overlay._status_note")
     assert "compositor" in proc.call("gui.overlay.toolTip()")
+
+
+def test_partials_repaint_only_their_line_and_leave_the_same_picture_as_a_full_repaint(desktop, artifacts_dir):
+    """A partial growing on the last line repaints that line's band only; what the compositor
+    shows afterwards must be exactly what a repaint of the whole overlay draws."""
+    proc = overlay_proc(desktop, opacity=60, extra="""
+backdrop = make_backdrop("#3050a0", (100, 400, 1080, 360))
+backdrop.lower()
+overlay.set_click_through(True)
+painted = []
+_paint = overlay.paintEvent
+def _record(event):
+    r = event.rect()
+    painted.append([r.x(), r.y(), r.width(), r.height()])
+    _paint(event)
+overlay.paintEvent = _record
+overlay.on_final("mic", Final("The first sentence is already on the screen.", 0, 1000))
+""")
+    proc.wait_for("backdrop.windowHandle().isExposed() and painted")
+    x, y, w, h = wait_mapped(desktop, proc.call("wid()"))
+    words = "and the second one grows word by word while the speaker goes on talking".split()
+    proc.call("painted.clear()")
+    for n in range(1, len(words) + 1):
+        proc.call(f"overlay.on_partial('mic', Partial({' '.join(words[:n])!r}, 1000, 2000))")
+        proc.call("import time; time.sleep(0.03)")
+    proc.call("from PySide6.QtCore import QCoreApplication; QCoreApplication.processEvents()")
+    time.sleep(0.5)                                   # the compositor has shown the last damage
+    bands = proc.call("painted")
+    assert bands and any(r[3] < h // 2 for r in bands), bands      # line bands, not the whole window
+    partial_shot = desktop.screenshot(artifacts_dir / "overlay-partials-region.png")
+    proc.call("painted.clear(); overlay.repaint()")
+    assert proc.call("painted") == [[0, 0, w, h]]
+    time.sleep(0.5)
+    full_shot = desktop.screenshot(artifacts_dir / "overlay-partials-full.png")
+    crop = f"{w}x{h}+{x}+{y}"
+    res = subprocess.run(["compare", "-metric", "AE", str(partial_shot) + f"[{crop}]",
+                          str(full_shot) + f"[{crop}]", "null:"], env=desktop.env,
+                         capture_output=True, text=True, timeout=30)
+    assert res.stderr.strip().split()[0] == "0", res.stderr     # differing pixels

@@ -163,6 +163,34 @@ def test_no_ticks_while_nothing_is_on_screen(make, qtbot):
     qtbot.waitUntil(lambda: o.caption_text() == "", timeout=5000)
 
 
+def test_the_clear_timer_fires_once_at_the_clear_time_not_periodically(make):
+    o = make(captions__clear_after_s=6)
+    o.on_final("mic", Final("Stays six seconds.", 0, 1))
+    assert o._tick_timer.isSingleShot() and 5500 < o._tick_timer.remainingTime() <= 6400   # (coarse timer)
+
+
+def test_the_stamped_background_is_the_painted_one_pixel_for_pixel(make):
+    """The caption box is rendered once and stamped; the stamp must be what painting it draws,
+    rounded corners and the unlocked frame included."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+    o = make(appearance__background_opacity=70)
+    for unlocked in (False, True):
+        size = (o.width(), o.height())
+        direct = QImage(*size, QImage.Format.Format_ARGB32_Premultiplied)
+        stamped = QImage(*size, QImage.Format.Format_ARGB32_Premultiplied)
+        for img in (direct, stamped):
+            img.fill(Qt.GlobalColor.transparent)
+        p = QPainter(direct)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        o.painter._draw_background(p, QRectF(0, 0, *size), unlocked)
+        p.end()
+        p = QPainter(stamped)
+        o.painter.paint_background(p, QRectF(0, 0, *size), unlocked)
+        p.end()
+        assert stamped == direct
+
+
 def test_stable_only_mode(make):
     o = make(captions__stable_only=True)
     o.on_partial("mic", Partial("flickering words", 0, 1))
