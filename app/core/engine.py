@@ -24,8 +24,12 @@ class SpeechSession(abc.ABC):
         """Open the session; returns after it has begun. Raises ``SessionError`` on failure."""
 
     @abc.abstractmethod
-    def send_audio(self, pcm16: bytes) -> None:
-        """Queue audio; the session re-chunks it to the protocol's frame limits and encoding."""
+    def send_audio(self, pcm16: bytes, *, may_block: bool = False) -> None:
+        """Queue audio; the session re-chunks it to the protocol's frame limits and encoding.
+
+        ``may_block``: the caller loses nothing by waiting (it reads a file, not a device), so
+        the session may pace and send on the caller's thread instead of handing the audio over.
+        """
 
     @abc.abstractmethod
     def force_end(self) -> None:

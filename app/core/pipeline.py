@@ -481,7 +481,7 @@ class CaptionPipeline:
                     run.offset_ms = self._position_ms
             if live:
                 self._close_gap()
-                run.session.send_audio(chunk)
+                run.session.send_audio(chunk, may_block=not self.source.live)
             elif self._gap_start is None:
                 self._gap_start = self._position_ms
             self._position_ms += len(chunk) / 2 / rate * 1000.0

@@ -106,8 +106,8 @@ def main() -> int:
             session = create_session(config, listener, api_key=Secret(key))
             real_send_audio = session.send_audio
 
-            def timed_send_audio(pcm16):
-                real_send_audio(pcm16)
+            def timed_send_audio(pcm16, **kw):
+                real_send_audio(pcm16, **kw)
                 total["handed"] = total.get("handed", 0) + len(pcm16) // 2
                 handed.append((time.monotonic(), total["handed"]))
 

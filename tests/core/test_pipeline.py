@@ -89,7 +89,7 @@ class FakeSession(SpeechSession):
             self._emit(StreamError(None, "The connection to the server was lost; reconnecting.",
                                    Recovery.RECONNECT))
 
-    def send_audio(self, pcm16):
+    def send_audio(self, pcm16, *, may_block=False):
         if self.ended:
             return
         k = self.chunks

@@ -33,7 +33,7 @@ class FakeSession(SpeechSession):
     def start(self, timeout=10.0):
         self._listener(SessionStarted(f"fake-{self.tag}-{len(FakeSession.instances)}", "v3"))
 
-    def send_audio(self, pcm16):
+    def send_audio(self, pcm16, *, may_block=False):
         n = len(pcm16) // 2
         self.received += n
         self.pending += n

@@ -23,7 +23,7 @@ class LimitedSession(FakeSession):
         self.started = True
         self._emit(SessionStarted(f"s{id(self)}", "v3", time.time() + self.plan.get("expires_in", 2.0)))
 
-    def send_audio(self, pcm16):
+    def send_audio(self, pcm16, *, may_block=False):
         if self.ended:
             return
         k = self.chunks

@@ -18,6 +18,9 @@ class AudioSource(abc.ABC):
     """Blocking reader. ``read()`` returns ``chunk_ms`` of audio, or ``b""`` at end of stream."""
 
     label = "audio"  # shown beside captions when several sources run ("mic", "system", "file")
+    # A device keeps producing while its reader waits (audio is lost if the reader is late); a
+    # file just waits. Only a source that is not live may wait on the network.
+    live = True
 
     def __init__(self, sample_rate: int, chunk_ms: int) -> None:
         self.sample_rate = sample_rate
@@ -160,6 +163,7 @@ class WavFileSource(AudioSource):
     """
 
     label = "file"
+    live = False
 
     def __init__(self, path: str | Path, sample_rate: int, chunk_ms: int, realtime: bool = True,
                  clock=time.monotonic, sleep=time.sleep) -> None:

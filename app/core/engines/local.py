@@ -152,7 +152,7 @@ class LocalSession(SpeechSession):
             raise SessionError(StreamError(None, "The offline engine did not start in time.",
                                            Recovery.RECONNECT))
 
-    def send_audio(self, pcm16: bytes) -> None:
+    def send_audio(self, pcm16: bytes, *, may_block: bool = False) -> None:
         if not pcm16:
             return
         with self._cv:

@@ -2,7 +2,9 @@
 
 Threads: ``send_audio`` runs on the caller's (capture) thread and only frames and queues audio.
 A sender thread paces frames at real time and sends them with the control messages, in order;
-a receiver thread parses server messages into events. Events are emitted under one lock, each at
+a receiver thread parses server messages into events. A caller that may block (a file, not a
+device) sends its frames itself: one thread wakes per chunk instead of two, and the sender
+thread is left with the control messages and the housekeeping. Events are emitted under one lock, each at
 most once, and the terminal event (``SessionEnded`` or ``StreamError``) is always the last one.
 
 ``start()`` either returns after the server began the session (``SessionStarted`` was emitted) or
@@ -33,6 +35,8 @@ from app.core.streaming.transport import (ConnectFailed, HandshakeRejected, Inco
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "The AssemblyAI streaming server"
+HOUSEKEEPING_S = 0.1         # the sender thread's wake-up while nothing is queued...
+INLINE_HOUSEKEEPING_S = 0.5  # ...and while the caller sends (and does the housekeeping) itself
 STOPPED_MESSAGE = "Stopped while connecting."
 
 
@@ -90,6 +94,7 @@ class StreamingSession(SpeechSession):
         self._loud_since: float | None = None
         self._last_ping = 0.0
         self._first_send: float | None = None
+        self._inline_at: float | None = None     # when the caller last sent audio itself
         self.sent_ms = 0.0                      # audio sent on the wire, padding included
         self.session_id: str | None = None
         self._ws_stage = False                  # credentials obtained; now talking to the socket
@@ -181,12 +186,30 @@ class StreamingSession(SpeechSession):
         self._teardown(join=True)
         raise SessionError(error)
 
-    def send_audio(self, pcm16: bytes) -> None:
+    def send_audio(self, pcm16: bytes, *, may_block: bool = False) -> None:
         with self._framer_lock:
             if self._ended.is_set() or self._stop_requested:
                 return
-            for frame in self._framer.push(pcm16):
-                self._queue.put(frame)
+            frames = self._framer.push(pcm16)
+            transport = self._transport
+            if not may_block or transport is None:
+                for frame in frames:
+                    self._queue.put(frame)
+                return
+            # Under the framer lock: stop() queues the tail and the Terminate only after this.
+            try:
+                for frame in frames:
+                    if not self._pace(frame):
+                        return
+                    transport.send_binary(frame.payload)
+                    self._last_audio_tx = self._inline_at = self._clock()
+            except TransportClosed as exc:
+                self._connection_lost(str(exc))
+                return
+        try:
+            self._housekeeping(transport)
+        except TransportClosed as exc:
+            self._connection_lost(str(exc))
 
     def force_end(self) -> None:
         self._control(self._force_end_message(), "force end")
@@ -418,8 +441,10 @@ class StreamingSession(SpeechSession):
         transport = self._transport
         try:
             while not self._ended.is_set():
+                inline = self._inline_at is not None and \
+                    self._clock() - self._inline_at < INLINE_HOUSEKEEPING_S
                 try:
-                    item = self._queue.get(timeout=0.1)
+                    item = self._queue.get(timeout=INLINE_HOUSEKEEPING_S if inline else HOUSEKEEPING_S)
                 except queue.Empty:
                     item = None
                 if self._ended.is_set() or item is _WAKE:

@@ -292,6 +292,44 @@ def test_audio_is_never_sent_ahead_of_real_time():
     session.stop(timeout=5)
 
 
+@pytest.mark.parametrize("protocol", ["v3", "v2"])
+def test_a_caller_that_may_block_sends_on_its_own_thread_in_order_and_at_real_time(protocol):
+    """A file's reader sends its frames itself (one thread wake-up per chunk, not two): the
+    same frames, never ahead of real time, the Terminate after the last one."""
+    session, t, rec = make(protocol, chunk_ms=100)
+    session.start(timeout=5)
+    senders = []
+    real_send = t.send_binary
+    t.send_binary = lambda data: (senders.append(threading.current_thread()), real_send(data))
+    pcm = (np.sin(np.arange(16000 * 1.05) / 5) * 8000).astype("<i2").tobytes()
+    began = time.monotonic()
+    for i in range(0, len(pcm), 3200):
+        session.send_audio(pcm[i:i + 3200], may_block=True)
+    assert len(t.frames()) == 10                     # sent on return, not queued
+    assert time.monotonic() - began >= 0.8 - 0.01    # a burst is paced here (one frame of slack)
+    session.stop(timeout=5)
+    assert senders[:10] == [threading.current_thread()] * 10
+    width = 1 if protocol == "v2" else 2
+    assert sum(len(f) for f in t.frames()) / width / 16 >= 1050   # the tail too, padded
+    kinds = [k for k, _, _ in t.sent]
+    assert kinds[-1] == "text" and "binary" not in kinds[kinds.index("text", kinds.index("binary")):]
+    assert_terminal_last(rec)
+
+
+def test_a_dropped_connection_while_the_caller_sends_is_one_reconnectable_error():
+    session, t, rec = make(chunk_ms=100)
+    session.start(timeout=5)
+    session.send_audio(b"\x01\x00" * 1600, may_block=True)
+    t.closed.set()                                   # the socket is gone under the caller
+    session.send_audio(b"\x01\x00" * 1600, may_block=True)
+    assert rec.wait_for(lambda: rec.of(StreamError))
+    (error,) = rec.of(StreamError)
+    assert error.recovery is Recovery.RECONNECT
+    session.send_audio(b"\x01\x00" * 1600, may_block=True)   # after the end: ignored, no raise
+    session.stop(timeout=1)
+    assert_terminal_last(rec)
+
+
 # ---- v2 ------------------------------------------------------------------------------------
 def test_v2_events_threshold_first_and_terminate():
     session, t, rec = make("v2", silence_ms=1500, vocabulary=("Kubernetes", "Añejo"))
