@@ -83,8 +83,28 @@ class Sampler:
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
+    """The process's CPU time from the scheduler's own clock (exact to the nanosecond) where the
+    OS has one for another process (Linux); else user+system, which Linux samples at each timer
+    tick (250 Hz here): a thread that wakes for 100 µs every 100 ms is charged a whole 4 ms tick
+    or nothing, by luck, so small figures from it move by 2× between runs."""
+    exact = exact_cpu_seconds(proc.pid)
+    if exact is not None:
+        return exact
     t = proc.cpu_times()
     return t.user + t.system
+
+
+def exact_cpu_seconds(pid: int) -> float | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    clock = (~pid << 3) | 2          # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+    try:
+        return time.clock_gettime(clock)
+    except OSError:
+        return None
+
+
+EXACT_CPU = exact_cpu_seconds(os.getpid()) is not None
 
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
@@ -115,7 +135,7 @@ def print_thread_cpu(before: dict, after: dict, names: dict[int, str], total: fl
         delta = cpu - before.get(tid, (comm, 0.0))[1]
         if delta > 0:
             rows.append((delta, names.get(tid) or comm, tid))
-    print("  CPU by thread while streaming:")
+    print("  CPU by thread while streaming (tick-sampled at 250 Hz: rough for small figures):")
     for delta, name, tid in sorted(rows, reverse=True)[:10]:
         print(f"    {delta:6.2f} s  {100 * delta / max(total, 1e-9):5.1f} %  {name} ({tid})")
 
@@ -309,17 +329,18 @@ def run_headless(server: LoopbackProcess, wav: Path, audio_s: float, work: Path,
             spy = start_profiler(proc.pid, audio_s, profile_dir / "headless.txt")
         # The run ends by itself when the file does: reap it with wait4 to read its whole CPU
         # (poll() would reap it and lose the figure).
-        ended, threads1 = None, threads0
+        ended, threads1, last = None, threads0, cpu0
         while time.monotonic() - t0 < audio_s + DRAIN_S:
             threads1 = {**threads1, **thread_cpu(proc.pid)}   # threads that ended keep their last figure
+            last = cpu_seconds(ps)                            # (exact: its last reading before exit)
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 ended = usage.ru_utime + usage.ru_stime
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         wall = time.monotonic() - t0
-        cpu1 = ended if ended is not None else cpu_seconds(ps)
+        cpu1 = last if EXACT_CPU else (ended if ended is not None else cpu_seconds(ps))
         if ended is None:
             threads1 = thread_cpu(proc.pid)
         profile = None
