@@ -222,10 +222,13 @@ class PyAudioSource(AudioSource):
             if self._wanted_identity is not None and self.target is not None \
                     and self._wanted_identity != self.target.identity:
                 self._switch_device()
-            while len(self._pending) < need:
-                self._pending = np.concatenate((self._pending, self._read_block()))
-            chunk, self._pending = self._pending[:need], self._pending[need:]
-        data = chunk.astype("<i2").tobytes()
+            pending = self._pending
+            while len(pending) < need:
+                block = self._read_block()
+                # Usually one block is exactly one chunk: no joining, no extra copy.
+                pending = np.concatenate((pending, block)) if len(pending) else block
+            chunk, self._pending = pending[:need], pending[need:]
+        data = chunk.astype("<i2", copy=False).tobytes()
         self.level.update(data)
         return data
 

@@ -1,10 +1,11 @@
 """What both AssemblyAI clients share: connect, pace and send audio, receive, stop, fail — once.
 
-Threads: ``send_audio`` runs on the caller's (capture) thread and only frames and queues audio.
-A sender thread paces frames at real time and sends them with the control messages, in order;
-a receiver thread parses server messages into events. A caller that may block (a file, not a
-device) sends its frames itself: one thread wakes per chunk instead of two, and the sender
-thread is left with the control messages and the housekeeping. Events are emitted under one lock, each at
+Threads: ``send_audio`` runs on the caller's (capture) thread. It sends a frame itself only when
+that cannot wait on the network (nothing queued ahead of it, not ahead of real time, room in the
+socket); otherwise it queues it. A sender thread sends what is queued — paced at real time,
+with the control messages, in order — and does the housekeeping; a receiver thread parses
+server messages into events. A caller that may block (a file, not a device) sends all its
+frames itself. Either way one thread wakes per chunk instead of two. Events are emitted under one lock, each at
 most once, and the terminal event (``SessionEnded`` or ``StreamError``) is always the last one.
 
 ``start()`` either returns after the server began the session (``SessionStarted`` was emitted) or
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SERVER_NAME = "The AssemblyAI streaming server"
 HOUSEKEEPING_S = 0.1         # the sender thread's wake-up while nothing is queued...
-INLINE_HOUSEKEEPING_S = 0.5  # ...and while the caller sends (and does the housekeeping) itself
+INLINE_HOUSEKEEPING_S = 0.5  # ...and while the caller sends its frames itself
 STOPPED_MESSAGE = "Stopped while connecting."
 
 
@@ -80,6 +81,8 @@ class StreamingSession(SpeechSession):
         self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding)
         self._framer_lock = threading.Lock()     # send_audio and stop may race on the tail
         self._queue: queue.Queue = queue.Queue()
+        self._order_lock = threading.Lock()      # a frame sent at once never overtakes a queued item
+        self._unsent = 0                         # items queued and not yet sent
         self._lock = threading.RLock()
         self._state = "new"                      # new → connecting → open → ended
         self._began = threading.Event()
@@ -193,8 +196,11 @@ class StreamingSession(SpeechSession):
             frames = self._framer.push(pcm16)
             transport = self._transport
             if not may_block or transport is None:
+                lost = None
                 for frame in frames:
-                    self._queue.put(frame)
+                    lost = lost or self._hand_over(frame, transport)
+                if lost is not None:
+                    self._connection_lost(lost)
                 return
             # Under the framer lock: stop() queues the tail and the Terminate only after this.
             try:
@@ -210,6 +216,32 @@ class StreamingSession(SpeechSession):
             self._housekeeping(transport)
         except TransportClosed as exc:
             self._connection_lost(str(exc))
+
+    def _hand_over(self, frame: Frame, transport: Transport | None) -> str | None:
+        """A live frame: sent now if that cannot wait, else queued for the sender thread.
+        Returns why the connection is gone, when trying to send found that out."""
+        with self._order_lock:
+            if self._unsent == 0 and transport is not None:
+                now = self._clock()
+                if self._first_send is None:
+                    self._first_send = now
+                if self._due() <= now:
+                    try:
+                        sent = transport.try_send_binary(frame.payload)
+                    except TransportClosed as exc:
+                        return str(exc)
+                    if sent:
+                        self._account(frame)
+                        self._last_audio_tx = self._inline_at = now
+                        return None
+            self._unsent += 1
+            self._queue.put(frame)
+        return None
+
+    def _enqueue(self, item) -> None:
+        with self._order_lock:
+            self._unsent += 1
+            self._queue.put(item)
 
     def force_end(self) -> None:
         self._control(self._force_end_message(), "force end")
@@ -263,8 +295,8 @@ class StreamingSession(SpeechSession):
             self._stop_requested = True
             if first and not self._ended.is_set():
                 for frame in self._framer.flush():
-                    self._queue.put(frame)
-                self._queue.put(_TERMINATE)
+                    self._enqueue(frame)
+                self._enqueue(_TERMINATE)
         if not self._ended.wait(timeout):
             log.warning("the server did not end the session within %.1f s; closing anyway", timeout)
             self._finish(SessionEnded(None))
@@ -382,7 +414,7 @@ class StreamingSession(SpeechSession):
     def _control(self, text: str, what: str) -> None:
         if self._ended.is_set() or self._stop_requested:
             return
-        self._queue.put(_Text(text, what))
+        self._enqueue(_Text(text, what))
 
     # ---- threads ---------------------------------------------------------------------------
     def _receive_loop(self) -> None:
@@ -441,10 +473,14 @@ class StreamingSession(SpeechSession):
         transport = self._transport
         try:
             while not self._ended.is_set():
-                inline = self._inline_at is not None and \
-                    self._clock() - self._inline_at < INLINE_HOUSEKEEPING_S
+                now = self._clock()
+                inline = self._inline_at is not None and now - self._inline_at < INLINE_HOUSEKEEPING_S
+                wait = INLINE_HOUSEKEEPING_S if inline else HOUSEKEEPING_S
+                due = self._next_deadline()
+                if due is not None:
+                    wait = min(wait, max(0.0, due - now) + 0.001)
                 try:
-                    item = self._queue.get(timeout=INLINE_HOUSEKEEPING_S if inline else HOUSEKEEPING_S)
+                    item = self._queue.get(timeout=wait)
                 except queue.Empty:
                     item = None
                 if self._ended.is_set() or item is _WAKE:
@@ -452,18 +488,22 @@ class StreamingSession(SpeechSession):
                 self._housekeeping(transport)
                 if item is None:
                     continue
-                if isinstance(item, Frame):
-                    if not self._pace(item):
-                        break
-                    transport.send_binary(item.payload)
-                    self._last_audio_tx = self._clock()
-                elif isinstance(item, _Text):
-                    log.debug("sending %s", item.what)
-                    transport.send_text(item.text)
-                elif item is _TERMINATE:
-                    with self._lock:
-                        self._terminate_sent = True
-                    transport.send_text(self._terminate_message())
+                try:
+                    if isinstance(item, Frame):
+                        if not self._pace(item):
+                            break
+                        transport.send_binary(item.payload)
+                        self._last_audio_tx = self._clock()
+                    elif isinstance(item, _Text):
+                        log.debug("sending %s", item.what)
+                        transport.send_text(item.text)
+                    elif item is _TERMINATE:
+                        with self._lock:
+                            self._terminate_sent = True
+                        transport.send_text(self._terminate_message())
+                finally:
+                    with self._order_lock:
+                        self._unsent -= 1
         except TransportClosed as exc:
             self._connection_lost(str(exc))
 
@@ -477,15 +517,26 @@ class StreamingSession(SpeechSession):
         now = self._clock()
         if self._first_send is None:
             self._first_send = now
-        due = self._first_send + max(0.0, self.sent_ms - self.config.chunk_ms) / 1000.0
+        due = self._due()
         if due > now and self._ended.wait(due - now):
             return False
+        self._account(frame)
+        return True
+
+    def _due(self) -> float:
+        """When the next frame may leave (``_first_send`` is set)."""
+        return self._first_send + max(0.0, self.sent_ms - self.config.chunk_ms) / 1000.0
+
+    def _account(self, frame: Frame) -> None:
         now = self._clock()
         with self._lock:
             if frame.loud and self._loud_since is None:
                 self._loud_since = now
         self.sent_ms += frame.duration_ms
-        return True
+
+    def _next_deadline(self) -> float | None:
+        """When the housekeeping next has something due (a held final), if it knows."""
+        return None
 
     def _housekeeping(self, transport: Transport) -> None:
         now = self._clock()

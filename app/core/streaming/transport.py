@@ -18,7 +18,14 @@ import hashlib
 import os
 import socket
 import ssl
+import struct
+import sys
 import threading
+
+try:
+    import fcntl      # POSIX; the room check that needs it is Linux only
+except ImportError:   # pragma: no cover - Windows
+    fcntl = None
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -73,6 +80,11 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def send_binary(self, data: bytes) -> None: ...
+
+    def try_send_binary(self, data: bytes) -> bool:
+        """Send now only if that cannot wait on the network (the socket has room and no other
+        send is under way); False: nothing was sent, queue it. Raises TransportClosed."""
+        return False
 
     @abc.abstractmethod
     def ping(self) -> None: ...
@@ -167,6 +179,22 @@ def _clean_header(name: str, value: str) -> str:
 
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+_TIOCOUTQ = 0x5411     # Linux: bytes in a socket's send queue (SIOCOUTQ)
+_TLS_SLACK = 1024      # a TLS record's framing and padding, generously
+
+
+def _has_room(sock, size: int) -> bool:
+    """Would ``sendall`` of ``size`` bytes return without waiting? Known on Linux only: the
+    send queue plus this frame stay within a quarter of the send buffer (the kernel's own
+    accounting adds overhead, so the margin is wide). Elsewhere: no, queue it."""
+    if fcntl is None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), _TIOCOUTQ, b"\0\0\0\0"))[0]
+        limit = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    except (OSError, ValueError):
+        return False
+    return queued + size + _TLS_SLACK <= limit // 4
 
 
 class WebSocketTransport(Transport):
@@ -343,6 +371,21 @@ class WebSocketTransport(Transport):
 
     def send_binary(self, data):
         self._send(OP_BINARY, bytes(data))
+
+    def try_send_binary(self, data):
+        sock = self._sock
+        if sock is None or self._closed or not self.connected:
+            raise TransportClosed("not connected")
+        frame = _frame(OP_BINARY, bytes(data))
+        if not _has_room(sock, len(frame)) or not self._send_lock.acquire(blocking=False):
+            return False
+        try:
+            sock.sendall(frame)
+        except (OSError, ValueError) as exc:
+            raise TransportClosed(_plain(exc)) from None
+        finally:
+            self._send_lock.release()
+        return True
 
     def ping(self):
         self._send(OP_PING, b"")

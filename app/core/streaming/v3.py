@@ -198,6 +198,10 @@ class V3Session(StreamingSession):
         if (answer := self._llm_held.pop(turn.turn_order, None)) is not None:
             self._llm(answer)
 
+    def _next_deadline(self) -> float | None:
+        with self._lock:
+            return min((deadline for _, deadline in self._held.values()), default=None)
+
     def _flush_pending(self, now: float, force: bool) -> None:
         for order in sorted(self._held):
             turn, deadline = self._held[order]
