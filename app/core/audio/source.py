@@ -29,7 +29,7 @@ class AudioSource(abc.ABC):
 
     @property
     def level(self) -> LevelMeter:
-        """RMS/peak/overflows/silence of what ``read()`` delivered (the UI polls its snapshot)."""
+        """RMS/peak/overflows/silence of what ``read()`` delivered (the UI is told when it moves)."""
         meter = getattr(self, "_level_meter", None)
         if meter is None:  # a subclass that skipped AudioSource.__init__
             meter = self._level_meter = LevelMeter(getattr(self, "sample_rate", 16000))
