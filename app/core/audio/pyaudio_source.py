@@ -223,9 +223,16 @@ class PyAudioSource(AudioSource):
                     and self._wanted_identity != self.target.identity:
                 self._switch_device()
             pending = self._pending
+            if not len(pending) and self._converter.identity:
+                # The device gives the session format and one read is one chunk: its bytes go
+                # out as they are (no numpy on the way; each call costs more than its work).
+                raw = self._read_raw(need)
+                if len(raw) == 2 * need:
+                    self.level.update(raw)
+                    return raw
+                pending = np.frombuffer(raw, dtype="<i2")
             while len(pending) < need:
                 block = self._read_block()
-                # Usually one block is exactly one chunk: no joining, no extra copy.
                 pending = np.concatenate((pending, block)) if len(pending) else block
             chunk, self._pending = pending[:need], pending[need:]
         data = chunk.astype("<i2", copy=False).tobytes()
@@ -295,18 +302,18 @@ class PyAudioSource(AudioSource):
                          "it may have been unplugged or disabled.") from None
 
     def _read_block(self) -> np.ndarray:
-        frames = max(1, self.device_rate * self.chunk_ms // 1000)
+        raw = self._read_raw(max(1, self.device_rate * self.chunk_ms // 1000))
+        return self._converter.convert(np.frombuffer(raw, dtype="<i2"))
+
+    def _read_raw(self, frames: int) -> bytes:
         while True:
             try:
-                raw = self._stream.read(frames, exception_on_overflow=True)
-                break
+                return self._stream.read(frames, exception_on_overflow=True)
             except OSError as exc:
                 if _pa_code(exc) == PA_INPUT_OVERFLOWED:
                     self.level.count_overflow()   # audio was dropped; count it and read on
                     continue
                 self._lost(exc)
-        samples = np.frombuffer(raw, dtype="<i2")
-        return self._converter.convert(samples)
 
     def _switch_device(self) -> None:
         """The followed default changed: reopen on the new device (a few ms of audio skipped)."""

@@ -191,6 +191,9 @@ class WavFileSource(AudioSource):
         self._float = self._wav.is_float
         self._converter = Converter(self._wav.rate, self._wav.channels, self.sample_rate)
         self._frames_per_read = max(1, self._wav.rate * self.chunk_ms // 1000)
+        # 16-bit mono at the session rate: whole chunks go out as read, with no numpy at all.
+        self._raw_chunks = self._converter.identity and self._width == 2 and not self._float \
+            and self._frames_per_read == self.chunk_samples
 
     def _fill(self, needed: int) -> None:
         parts = [self._pending]
@@ -210,20 +213,31 @@ class WavFileSource(AudioSource):
         if self._wav is None:
             raise AudioSourceError("The audio file is not open.")
         n = self.chunk_samples
-        self._fill(n)
-        chunk, self._pending = self._pending[:n], self._pending[n:]
-        if not len(chunk):
-            return b""
+        data = None
+        if self._raw_chunks and not len(self._pending) and not self._eof:
+            raw = self._wav.readframes(n)
+            if len(raw) == 2 * n:
+                data = raw
+            elif raw:
+                self._pending = np.frombuffer(raw, dtype="<i2")    # the short last chunk
+        if data is None:
+            self._fill(n)
+            chunk, self._pending = self._pending[:n], self._pending[n:]
+            if not len(chunk):
+                return b""
+            data = chunk.astype("<i2", copy=False).tobytes()
+            samples = len(chunk)
+        else:
+            samples = n
         if self.realtime:
             if self._started is None:
                 self._started = self._clock()
-            due = self._started + (self._chunks_sent * self.chunk_ms + len(chunk) * 1000 /
+            due = self._started + (self._chunks_sent * self.chunk_ms + samples * 1000 /
                                    self.sample_rate) / 1000.0
             delay = due - self._clock()
             if delay > 0:
                 self._sleep(delay)
         self._chunks_sent += 1
-        data = chunk.astype("<i2", copy=False).tobytes()
         self.level.update(data)
         return data
 

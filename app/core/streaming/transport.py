@@ -183,18 +183,29 @@ _TIOCOUTQ = 0x5411     # Linux: bytes in a socket's send queue (SIOCOUTQ)
 _TLS_SLACK = 1024      # a TLS record's framing and padding, generously
 
 
-def _has_room(sock, size: int) -> bool:
+def send_buffer_size(sock) -> int:
+    """The socket's send buffer, or 0 where the room check cannot be made (then every frame is
+    queued). Read once per connection: Linux only grows it as the connection goes on."""
+    if fcntl is None or not sys.platform.startswith("linux"):
+        return 0
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    except (OSError, ValueError):
+        return 0
+
+
+def _has_room(sock, size: int, buffer: int | None = None) -> bool:
     """Would ``sendall`` of ``size`` bytes return without waiting? Known on Linux only: the
     send queue plus this frame stay within a quarter of the send buffer (the kernel's own
     accounting adds overhead, so the margin is wide). Elsewhere: no, queue it."""
-    if fcntl is None or not sys.platform.startswith("linux"):
+    buffer = send_buffer_size(sock) if buffer is None else buffer
+    if not buffer:
         return False
     try:
         queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), _TIOCOUTQ, b"\0\0\0\0"))[0]
-        limit = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     except (OSError, ValueError):
         return False
-    return queued + size + _TLS_SLACK <= limit // 4
+    return queued + size + _TLS_SLACK <= buffer // 4
 
 
 class WebSocketTransport(Transport):
@@ -207,6 +218,7 @@ class WebSocketTransport(Transport):
         self.max_handshake = max_handshake
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
+        self._send_buffer: int | None = None    # SO_SNDBUF, read at the first try_send_binary
         self._rx = bytearray()
         self._parts: list[bytes] = []       # fragments of the message being received
         self._parts_size = 0
@@ -376,8 +388,10 @@ class WebSocketTransport(Transport):
         sock = self._sock
         if sock is None or self._closed or not self.connected:
             raise TransportClosed("not connected")
+        if self._send_buffer is None:
+            self._send_buffer = send_buffer_size(sock)
         frame = _frame(OP_BINARY, bytes(data))
-        if not _has_room(sock, len(frame)) or not self._send_lock.acquire(blocking=False):
+        if not _has_room(sock, len(frame), self._send_buffer) or not self._send_lock.acquire(blocking=False):
             return False
         try:
             sock.sendall(frame)
