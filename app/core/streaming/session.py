@@ -5,8 +5,8 @@ that cannot wait on the network (nothing queued ahead of it, not ahead of real t
 socket); otherwise it queues it. A sender thread sends what is queued — paced at real time,
 with the control messages, in order — and does the housekeeping; a receiver thread parses
 server messages into events. A caller that may block (a file, not a device) sends all its
-frames itself. Either way one thread wakes per chunk instead of two. Events are emitted under one lock, each at
-most once, and the terminal event (``SessionEnded`` or ``StreamError``) is always the last one.
+frames itself. Events are emitted under one lock, each at most once, and the terminal event
+(``SessionEnded`` or ``StreamError``) is always the last one.
 
 ``start()`` either returns after the server began the session (``SessionStarted`` was emitted) or
 raises ``SessionError`` — then this session emits nothing at all.
