@@ -86,6 +86,8 @@ class CaptionPipeline:
                  max_bug_errors: int = 3, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         self.source = source
+        # A source that is not live (a file) may wait on the network; one that does not say is live.
+        self._source_may_wait = not getattr(source, "live", True)
         self.label = label
         self._factory = session_factory
         self._listener = listener
@@ -481,7 +483,7 @@ class CaptionPipeline:
                     run.offset_ms = self._position_ms
             if live:
                 self._close_gap()
-                run.session.send_audio(chunk, may_block=not self.source.live)
+                run.session.send_audio(chunk, may_block=self._source_may_wait)
             elif self._gap_start is None:
                 self._gap_start = self._position_ms
             self._position_ms += len(chunk) / 2 / rate * 1000.0
