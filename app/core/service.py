@@ -246,10 +246,14 @@ class CaptionService:
         self.names.mic_is_you = bool(plan.config.speaker_labels and len(group.labels) > 1
                                      and "mic" in group.labels)
         self._run = run
-        for source in sources if self.listener.wants_levels else ():
+        for source in sources:
             meter = getattr(source, "level", None)
-            if meter is not None:
+            if meter is None:
+                continue
+            if self.listener.wants_levels:
                 meter.on_change(partial(self._levels_moved, run))
+            else:
+                meter.set_measuring(False)   # nobody shows it: no numpy on every chunk for it
         self._publish(self.status_model.starting(list(group.labels), engine=plan.config.engine))
         try:
             group.start()

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from app.core.audio.errors import DeviceNotFound
+from app.core.audio.level import FLOOR_DBFS
 from app.core.credentials import KeyringUnavailable, Secret, save_api_key
 from app.core.events import Final, Partial, Recovery, Revision, SessionStarted, StreamError
 from app.core.run_plan import overrides_from_args, source_specs
@@ -552,7 +553,7 @@ def test_level_moves_reach_a_front_that_shows_a_meter_on_the_owner_thread_one_re
     h.service.shutdown(5)
 
 
-def test_a_front_without_a_meter_is_not_woken_by_levels(tmp_path):
+def test_a_front_without_a_meter_is_not_woken_by_levels_nor_charged_for_them(tmp_path):
     import queue
     posted = queue.SimpleQueue()
     h = Harness(transcript_dir=tmp_path, post=posted.put)
@@ -561,6 +562,7 @@ def test_a_front_without_a_meter_is_not_woken_by_levels(tmp_path):
     assert h.service.start()
     sources[0].level.update(b"\x00\x40" * 1600)
     assert posted.empty()
+    assert sources[0].level.snapshot().rms_dbfs == FLOOR_DBFS      # not even measured
     h.service.shutdown(5)
 
 

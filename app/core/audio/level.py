@@ -97,6 +97,12 @@ class LevelMeter:
         self._clock: Callable[[], float] = time.monotonic
         self._shown: tuple | None = None     # (bar step, silence hint bucket) the display last had
         self._told_at = -math.inf
+        self._measuring = True
+
+    def set_measuring(self, on: bool) -> None:
+        """Off: ``update`` does nothing (a front with no meter, e.g. ``--headless``, is not
+        charged for levels nobody reads); overflows are still counted."""
+        self._measuring = bool(on)
 
     def on_change(self, callback: Callable[[], None] | None, *, interval_s: float = CHANGE_INTERVAL_S,
                   clock: Callable[[], float] = time.monotonic) -> None:
@@ -111,6 +117,8 @@ class LevelMeter:
             self._told_at = -math.inf
 
     def update(self, pcm16: bytes) -> None:
+        if not self._measuring:
+            return
         samples = np.frombuffer(pcm16, dtype="<i2")
         if not len(samples):
             return
