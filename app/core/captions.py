@@ -106,6 +106,15 @@ class _Word:
     color: str | None = None
 
 
+def changed_rows(shown: list | None, lines: list[Line]) -> list[int] | None:
+    """Which of the visible ``lines`` differ from the runs ``shown`` on screen, by row; None when
+    everything must be redrawn (nothing shown yet, nothing to show, or lines added or gone, which
+    moves every bottom-aligned line)."""
+    if not shown or not lines or len(shown) != len(lines):
+        return None
+    return [i for i, (before, line) in enumerate(zip(shown, lines)) if before != line.runs]
+
+
 def _color_key(label: str | None, source: str, names) -> str | None:
     if getattr(names, "mic_is_you", False) and source == "mic":
         return YOU
@@ -327,6 +336,11 @@ class CaptionModel:
         if not limit or not self._slots or self._last_change is None:
             return None
         return max(0.0, self._last_change + limit - now)
+
+    def seconds_until_tick(self, now: float) -> float | None:
+        """When ``tick`` next has something to do; None: nothing to clear or release. Nothing is
+        cleared while a final waits for its translation, so its release comes first."""
+        return self.seconds_until_release(now) if self.held() else self.seconds_until_clear(now)
 
     # ---- output ------------------------------------------------------------------------
     def lines(self) -> list[Line]:

@@ -24,7 +24,7 @@ from PySide6.QtGui import (QAccessible, QAccessibleAnnouncementEvent, QAccessibl
                            QGuiApplication, QPainter)
 from PySide6.QtWidgets import QInputDialog, QMenu, QToolTip, QWidget
 
-from app.core.captions import CaptionConfig, CaptionModel
+from app.core.captions import CaptionConfig, CaptionModel, changed_rows
 from app.core.placement import DOCKS, MIN_SIZE, clamp_rect, dock_position, format_geometry, parse_geometry
 from app.core.settings import PREF_BY_KEY, Settings
 from app.core.speakers import SpeakerNames
@@ -497,25 +497,23 @@ class CaptionOverlay(QWidget):
         """Repaint what changed: a partial growing on the last line repaints that line only
         (and the X server and compositor get a small damage rectangle); anything that moves
         lines, or shows or hides the caption box, repaints the whole overlay."""
-        shown = self._shown_lines
         lines = self.painter.visible_lines(self._text_rect(), self.model.lines())
-        if not shown or not lines or len(shown) != len(lines):
+        rows = changed_rows(self._shown_lines, lines)
+        if rows is None:
             self.update()
             return
+        boxes = self.painter.line_boxes(self._text_rect(), len(lines))
         dirty = QRect()
-        for before, line, box in zip(shown, lines, self.painter.line_boxes(self._text_rect(), len(lines))):
-            if before != line.runs:
-                dirty = dirty.united(QRect(0, int(box.top()) - 1, self.width(), int(box.height()) + 3))
+        for row in rows:
+            box = boxes[row]
+            dirty = dirty.united(QRect(0, int(box.top()) - 1, self.width(), int(box.height()) + 3))
         if not dirty.isNull():
             self.update(dirty)
 
     def _expect_ticks(self) -> None:
         """The next auto-clear or late-translation release, as one timer (none while there is
         nothing to clear or release)."""
-        now = time.monotonic()
-        # Nothing is cleared while a final waits for its translation: its release comes first.
-        wait = self.model.seconds_until_release(now) if self.model.held() \
-            else self.model.seconds_until_clear(now)
+        wait = self.model.seconds_until_tick(time.monotonic())
         if wait is None:
             self._tick_timer.stop()
         else:

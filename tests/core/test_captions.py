@@ -374,3 +374,26 @@ def test_cached_layout_equals_a_fresh_layout(steps, lines, labels):
             elif t[0] == "revise":
                 fresh.on_revision(t[1], t[2])
         assert m.lines() == fresh.lines()
+
+
+def test_changed_rows_names_the_lines_a_partial_changed_or_asks_for_everything():
+    from app.core.captions import changed_rows
+    model = CaptionModel(CaptionConfig(lines=3, clear_after_s=0), measure=lambda t: 10.0 * len(t), width=400)
+    model.on_final("mic", "First sentence is done.", 0)
+    model.on_partial("mic", "and the next", 1)
+    shown = [line.runs for line in model.lines()]
+    model.on_partial("mic", "and the next one", 2)
+    assert changed_rows(shown, model.lines()) == [len(shown) - 1]      # only the last line
+    assert changed_rows(shown, model.lines()[:-1]) is None             # a line went: all moves
+    assert changed_rows(None, model.lines()) is None and changed_rows(shown, []) is None
+    assert changed_rows([line.runs for line in model.lines()], model.lines()) == []
+
+
+def test_the_next_tick_is_the_clear_or_while_a_final_waits_for_its_translation_its_release():
+    model = CaptionModel(CaptionConfig(lines=2, clear_after_s=6.0), measure=lambda t: 10.0 * len(t), width=400)
+    assert model.seconds_until_tick(0.0) is None
+    model.on_final("mic", "Shown now.", 10.0)
+    assert model.seconds_until_tick(11.0) == pytest.approx(5.0)
+    model.seconds_until_release = lambda now: 1.5                     # a held final
+    model.held = lambda: 1
+    assert model.seconds_until_tick(11.0) == 1.5

@@ -33,6 +33,11 @@ CHANGE_INTERVAL_S = 0.2      # the display is told at most this often (5 Hz is s
 SILENT_RETELL_S = 10.0       # while the silence hint shows, its "silent for N s" is retold this often
 
 
+def hint_after_s(source: str) -> float:
+    """How long a device that never delivered sound stays silent before the hint comes."""
+    return SYSTEM_HINT_AFTER_S if source == "system" else SILENT_HINT_AFTER_S
+
+
 def to_dbfs(value: float) -> float:
     """Linear amplitude in int16 units → dBFS (0 dBFS = full-scale), floored."""
     if value <= 0:
@@ -52,8 +57,7 @@ class Level:
     @property
     def silent(self) -> bool:
         """Nothing at all since the device opened, for long enough to be worth a gentle word."""
-        limit = SYSTEM_HINT_AFTER_S if self.source == "system" else SILENT_HINT_AFTER_S
-        return not self.ever_sound and self.silent_s >= limit
+        return not self.ever_sound and self.silent_s >= hint_after_s(self.source)
 
     @property
     def short_hint(self) -> str:
@@ -149,7 +153,7 @@ class LevelMeter:
                 shown[0] - METER_HYSTERESIS <= position < shown[0] + 1 + METER_HYSTERESIS:
             step = shown[0]          # within the hysteresis band of the step shown
         silent_s = self._silent_samples / self.sample_rate
-        limit = SYSTEM_HINT_AFTER_S if self.source == "system" else SILENT_HINT_AFTER_S
+        limit = hint_after_s(self.source)
         hint = -1 if self._ever_sound or silent_s < limit else int((silent_s - limit) // SILENT_RETELL_S)
         key = (step, hint)
         if key == shown:

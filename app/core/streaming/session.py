@@ -223,9 +223,7 @@ class StreamingSession(SpeechSession):
         with self._order_lock:
             if self._unsent == 0 and transport is not None:
                 now = self._clock()
-                if self._first_send is None:
-                    self._first_send = now
-                if self._due() <= now:
+                if self._due(now) <= now:
                     try:
                         sent = transport.try_send_binary(frame.payload)
                     except TransportClosed as exc:
@@ -515,16 +513,16 @@ class StreamingSession(SpeechSession):
         frame of the time elapsed since the first frame.
         """
         now = self._clock()
-        if self._first_send is None:
-            self._first_send = now
-        due = self._due()
+        due = self._due(now)
         if due > now and self._ended.wait(due - now):
             return False
         self._account(frame)
         return True
 
-    def _due(self) -> float:
-        """When the next frame may leave (``_first_send`` is set)."""
+    def _due(self, now: float) -> float:
+        """When the next frame may leave (the first one: ``now``, which starts the clock)."""
+        if self._first_send is None:
+            self._first_send = now
         return self._first_send + max(0.0, self.sent_ms - self.config.chunk_ms) / 1000.0
 
     def _account(self, frame: Frame) -> None:
