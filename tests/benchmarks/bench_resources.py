@@ -108,17 +108,34 @@ EXACT_CPU = exact_cpu_seconds(os.getpid()) is not None
 
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """{tid: (thread name as the OS knows it, CPU seconds)} from /proc (Linux)."""
+    """{tid: (thread name as the OS knows it, CPU seconds)} from /proc (Linux): the scheduler's
+    exact run time (``se.sum_exec_runtime`` in ``sched``) where the kernel shows it, else the
+    tick-sampled user+system of ``stat``."""
     out = {}
     tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             comm = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            out[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+            exact = _sum_exec_runtime(task)
+            if exact is None:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                exact = (int(fields[11]) + int(fields[12])) / tick
+            out[int(task.name)] = (comm, exact)
         except (OSError, ValueError, IndexError):
             continue
     return out
+
+
+def _sum_exec_runtime(task: Path) -> float | None:
+    try:
+        text = (task / "sched").read_text()
+    except OSError:
+        return None
+    m = re.search(r"^se\.sum_exec_runtime\s*:\s*([0-9.]+)", text, re.M)
+    return float(m.group(1)) / 1000.0 if m else None     # milliseconds there
+
+
+EXACT_THREAD_CPU = _sum_exec_runtime(Path("/proc/self")) is not None
 
 
 def py_thread_names(profile: Path | None) -> dict[int, str]:
@@ -135,9 +152,10 @@ def print_thread_cpu(before: dict, after: dict, names: dict[int, str], total: fl
         delta = cpu - before.get(tid, (comm, 0.0))[1]
         if delta > 0:
             rows.append((delta, names.get(tid) or comm, tid))
-    print("  CPU by thread while streaming (tick-sampled at 250 Hz: rough for small figures):")
+    how = "exact" if EXACT_THREAD_CPU else "tick-sampled at 250 Hz: rough for small figures"
+    print(f"  CPU by thread while streaming ({how}):")
     for delta, name, tid in sorted(rows, reverse=True)[:10]:
-        print(f"    {delta:6.2f} s  {100 * delta / max(total, 1e-9):5.1f} %  {name} ({tid})")
+        print(f"    {delta:7.3f} s  {100 * delta / max(total, 1e-9):5.1f} %  {name} ({tid})")
 
 
 def established_to(proc: psutil.Process, port: int) -> bool:
@@ -387,6 +405,7 @@ def run_sdk(server: LoopbackProcess, wav: Path, audio_s: float, work: Path) -> d
             kind = ev.get("event")
             if kind == "open":
                 marks["cpu0"], marks["t0"] = cpu_seconds(ps), time.monotonic()
+                marks["threads0"] = thread_cpu(proc.pid)
             elif kind == "turn" and ev.get("end_of_turn") and ev.get("formatted"):
                 finals[0] += 1
             elif kind == "closing":
@@ -406,6 +425,7 @@ def run_sdk(server: LoopbackProcess, wav: Path, audio_s: float, work: Path) -> d
     # Same accounting as ours: audio start → audio end + drain (the SDK keeps receiving meanwhile).
     time.sleep(max(0.0, DRAIN_S - (time.monotonic() - marks["audio_done"])))
     cpu1 = cpu_seconds(ps)
+    threads1 = thread_cpu(proc.pid)
     wall = time.monotonic() - marks["t0"]
     sampler.stop()
     try:
@@ -418,6 +438,7 @@ def run_sdk(server: LoopbackProcess, wav: Path, audio_s: float, work: Path) -> d
     print(f"SDK v3 1.8.x: CPU {out['cpu_s']:.2f} s over {wall:.0f} s of streaming "
           f"({100 * out['cpu_s'] / wall:.1f} % of one core), RSS peak {out['rss_peak_mb']:.0f} MB, "
           f"{finals[0]} formatted finals" + (f", errors: {errors}" if errors else ""))
+    print_thread_cpu(marks["threads0"], threads1, {}, out["cpu_s"])
     return out
 
 
