@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 INITIAL_RETRIES = 3            # with 0.5 s doubling backoff: gives up within ~4 s
 MAX_OUTAGE_S = 120.0
 QUIT_WAIT_S = 8.0              # after the run ended: the transcript's last write and fsync
-TICK_S = 0.5                   # how often the service may expire notices (a missing translation)
+# The longest the loop sleeps without work: a signal (Ctrl+C) is handled at the latest then, on
+# platforms where a wait on a lock cannot be interrupted (Windows).
+MAX_WAIT_S = 1.0
 
 
 def _load_settings() -> Settings:
@@ -276,15 +278,17 @@ def run_headless(args, *, stdout=None, stderr=None, settings: Settings | None = 
         threading.Thread(target=_read_commands, args=(sys.stdin, posted.put, service, out),
                          daemon=True, name="stdin-commands").start()
     try:
-        next_tick = time.monotonic() + TICK_S
         while printer.outcome is None:
+            # Asleep until there is work or the service has something due (a notice that fades,
+            # a translation that is late): no ticking while nothing waits for time.
+            due = service.next_tick_s()
+            wait = MAX_WAIT_S if due is None else min(due, MAX_WAIT_S)
             try:
-                # Asleep until there is work or the next tick is due (no polling in between).
-                posted.get(timeout=max(0.0, next_tick - time.monotonic()))()
+                posted.get(timeout=wait)()
             except queue.Empty:
                 pass
-            if time.monotonic() >= next_tick:   # notices with a time limit (a late translation)
-                next_tick = time.monotonic() + TICK_S
+            due = service.next_tick_s()
+            if due is not None and due <= 0:
                 service.tick()
     finally:
         for sig, handler in previous.items():
