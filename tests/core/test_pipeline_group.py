@@ -132,7 +132,7 @@ def test_file_source_runs_to_the_end_and_done_comes_after_every_event(speech_wav
     assert isinstance(rec.events[-1][1], SessionEnded)
     assert session.fatal_error is None and not session.alive
     lv = session.levels()["file"]
-    assert lv.peak_dbfs > -30
+    assert lv.ever_sound                              # the meter heard the speech
 
 
 def test_two_sources_are_captioned_separately_and_concurrently(speech_wav):

@@ -49,7 +49,7 @@ def test_mic_speech_reaches_the_server_bit_exact_and_captions_come_back(
         assert server.wait_for(lambda: server.sessions and len(server.sessions[0].audio) >= 3200, 30)
         pulse_audio.play(wav)
         qtbot.waitUntil(lambda: any(isinstance(e, Final) and e.text for _, e in events), timeout=30000)
-        qtbot.waitUntil(lambda: session.levels()["mic"].peak_dbfs > -20, timeout=5000)
+        assert session.levels()["mic"].ever_sound          # the meter heard the speech
     finally:
         session.stop()
         assert session.join(15)

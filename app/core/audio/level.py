@@ -1,4 +1,4 @@
-"""Input level for the UI: RMS and peak in dBFS, overflow count, and a "silent device" hint.
+"""Input level for the UI: RMS in dBFS, overflow count, and a "silent device" hint.
 
 The capture thread calls :meth:`LevelMeter.update` once per chunk; the UI reads
 :meth:`LevelMeter.snapshot` when the meter says its display moved (:meth:`LevelMeter.on_change`):
@@ -9,6 +9,12 @@ A quiet device is not a dead one: a microphone after speech stops, or the monito
 while the far side of a call says nothing, delivers digital silence too. So the hint only comes
 when a device has *never* delivered a non-zero sample since it was opened, and it is worded as a
 question, not a fault.
+
+The bar is told at most a few times a second, so once a device has delivered sound the chunks
+are measured together, one window per display interval (two 100 ms chunks at 5 Hz): the same
+numpy calls for twice the audio, and each call costs more than its arithmetic. The window's RMS
+covers all of its audio, so nothing between two measurements goes unseen. Until the first sound,
+and while a change waits to be told, every chunk is measured at once.
 """
 
 from __future__ import annotations
@@ -47,8 +53,7 @@ def to_dbfs(value: float) -> float:
 
 @dataclass(frozen=True)
 class Level:
-    rms_dbfs: float = FLOOR_DBFS     # of the latest chunk
-    peak_dbfs: float = FLOOR_DBFS    # highest peak since the previous snapshot and in the latest chunk
+    rms_dbfs: float = FLOOR_DBFS     # of the latest measured chunk
     overflows: int = 0               # input overflows (audio dropped because we read too late)
     silent_s: float = 0.0            # seconds of continuous digital silence so far
     source: str = ""                 # "mic", "system", "file"… (words the hint is put in)
@@ -91,8 +96,6 @@ class LevelMeter:
         self.source = source
         self._lock = threading.Lock()
         self._rms = FLOOR_DBFS
-        self._peak_hold = 0
-        self._last_peak = 0
         self._overflows = 0
         self._silent_samples = 0
         self._ever_sound = False
@@ -102,6 +105,9 @@ class LevelMeter:
         self._shown: tuple | None = None     # (bar step, silence hint bucket) the display last had
         self._told_at = -math.inf
         self._measuring = True
+        self._window: list[bytes] = []   # chunks not measured yet (after the first sound)
+        self._window_samples = 0
+        self._owed = False               # the display moved but could not be told yet
 
     def set_measuring(self, on: bool) -> None:
         """Off: ``update`` does nothing (a front with no meter, e.g. ``--headless``, is not
@@ -123,19 +129,35 @@ class LevelMeter:
     def update(self, pcm16: bytes) -> None:
         if not self._measuring:
             return
-        samples = np.frombuffer(pcm16, dtype="<i2")
-        if not len(samples):
+        n = len(pcm16) // 2
+        if not n:
             return
+        if len(pcm16) % 2:
+            pcm16 = pcm16[: 2 * n]
+        windowed = self._ever_sound and not self._owed
+        if not windowed and not self._window:
+            self._measure(pcm16, n)
+            return
+        self._window.append(pcm16)
+        self._window_samples += n
+        if windowed and self._window_samples < self._change_interval_s * self.sample_rate:
+            return
+        window, n = self._window, self._window_samples
+        self._window, self._window_samples = [], 0
+        self._measure(window[0] if len(window) == 1 else b"".join(window), n)
+
+    def _measure(self, pcm16: bytes, n: int) -> None:
+        samples = np.frombuffer(pcm16, dtype="<i2", count=n)
         # Few numpy calls: each costs more than its arithmetic on 100 ms of audio.
-        peak = max(int(samples.max()), -int(samples.min()))
         wide = samples.astype(np.float64)
-        rms = math.sqrt(float(np.dot(wide, wide)) / len(wide))
+        rms = math.sqrt(float(np.dot(wide, wide)) / n)
+        # Digital silence needs every |sample| <= DIGITAL_SILENCE, which a higher RMS rules out.
+        silent = rms <= DIGITAL_SILENCE and \
+            max(int(samples.max()), -int(samples.min())) <= DIGITAL_SILENCE
         with self._lock:
             self._rms = to_dbfs(rms)
-            self._peak_hold = max(self._peak_hold, peak)
-            self._last_peak = peak
-            if peak <= DIGITAL_SILENCE:
-                self._silent_samples += len(samples)
+            if silent:
+                self._silent_samples += n
             else:
                 self._silent_samples = 0
                 self._ever_sound = True
@@ -157,11 +179,14 @@ class LevelMeter:
         hint = -1 if self._ever_sound or silent_s < limit else int((silent_s - limit) // SILENT_RETELL_S)
         key = (step, hint)
         if key == shown:
+            self._owed = False
             return False
         now = self._clock()
         if now - self._told_at < self._change_interval_s:
+            self._owed = True
             return False
         self._shown, self._told_at = key, now
+        self._owed = False
         return True
 
     def count_overflow(self, n: int = 1) -> None:
@@ -173,12 +198,10 @@ class LevelMeter:
         with self._lock:
             self._silent_samples = 0
             self._ever_sound = False
+            self._window, self._window_samples = [], 0
 
     def snapshot(self) -> Level:
-        """Current values; the peak hold restarts after each snapshot (from the latest chunk)."""
         with self._lock:
-            level = Level(self._rms, to_dbfs(max(self._peak_hold, self._last_peak)), self._overflows,
-                          self._silent_samples / self.sample_rate, self.source, self._ever_sound)
-            self._peak_hold = 0
-            return level
+            return Level(self._rms, self._overflows, self._silent_samples / self.sample_rate,
+                         self.source, self._ever_sound)
 

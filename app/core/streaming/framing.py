@@ -8,7 +8,6 @@ the minimum, so the server never sees an undersized frame (v2 4032 / v3 3007).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,12 +17,30 @@ from app.core.session_config import CHUNK_LIMITS_MS
 LOUD_RMS = 300.0   # about -40 dBFS: "someone may be speaking" (used by stall detection)
 
 
-@dataclass(frozen=True)
 class Frame:
-    payload: bytes        # encoded bytes as they go on the wire
-    samples: int          # audio samples in it (padding included)
-    duration_ms: float
-    loud: bool            # above LOUD_RMS: the server should answer with transcripts
+    """One wire frame. ``loud`` is measured only when asked: the stall check asks for a few
+    frames a second, and a numpy pass per frame costs more than the rest of sending it."""
+
+    __slots__ = ("payload", "samples", "duration_ms", "_pcm")
+
+    def __init__(self, payload: bytes, samples: int, duration_ms: float, pcm: bytes) -> None:
+        self.payload = payload          # encoded bytes as they go on the wire
+        self.samples = samples          # audio samples in it (padding included)
+        self.duration_ms = duration_ms
+        self._pcm = pcm                 # the PCM16 it holds (the payload itself for pcm_s16le)
+
+    @property
+    def loud(self) -> bool:
+        """Above LOUD_RMS: the server should answer with transcripts."""
+        return is_loud(self._pcm)
+
+
+def is_loud(pcm16: bytes) -> bool:
+    samples = np.frombuffer(pcm16, dtype="<i2")
+    if not len(samples):
+        return False
+    wide = samples.astype(np.float64)
+    return float(np.dot(wide, wide)) >= LOUD_RMS * LOUD_RMS * len(wide)
 
 
 def frame_samples(protocol: str, sample_rate: int, chunk_ms: int) -> tuple[int, int]:
@@ -46,9 +63,11 @@ class Framer:
         self._buf = bytearray()   # PCM16 little-endian, may hold an odd trailing byte
 
     def push(self, pcm16: bytes) -> list[Frame]:
+        size = self.regular * 2
+        if not self._buf and len(pcm16) == size:
+            return [self._frame(bytes(pcm16))]     # a chunk that is one frame goes as it is
         self._buf.extend(pcm16)
         out = []
-        size = self.regular * 2
         while len(self._buf) >= size:
             chunk = bytes(self._buf[:size])
             del self._buf[:size]
@@ -68,8 +87,8 @@ class Framer:
         return [self._frame(chunk)]
 
     def _frame(self, chunk: bytes) -> Frame:
-        pcm = np.frombuffer(chunk, dtype="<i2")
-        wide = pcm.astype(np.float64)
-        rms = math.sqrt(float(np.dot(wide, wide)) / len(wide)) if len(wide) else 0.0
-        payload = mulaw_encode(pcm).tobytes() if self.encoding == "pcm_mulaw" else chunk
-        return Frame(payload, len(pcm), len(pcm) * 1000.0 / self.sample_rate, rms >= LOUD_RMS)
+        samples = len(chunk) // 2
+        payload = chunk
+        if self.encoding == "pcm_mulaw":
+            payload = mulaw_encode(np.frombuffer(chunk, dtype="<i2")).tobytes()
+        return Frame(payload, samples, samples * 1000.0 / self.sample_rate, chunk)

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "The AssemblyAI streaming server"
 HOUSEKEEPING_S = 0.1         # the sender thread's wake-up while nothing is queued...
 INLINE_HOUSEKEEPING_S = 0.5  # ...and while the caller sends its frames itself
+# While nothing loud waits for an answer, one frame in this much audio is measured for the stall
+# check (speech lasts longer; measuring every frame cost more than sending it).
+LOUD_CHECK_MS = 300.0
 STOPPED_MESSAGE = "Stopped while connecting."
 
 
@@ -95,6 +98,7 @@ class StreamingSession(SpeechSession):
         self._pending_error: tuple[StreamError, str, float] | None = None  # (error, text, deadline)
         self._last_rx = 0.0
         self._loud_since: float | None = None
+        self._loud_check_at = 0.0                # sent_ms from which the next frame is measured
         self._last_ping = 0.0
         self._first_send: float | None = None
         self._inline_at: float | None = None     # when the caller last sent audio itself
@@ -526,10 +530,14 @@ class StreamingSession(SpeechSession):
         return self._first_send + max(0.0, self.sent_ms - self.config.chunk_ms) / 1000.0
 
     def _account(self, frame: Frame) -> None:
-        now = self._clock()
-        with self._lock:
-            if frame.loud and self._loud_since is None:
-                self._loud_since = now
+        # Unlocked read: the receiver only ever clears it, and a stale value costs one check.
+        if self._loud_since is None and self.sent_ms >= self._loud_check_at:
+            self._loud_check_at = self.sent_ms + LOUD_CHECK_MS
+            if frame.loud:
+                now = self._clock()
+                with self._lock:
+                    if self._loud_since is None:
+                        self._loud_since = now
         self.sent_ms += frame.duration_ms
 
     def _next_deadline(self) -> float | None:

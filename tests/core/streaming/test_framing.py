@@ -68,3 +68,14 @@ def test_any_input_gives_frames_within_limits(protocol, rate, chunk, pieces, enc
         assert len(fr.payload) == fr.samples * width
     assert sum(fr.samples for fr in frames) >= total
     assert sum(fr.samples for fr in frames) - total < max(1, frame_samples(protocol, rate, chunk)[1])
+
+
+def test_a_chunk_that_is_one_frame_goes_out_as_the_same_bytes():
+    chunk = (np.arange(1600) % 200).astype("<i2").tobytes()
+    f = Framer("v3", 16000, 100, "pcm_s16le")
+    (frame,) = f.push(chunk)
+    assert frame.payload is chunk and frame.samples == 1600 and frame.duration_ms == 100
+    # A part chunk first: then frames are cut from the buffer, and still in order.
+    assert f.push(chunk[:1000]) == []
+    frames = f.push(chunk)
+    assert b"".join(fr.payload for fr in frames) + bytes(f._buf) == chunk[:1000] + chunk

@@ -148,3 +148,24 @@ def test_the_transport_refuses_to_send_now_while_another_send_is_under_way():
     finally:
         a.close()
         b.close()
+
+
+def test_speech_after_a_long_silence_is_noticed_by_the_stall_check():
+    # Loudness is measured on one frame per LOUD_CHECK_MS of audio while nothing loud waits:
+    # a few hundred ms of speech are always seen, whatever frame it starts on.
+    from app.core.streaming.session import LOUD_CHECK_MS
+    loud = (b"\x00\x10" * 1600)                        # 4096: about -18 dBFS
+    frames_per_check = int(LOUD_CHECK_MS // 100)
+    for offset in range(frames_per_check):
+        t = RoomyTransport()
+        session, t, rec = make(transport=t, chunk_ms=100)
+        session.start(timeout=5)
+        for _ in range(7 + offset):
+            session.send_audio(FRAME)
+        assert t.wait_for(lambda: len(t.frames()) == 7 + offset)     # paced at real time
+        assert session._loud_since is None
+        for _ in range(frames_per_check):
+            session.send_audio(loud)
+        assert t.wait_for(lambda: len(t.frames()) == 7 + offset + frames_per_check)
+        assert session._loud_since is not None, offset
+        session.stop(timeout=5)
