@@ -17,7 +17,6 @@ import queue
 import signal
 import sys
 import threading
-import time
 from collections import OrderedDict
 from functools import partial
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from app.core.audio.convert import mulaw_encode
+from app.core.audio.level import mean_square
 from app.core.session_config import CHUNK_LIMITS_MS
 
 LOUD_RMS = 300.0   # about -40 dBFS: "someone may be speaking" (used by stall detection)
@@ -37,10 +38,7 @@ class Frame:
 
 def is_loud(pcm16: bytes) -> bool:
     samples = np.frombuffer(pcm16, dtype="<i2")
-    if not len(samples):
-        return False
-    wide = samples.astype(np.float64)
-    return float(np.dot(wide, wide)) >= LOUD_RMS * LOUD_RMS * len(wide)
+    return bool(len(samples)) and mean_square(samples) >= LOUD_RMS * LOUD_RMS
 
 
 def frame_samples(protocol: str, sample_rate: int, chunk_ms: int) -> tuple[int, int]:
