@@ -162,8 +162,8 @@ def test_keepalive_holds_off_the_inactivity_timeout(srv, connect):
             break
         try:
             c.ws.ping()
-        except WebSocketConnectionClosedException:
-            pass                             # it closed just now: wait_closed says how
+        except (WebSocketConnectionClosedException, OSError):
+            pass                             # closed just now (or reset, under load): wait_closed says how
     assert c.close_code == 1000 and c.of_type("Termination")
 
 
