@@ -47,6 +47,13 @@ def v3_params(ms: int) -> dict[str, int]:
     return {"min_turn_silence": ms, "max_turn_silence": max(ms, V3_MAX_TURN_FLOOR_MS)}
 
 
+def turn_over_ms(protocol: str, ms: int) -> int:
+    """The pause after which the server has ended any turn, confident or not."""
+    if protocol == "v2":
+        return clamp(ms)
+    return v3_params(ms)["max_turn_silence"]
+
+
 def params_for(protocol: str, ms: int) -> dict[str, int]:
     if protocol == "v2":
         return v2_params(ms)

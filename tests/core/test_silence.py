@@ -30,3 +30,9 @@ def test_default_and_description():
 def test_unknown_protocol():
     with pytest.raises(ValueError):
         silence.params_for("v9", 100)
+
+
+@pytest.mark.parametrize("protocol,ms,expected", [("v2", 700, 700), ("v2", 5000, 5000),
+                                                  ("v3", 700, 1280), ("v3", 5000, 5000)])
+def test_turn_over_is_the_pause_that_ends_any_turn(protocol, ms, expected):
+    assert silence.turn_over_ms(protocol, ms) == expected

@@ -58,6 +58,21 @@ def mean_square(samples: np.ndarray) -> float:
     return float(np.dot(wide, wide)) / len(wide)
 
 
+_ZEROS: dict[int, bytes] = {}    # by length: the few chunk sizes a session uses
+
+
+def is_zero(pcm16: bytes) -> bool:
+    """Every byte 0: a muted device, or an output playing nothing. One memcmp, no numpy (the
+    common case of an open device nobody uses costs next to nothing)."""
+    n = len(pcm16)
+    zeros = _ZEROS.get(n)
+    if zeros is None:
+        if len(_ZEROS) >= 16:
+            _ZEROS.clear()
+        zeros = _ZEROS[n] = bytes(n)
+    return pcm16 == zeros
+
+
 @dataclass(frozen=True)
 class Level:
     rms_dbfs: float = FLOOR_DBFS     # of the latest measured chunk
@@ -154,11 +169,14 @@ class LevelMeter:
         self._measure(window[0] if len(window) == 1 else b"".join(window), n)
 
     def _measure(self, pcm16: bytes, n: int) -> None:
-        samples = np.frombuffer(pcm16, dtype="<i2", count=n)
-        rms = math.sqrt(mean_square(samples))
-        # Digital silence needs every |sample| <= DIGITAL_SILENCE, which a higher RMS rules out.
-        silent = rms <= DIGITAL_SILENCE and \
-            max(int(samples.max()), -int(samples.min())) <= DIGITAL_SILENCE
+        if is_zero(pcm16):
+            rms, silent = 0.0, True
+        else:
+            samples = np.frombuffer(pcm16, dtype="<i2", count=n)
+            rms = math.sqrt(mean_square(samples))
+            # Digital silence needs every |sample| <= DIGITAL_SILENCE, which a higher RMS rules out.
+            silent = rms <= DIGITAL_SILENCE and \
+                max(int(samples.max()), -int(samples.min())) <= DIGITAL_SILENCE
         with self._lock:
             self._rms = to_dbfs(rms)
             if silent:

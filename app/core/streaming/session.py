@@ -28,7 +28,7 @@ from app.core.events import Event, Listener, Recovery, SessionEnded, SessionStar
 from app.core.session_config import SessionConfig
 from app.core.streaming import close_codes, urls
 from app.core.streaming.auth import AuthProvider
-from app.core.streaming.framing import Frame, Framer
+from app.core.streaming.framing import HOLD_MARGIN_MS, Frame, Framer
 from app.core.streaming.deadline import Cancelled, Deadline
 from app.core.streaming.transport import (ConnectFailed, HandshakeRejected, Incoming, ServerFault,
                                           Transport, TransportClosed, WebSocketTransport)
@@ -81,7 +81,8 @@ class StreamingSession(SpeechSession):
         self._last_rx_start = 0.0              # when the socket opened (keep-alive baseline)
         self._vocabulary = tuple(vocab.clean_terms(config.vocabulary))
         self._silence_ms = config.silence_ms
-        self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding)
+        self._framer = Framer(self.protocol, config.sample_rate, config.chunk_ms, config.encoding,
+                              hold_after_ms=self._hold_after_ms(self._silence_ms))
         self._framer_lock = threading.Lock()     # send_audio and stop may race on the tail
         self._queue: queue.Queue = queue.Queue()
         self._order_lock = threading.Lock()      # a frame sent at once never overtakes a queued item
@@ -248,8 +249,13 @@ class StreamingSession(SpeechSession):
     def force_end(self) -> None:
         self._control(self._force_end_message(), "force end")
 
+    def _hold_after_ms(self, silence_ms: int) -> float:
+        """Zeros this long have outlived any turn: the framer may hold them (framing.py)."""
+        return silence.turn_over_ms(self.protocol, silence_ms) + HOLD_MARGIN_MS
+
     def set_silence_threshold(self, ms: int) -> None:
         self._silence_ms = silence.validate(ms)
+        self._framer.hold_after_ms = self._hold_after_ms(self._silence_ms)
         if self._state in ("open", "connecting"):
             self._control(self._silence_message(ms), "silence threshold")
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from app.core.audio.level import FLOOR_DBFS, SILENT_HINT_AFTER_S, Level, LevelMeter, to_dbfs
+from app.core.audio.level import FLOOR_DBFS, SILENT_HINT_AFTER_S, Level, LevelMeter, is_zero, to_dbfs
 
 
 def _pcm(x) -> bytes:
@@ -236,3 +236,17 @@ def test_a_meter_nobody_watches_calls_nothing_and_watching_can_stop():
     m.on_change(None)
     _feed(m, clock, _pcm(_sine(20000)), 5)
     assert told == []
+
+
+def test_exact_zeros_are_known_without_arithmetic():
+    assert is_zero(bytes(3200)) and is_zero(bytearray(3200)) and is_zero(b"")
+    one_sample = bytearray(3200)
+    one_sample[3198] = 1                                      # the last sample is 1 LSB
+    assert not is_zero(bytes(one_sample))
+    assert all(is_zero(bytes(n)) for n in range(1, 40))       # many lengths: the cache stays small
+    meter = LevelMeter(16000)
+    meter.update(bytes(3200))
+    meter.update(bytes(one_sample))                           # one LSB: still digital silence
+    level = meter.snapshot()
+    assert level.rms_dbfs < -90
+    assert not level.ever_sound and level.silent_s == pytest.approx(0.2)

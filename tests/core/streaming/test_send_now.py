@@ -169,3 +169,33 @@ def test_speech_after_a_long_silence_is_noticed_by_the_stall_check():
         assert t.wait_for(lambda: len(t.frames()) == 7 + offset + frames_per_check)
         assert session._loud_since is not None, offset
         session.stop(timeout=5)
+
+
+ZEROS = bytes(3200)                 # 100 ms of a muted microphone
+
+
+def test_a_muted_microphone_is_sent_in_longer_frames_once_any_turn_is_over():
+    # v2 with a 0 ms threshold: any turn is over at once, so zeros are held after 1 s (the margin)
+    session, t, rec = make("v2", transport=RoomyTransport("v2"), chunk_ms=100, silence_ms=0)
+    session.start(timeout=5)
+    for _ in range(20):
+        session.send_audio(ZEROS)
+    session.send_audio(FRAME)                         # speech: what is held goes first, at once
+    assert t.wait_for(lambda: len(t.frames()) == 10 + 2 + 1)
+    durations = [len(f) / 32 for f in t.frames()]
+    assert durations == [100.0] * 10 + [500.0, 500.0] + [100.0]
+    assert t.frames()[-1] == FRAME and not any(any(f) for f in t.frames()[:-1])
+    session.stop(timeout=5)
+    assert_terminal_last(rec)
+
+
+def test_stop_sends_held_zeros_before_it_ends_and_a_longer_threshold_holds_later():
+    session, t, rec = make("v2", transport=RoomyTransport("v2"), chunk_ms=100, silence_ms=0)
+    session.start(timeout=5)
+    session.set_silence_threshold(500)                # zeros now held after 1.5 s
+    for _ in range(17):
+        session.send_audio(ZEROS)
+    session.stop(timeout=5)
+    durations = [len(f) / 32 for f in t.frames()]
+    assert durations == [100.0] * 15 + [200.0]
+    assert_terminal_last(rec)
