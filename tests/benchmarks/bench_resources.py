@@ -14,7 +14,10 @@ on a private PulseAudio (16 kHz mono null sink + virtual mic) and a private X de
 4. **headless** — ``python -m app --headless --json --source file:WAV`` (no window): the client the
    SDK is really compared with (target ≤ 1.2× the SDK's CPU).
 5. **idle** — the GUI app capturing the virtual microphone with nobody speaking (captions started,
-   nothing on screen), and the GUI app with captions stopped: % of one core (target ≤ 0.5 %).
+   nothing on screen), and the GUI app with captions stopped: % of one core (target ≤ 0.5 %). The
+   virtual mic then delivers exact zeros, as a muted microphone or a silent output does; a third
+   run plays a quiet room's noise into it (-60 dBFS white noise), as an open microphone in a
+   quiet room delivers.
 
 CPU-seconds are the process's user+system time from the moment audio starts until it ended and
 the last final had time to arrive (start-up excluded; start-up is bench_startup's business). RSS is
@@ -217,11 +220,26 @@ def summarise_profile(path: Path, top: int = 15) -> None:
         print(f"  {100 * n / total:5.1f} %  {name}")
 
 
+def room_noise_wav(path: Path, seconds: float, dbfs: float = -60.0, rate: int = 16000) -> Path:
+    """White noise at ``dbfs`` RMS: what an open microphone in a quiet room delivers."""
+    import numpy as np
+    rng = np.random.default_rng(7)
+    amplitude = 32768.0 * 10 ** (dbfs / 20)
+    samples = np.clip(rng.normal(0.0, amplitude, int(seconds * rate)), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
 def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Path | None, audio_s: float,
              work: Path, source: str, profile_dir: Path | None = None, *, idle: bool = False,
-             start: bool = True) -> dict:
+             start: bool = True, background: Path | None = None) -> dict:
     """One GUI app run. ``idle``: nobody speaks (``wav`` unused); CPU over ``audio_s`` seconds after
-    a settling pause. ``start=False``: captions not started on launch (the app just sits there)."""
+    a settling pause. ``start=False``: captions not started on launch (the app just sits there).
+    ``background``: a WAV playing into the mic from before the launch to the end (room noise)."""
     run_dir = work / label
     run_dir.mkdir()
     write_settings(run_dir / "config", {
@@ -234,6 +252,7 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
         env["PYTHONPATH"] = os.pathsep.join([APP_PYTHONPATH, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [sys.executable, "-m", "app"] + (["--source", source] if source != "mic" else [])
     log = open(run_dir / "app.log", "w")
+    noise = pulse.play(background, wait=False) if background is not None else None
     t_launch = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
@@ -290,6 +309,9 @@ def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Pa
     finally:
         stop_process(proc, timeout=30)
         log.close()
+        if noise is not None:
+            noise.terminate()
+            noise.wait(timeout=10)
     finals = count_finals(run_dir / "data")
     out = {"label": label, "cpu_s": cpu1 - cpu0, "wall_s": wall, "rss_peak_mb": sampler.peak / 1e6,
            "rss_end_mb": rss_end / 1e6, "startup_cpu_s": startup_cpu, "finals": finals,
@@ -487,6 +509,10 @@ def main(argv=None) -> int:
             if "idle" in wanted:
                 runs["idle"] = run_ours("ours (GUI, mic, nobody speaking)", desk, pulse, server, None,
                                         idle_s, work, "mic", args.profile and args.profile / "idle", idle=True)
+                noise = room_noise_wav(work / "room.wav", idle_s + 90)
+                runs["idle_room"] = run_ours("ours (GUI, mic, quiet room noise)", desk, pulse, server,
+                                             None, idle_s, work, "mic", args.profile and args.profile / "room",
+                                             idle=True, background=noise)
                 runs["idle_stopped"] = run_ours("ours (GUI, captions stopped)", desk, pulse, server, None,
                                                 idle_s, work, "mic", args.profile and args.profile / "stopped",
                                                 idle=True, start=False)
@@ -521,7 +547,8 @@ def main(argv=None) -> int:
         result("RSS peak, SDK v3 1.8", sdk["rss_peak_mb"], "MB", None)
     if "mic" in runs:
         result("RSS peak, ours (GUI, mic)", runs["mic"]["rss_peak_mb"], "MB", 150)
-    for key, name in (("idle", "nobody speaking"), ("idle_stopped", "captions stopped")):
+    for key, name in (("idle", "nobody speaking"), ("idle_room", "nobody speaking, room noise"),
+                      ("idle_stopped", "captions stopped")):
         if key in runs:
             result(f"idle CPU, GUI ({name})", 100 * runs[key]["cpu_s"] / runs[key]["wall_s"], "% of a core", 0.5)
     return 0
