@@ -28,7 +28,7 @@ from app.core.events import Event, Listener, Recovery, SessionEnded, SessionStar
 from app.core.session_config import SessionConfig
 from app.core.streaming import close_codes, urls
 from app.core.streaming.auth import AuthProvider
-from app.core.streaming.framing import HOLD_MARGIN_MS, Frame, Framer
+from app.core.streaming.framing import HOLD_MARGIN_MS, HOLD_MS, Frame, Framer
 from app.core.streaming.deadline import Cancelled, Deadline
 from app.core.streaming.transport import (ConnectFailed, HandshakeRejected, Incoming, ServerFault,
                                           Transport, TransportClosed, WebSocketTransport)
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "The AssemblyAI streaming server"
 HOUSEKEEPING_S = 0.1         # the sender thread's wake-up while nothing is queued...
 INLINE_HOUSEKEEPING_S = 0.5  # ...and while the caller sends its frames itself
+# The caller still sends itself if it sent this recently (held zeros leave every HOLD_MS).
+INLINE_RECENT_S = INLINE_HOUSEKEEPING_S + HOLD_MS / 1000.0
 # While nothing loud waits for an answer, one frame in this much audio is measured for the stall
 # check (speech lasts longer; measuring every frame cost more than sending it).
 LOUD_CHECK_MS = 300.0
@@ -482,7 +484,7 @@ class StreamingSession(SpeechSession):
         try:
             while not self._ended.is_set():
                 now = self._clock()
-                inline = self._inline_at is not None and now - self._inline_at < INLINE_HOUSEKEEPING_S
+                inline = self._inline_at is not None and now - self._inline_at < INLINE_RECENT_S
                 wait = INLINE_HOUSEKEEPING_S if inline else HOUSEKEEPING_S
                 due = self._next_deadline()
                 if due is not None:
