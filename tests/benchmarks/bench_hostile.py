@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 from pathlib import Path
 
 from app.core.credentials import Secret
@@ -34,7 +33,7 @@ from app.core.events import StreamError
 from app.core.session_config import SessionConfig
 from app.core.streaming.auth import KeyAuth
 from app.core.streaming.v3 import V3Session
-from tests.benchmarks.common import result
+from tests.benchmarks.common import result, write_wav
 from tests.hostile.server import KEY, HostileServer, MemoryWatch, ws_header
 
 
@@ -146,12 +145,7 @@ def main(argv=None) -> int:
         print(f"endless handshake headers: fault after median {statistics.median(heads):.1f} ms")
         result("endless headers, time to fault max", max(heads), "ms", target=3000)
         with tempfile.TemporaryDirectory() as tmp:
-            wav = Path(tmp) / "quiet.wav"
-            with wave.open(str(wav), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(16000)
-                w.writeframes(b"\0\0" * 16000)
+            wav = write_wav(Path(tmp) / "quiet.wav", b"\0\0" * 16000)
             exits = [ctrl_c_exit(dribble, wav) for _ in range(max(1, args.runs // 2))]
         print(f"Ctrl+C → CLI exited after {min(exits):.2f}-{max(exits):.2f} s")
         result("Ctrl+C while connecting, CLI exit, max", max(exits), "s", target=2.0)

@@ -45,7 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks.common import feed, percentile, result  # noqa: E402
+from tests.benchmarks.common import feed, percentile, result, write_wav  # noqa: E402
 
 SILENCE_MS = 700
 GAP_S = 1.5
@@ -113,13 +113,7 @@ def make_long_set(workdir: Path, indices, minutes: float | None = None) -> tuple
                       "start": (pos + int(loud[0])) / RATE, "end": (pos + int(loud[-1]) + 1) / RATE})
         pieces += [pcm, gap]
         pos += len(pcm) + len(gap)
-    path = workdir / "long.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.concatenate(pieces).tobytes())
-    return path, clips
+    return write_wav(workdir / "long.wav", np.concatenate(pieces).tobytes(), RATE), clips
 
 
 def read_pcm(path: Path) -> bytes:

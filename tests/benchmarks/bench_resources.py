@@ -50,7 +50,7 @@ import psutil
 
 from tests.benchmarks.bench_screen import ROOT, LoopbackProcess, private_desktop
 from tests.benchmarks.bench_startup import app_env, overlay_visible, stop_process, write_settings
-from tests.benchmarks.common import SENTENCES, result, speech_wav
+from tests.benchmarks.common import SENTENCES, result, speech_wav, write_wav
 
 SDK_PYTHON = ROOT / ".venv-sdk18" / "bin" / "python"
 SDK_DRIVERS = ROOT / "tests" / "loopback" / "sdk_drivers"
@@ -226,12 +226,7 @@ def room_noise_wav(path: Path, seconds: float, dbfs: float = -60.0, rate: int = 
     rng = np.random.default_rng(7)
     amplitude = 32768.0 * 10 ** (dbfs / 20)
     samples = np.clip(rng.normal(0.0, amplitude, int(seconds * rate)), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return path
+    return write_wav(path, samples.tobytes(), rate)
 
 
 def run_ours(label: str, desk_env: dict, pulse, server: LoopbackProcess, wav: Path | None, audio_s: float,

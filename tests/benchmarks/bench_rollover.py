@@ -21,7 +21,6 @@ import logging
 import tempfile
 import threading
 import time
-import wave
 from pathlib import Path
 
 from app.core.audio.source import WavFileSource
@@ -30,7 +29,7 @@ from app.core.events import Final, Gap, Revision, StreamError
 from app.core.pipeline import CaptionPipeline
 from app.core.session_config import SessionConfig
 from app.core.session_factory import create_session
-from tests.benchmarks.common import result
+from tests.benchmarks.common import result, write_wav
 from tests.loopback import LoopbackServer
 from tests.loopback.wsclient import tone_speech
 
@@ -65,11 +64,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-rollover-"))
     wav = work / "talk.wav"
     pcm = tone_speech(segments, 16000)
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
+    write_wav(wav, pcm.tobytes())
     audio_ms = len(pcm) / 16.0
     script = [{"text": t, "speaker": "ABC"[k % 3]} for k, t in enumerate(expected)]
     log = RolloverLog()

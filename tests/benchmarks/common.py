@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 SENTENCES = (
@@ -49,6 +50,16 @@ def speech_wav(path: Path, texts=SENTENCES, rate: int = 16000, gap_s: float = 1.
         parts += [str(raw), str(gap)]
     subprocess.run(["sox", str(gap), *parts, "-r", str(rate), "-c", "1", "-b", "16", str(path)], check=True)
     shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
+def write_wav(path: Path, pcm: bytes, rate: int = 16000) -> Path:
+    """Mono PCM16 little-endian bytes as a WAV file."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
     return path
 
 

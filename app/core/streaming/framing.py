@@ -82,12 +82,9 @@ class Framer:
         if not self._buf and len(pcm16) == size:
             if self._hold_frames >= 2 and is_zero(pcm16):
                 return self._zeros()
-            self._zero_samples = 0
-            if self._held:
-                return [self._release(), self._frame(bytes(pcm16))]
-            return [self._frame(bytes(pcm16))]     # a chunk that is one frame goes as it is
-        out = [self._release()] if self._held else []
-        self._zero_samples = 0
+            # a chunk that is one frame goes as it is
+            return self._take_held() + [self._frame(bytes(pcm16))]
+        out = self._take_held()
         self._buf.extend(pcm16)
         while len(self._buf) >= size:
             chunk = bytes(self._buf[:size])
@@ -104,6 +101,11 @@ class Framer:
         self._held += 1
         return [self._release()] if self._held >= self._hold_frames else []
 
+    def _take_held(self) -> list[Frame]:
+        """Audio that is not zero (or the end) came: what is held leaves first."""
+        self._zero_samples = 0
+        return [self._release()] if self._held else []
+
     def _release(self) -> Frame:
         """The zeros held so far as one frame."""
         n, self._held = self._held, 0
@@ -119,8 +121,7 @@ class Framer:
     def flush(self) -> list[Frame]:
         """What is held, then the remainder as one last frame, padded with silence to the
         minimum duration."""
-        out = [self._release()] if self._held else []
-        self._zero_samples = 0
+        out = self._take_held()
         usable = len(self._buf) - len(self._buf) % 2
         chunk = bytes(self._buf[:usable])
         self._buf.clear()
