@@ -11,6 +11,10 @@ step spends most of its time expanding ~40 M weights for a single token. Two rew
   side of ``MatMul`` gets its stored values, scale and zero point ``-offset/scale`` (an exact
   integer here); the token embedding's lookup dequantises only the gathered rows and the output
   projection uses a transposed int8 copy; anything else (the encoder's convolutions) is folded.
+  On x86 CPUs without VNNI, onnxruntime's signed-weight kernel adds pairs of 8-bit products in
+  16 bits and saturates (``VPMADDUBSW``); there the same weights are stored shifted to uint8
+  (``q + 128``, zero point ``+ 128``: the same integers), which its unsigned kernel multiplies
+  exactly. ``int8_products_saturate`` asks the kernel itself, once per process.
 
 Nothing is downloaded: the input is the registry package's ``.ort`` files, the output an ONNX file
 in the user's cache, rebuilt whenever the inputs change (its name carries their hash).
@@ -18,6 +22,7 @@ in the user's cache, rebuilt whenever the inputs change (its name carries their 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -50,12 +55,17 @@ def _walk(graph, consumers, producers):
                 _walk(sub, consumers, producers)
 
 
-def rewrite(model, mode: str = "int8"):
+def rewrite(model, mode: str = "int8", unsigned: bool | None = None):
     """Rewrite ``model`` (an ``onnx.ModelProto``) in place; returns counts of what changed.
 
     ``mode="float"`` folds every weight to float32 instead (exact, ~4× the weight memory).
+    ``unsigned``: store the int8 products' weights as uint8 (default: where the signed kernel
+    saturates on this CPU).
     """
     from onnx import helper, numpy_helper
+
+    if unsigned is None:
+        unsigned = mode == "int8" and int8_products_saturate()
 
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
@@ -101,9 +111,12 @@ def rewrite(model, mode: str = "int8"):
         if int8 and zp is not None and (as_rhs or embedding):
             # DynamicQuantizeMatMul takes a per-tensor scale / zero point as scalars.
             zp_name, s_name = name + "_zero_point", name + "_scale_scalar"
-            new_inits.append(numpy_helper.from_array(np.array(zp, dtype=np.int8), zp_name))
+            new_inits.append(numpy_helper.from_array(_stored(np.array(zp), unsigned), zp_name))
             new_inits.append(numpy_helper.from_array(np.array(scale.item(), dtype=np.float32), s_name))
         if int8 and zp is not None and as_rhs:
+            if unsigned:
+                graph.initializer.remove(tensor)
+                new_inits.append(numpy_helper.from_array(_stored(q, True), name))
             for _, node in users:
                 _to_dq_matmul(node, node.input[0], name, s_name, zp_name)
             counts["matmul"] += len(users)
@@ -143,7 +156,8 @@ def rewrite(model, mode: str = "int8"):
                     dead.append((g_user, node))
                     have_qt = True
             if have_qt:
-                new_inits.append(numpy_helper.from_array(np.ascontiguousarray(q.T), qt_name))
+                new_inits.append(numpy_helper.from_array(_stored(np.ascontiguousarray(q.T), unsigned),
+                                                         qt_name))
             counts["embedding"] += 1
             dead += [(g_cast, cast), (g_mul, mul), (g_add, add)]
         else:
@@ -163,6 +177,44 @@ def rewrite(model, mode: str = "int8"):
 
 def int8_used(mode: str) -> bool:
     return mode == "int8"
+
+
+def _stored(q: np.ndarray, unsigned: bool) -> np.ndarray:
+    """Signed 8-bit values (weights or a zero point) as the kernel gets them."""
+    if not unsigned:
+        return q.astype(np.int8)
+    return (q.astype(np.int16) + 128).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=None)
+def int8_products_saturate() -> bool:
+    """Whether onnxruntime's signed-weight ``DynamicQuantizeMatMul`` loses large sums here.
+
+    [1, 1] · [[127], [127]]: activations quantise to 255, so the exact sum is 2·255·127, which a
+    16-bit pair sum clips to 32767. If the probe cannot run, the unsigned weights are the safe
+    choice (exact on every CPU, at worst a little slower).
+    """
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+
+        inits = [numpy_helper.from_array(np.full((2, 1), 127, np.int8), "w"),
+                 numpy_helper.from_array(np.array(1.0, np.float32), "s"),
+                 numpy_helper.from_array(np.array(0, np.int8), "z")]
+        node = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "s", "z"], ["y"], domain=MSFT)
+        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14),
+                                                        helper.make_opsetid(MSFT, 1)])
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        y = float(session.run(None, {"x": np.ones((1, 2), np.float32)})[0].item())
+    except Exception as exc:                      # noqa: BLE001 - any failure: take the exact path
+        log.info("int8 kernel probe failed (%s): storing uint8 weights", exc)
+        return True
+    saturates = abs(y - 2 * 127) > 1.0
+    log.info("onnxruntime's signed int8 products %s on this CPU",
+             "saturate (uint8 weights)" if saturates else "are exact")
+    return saturates
 
 
 def _to_dq_matmul(node, a, b, scale, zp) -> None:
@@ -196,13 +248,14 @@ def prepared(source: Path, name: str, mode: str = "int8", cache: Path | None = N
     from app.core.engines import ort_to_onnx
 
     cache = cache or cache_dir()
-    target = cache / f"{name}-{mode}-{_digest([source])}.onnx"
+    unsigned = mode == "int8" and int8_products_saturate()
+    target = cache / f"{name}-{mode}{'-u8' if unsigned else ''}-{_digest([source])}.onnx"
     if target.is_file():
         return target
     import onnx
 
     model = ort_to_onnx.load(source)
-    counts = rewrite(model, mode)
+    counts = rewrite(model, mode, unsigned)
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=cache, prefix=target.name, suffix=".part")
     try:

@@ -78,32 +78,75 @@ def test_float_rewrite_computes_the_same_and_drops_the_per_run_expansion():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
-def test_int8_rewrite_multiplies_with_the_stored_int8_weights():
+def stored_weight(model, name):
+    return numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == name))
+
+
+@pytest.mark.parametrize("unsigned", [False, True])
+def test_int8_rewrite_multiplies_with_the_stored_int8_weights(unsigned):
     before = run(dequant_model(conv=True), FEEDS)
     model = dequant_model(conv=True)
-    counts = quantize.rewrite(model, "int8")
+    counts = quantize.rewrite(model, "int8", unsigned)
     assert counts == {"matmul": 1, "embedding": 0, "folded": 1}   # the convolution is folded
     assert ops(model) == ["DynamicQuantizeMatMul", "Conv"]
     dq = model.graph.node[0]
     assert dq.domain == "com.microsoft" and dq.input[1] == "w_quantized"
-    zp = next(t for t in model.graph.initializer if t.name == "w_quantized_zero_point")
-    assert int(numpy_helper.to_array(zp)) == 3
-    after = run(model, FEEDS)
-    # Activations are quantised to 8 bits: close, not equal.
-    np.testing.assert_allclose(after[0], before[0], atol=0.05 * np.abs(before[0]).max())
-    np.testing.assert_allclose(after[1], before[1], rtol=1e-6, atol=1e-6)
+    zp, w = stored_weight(model, "w_quantized_zero_point"), stored_weight(model, "w_quantized")
+    q = numpy_helper.to_array(next(t for t in dequant_model().graph.initializer if t.name == "w_quantized"))
+    if unsigned:      # the same integers, shifted by 128
+        assert zp.dtype == np.uint8 and int(zp) == 131
+        assert w.dtype == np.uint8 and np.array_equal(w.astype(int) - 128, q)
+    else:
+        assert zp.dtype == np.int8 and int(zp) == 3 and np.array_equal(w, q)
+    np.testing.assert_allclose(run(model, FEEDS)[1], before[1], rtol=1e-6, atol=1e-6)
+    if unsigned or not quantize.int8_products_saturate():
+        # Activations are quantised to 8 bits: close, not equal.
+        np.testing.assert_allclose(run(model, FEEDS)[0], before[0], atol=0.05 * np.abs(before[0]).max())
 
 
-def test_int8_rewrite_of_the_token_table_dequantises_only_the_gathered_rows():
+@pytest.mark.parametrize("unsigned", [False, True])
+def test_int8_rewrite_of_the_token_table_dequantises_only_the_gathered_rows(unsigned):
     feeds = dict(FEEDS, ids=np.array([[1, 7]], np.int64))
     before = run(dequant_model(embedding=True), feeds)
     model = dequant_model(embedding=True)
-    counts = quantize.rewrite(model, "int8")
+    counts = quantize.rewrite(model, "int8", unsigned)
     assert counts["embedding"] == 1 and counts["matmul"] == 1
     assert "Transpose" not in ops(model) and "DynamicQuantizeMatMul" in ops(model)
+    assert stored_weight(model, "w_quantized").dtype == np.int8           # the lookup's table
+    assert stored_weight(model, "w_quantized_transposed").dtype == (np.uint8 if unsigned else np.int8)
     gathered, logits = run(model, feeds)
     np.testing.assert_allclose(gathered, before[0], rtol=1e-6, atol=1e-6)   # exact rows
-    np.testing.assert_allclose(logits, before[1], atol=0.05 * np.abs(before[1]).max())
+    if unsigned or not quantize.int8_products_saturate():
+        np.testing.assert_allclose(logits, before[1], atol=0.05 * np.abs(before[1]).max())
+
+
+def test_the_default_int8_layout_keeps_large_products_exact_on_this_cpu():
+    # Weights near +-127 times large activations: the sums a saturating 16-bit pair add clips.
+    model = dequant_model(zero_point=0)
+    w = next(t for t in model.graph.initializer if t.name == "w_quantized")
+    big = np.tile(np.array([127, 120, 100, -127, -120, -100], np.int8), (8, 1))
+    w.CopyFrom(numpy_helper.from_array(big, "w_quantized"))
+    x = {"x": np.linspace(0.5, 4.0, 32, dtype=np.float32).reshape(1, 4, 8)}
+    before = run(model, x)[0]
+    quantize.rewrite(model, "int8")
+    np.testing.assert_allclose(run(model, x)[0], before, rtol=0.02, atol=0.02 * np.abs(before).max())
+
+
+def test_the_kernel_probe_decides_the_layout(monkeypatch):
+    assert isinstance(quantize.int8_products_saturate.__wrapped__(), bool)
+    for saturates, dtype in ((True, np.uint8), (False, np.int8)):
+        monkeypatch.setattr(quantize, "int8_products_saturate", lambda: saturates)
+        model = dequant_model()
+        quantize.rewrite(model, "int8")
+        assert stored_weight(model, "w_quantized").dtype == dtype
+
+
+def test_a_probe_that_cannot_run_chooses_the_exact_layout(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no CPU provider")
+
+    monkeypatch.setattr(ort, "InferenceSession", broken)
+    assert quantize.int8_products_saturate.__wrapped__() is True
 
 
 def test_a_weight_that_is_not_a_constant_chain_is_refused_in_words():
@@ -131,6 +174,21 @@ def test_prepared_builds_once_into_the_cache_and_reuses_it(tmp_path, monkeypatch
     # Different inputs (a new wheel release) get a different cache file.
     source.write_bytes(dequant_model(zero_point=5).SerializeToString())
     assert quantize.prepared(source, "m", "float", cache) != first
+
+
+def test_the_int8_layouts_are_cached_apart(tmp_path, monkeypatch):
+    # A home folder moved to a machine with another CPU must not run the other layout.
+    source = tmp_path / "m.onnx"
+    source.write_bytes(dequant_model().SerializeToString())
+    monkeypatch.setattr("app.core.engines.ort_to_onnx.load", lambda p: onnx.load(str(p)))
+    names = set()
+    for saturates in (True, False):
+        monkeypatch.setattr(quantize, "int8_products_saturate", lambda: saturates)
+        path = quantize.prepared(source, "m", "int8", tmp_path / "cache")
+        names.add(path.name)
+        w = next(t for t in onnx.load(str(path)).graph.initializer if t.name == "w_quantized")
+        assert numpy_helper.to_array(w).dtype == (np.uint8 if saturates else np.int8)
+    assert len(names) == 2
 
 
 def test_unknown_weights_setting_is_a_clear_error(tmp_path, monkeypatch):
