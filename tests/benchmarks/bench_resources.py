@@ -20,7 +20,9 @@ on a private PulseAudio (16 kHz mono null sink + virtual mic) and a private X de
    quiet room delivers.
 
 CPU-seconds are the process's user+system time from the moment audio starts until it ended and
-the last final had time to arrive (start-up excluded; start-up is bench_startup's business). RSS is
+the last final had time to arrive (start-up excluded; start-up is bench_startup's business): the
+GUI runs count from the connection to the server, the headless and SDK runs from the session's
+Begin message (each client's first sign that the session is open), so both leave out the handshake. RSS is
 sampled every 0.5 s (peak reported). Same silence threshold (700 ms), format_turns on, 100 ms
 chunks for both clients. Targets: ours ≤ 1.5× the SDK's CPU (the whole GUI app); the headless
 client ≤ 1.2× the SDK's; captioning ≤ 3 % of one core (GUI app, cloud path: there is no engine);
@@ -335,8 +337,8 @@ def run_headless(server: LoopbackProcess, wav: Path, audio_s: float, work: Path,
     err = open(run_dir / "stderr.txt", "w")
     proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=err, text=True)
     ps = psutil.Process(proc.pid)
-    port = int(server.url.rsplit(":", 1)[1])
     finals = [0]
+    marks: dict[str, object] = {}
 
     def reader():
         for line in proc.stdout:
@@ -344,20 +346,30 @@ def run_headless(server: LoopbackProcess, wav: Path, audio_s: float, work: Path,
                 ev = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(ev, dict) and ev.get("event") == "final":
+            if not isinstance(ev, dict):
+                continue
+            if ev.get("event") == "session_started":
+                # The SDK run counts from its Begin too: the handshake is start-up for both.
+                marks["threads0"], marks["t0"] = thread_cpu(proc.pid), time.monotonic()
+                marks["cpu0"] = cpu_seconds(ps)
+            elif ev.get("event") == "session_ended":
+                # Terminated by the server: the SDK run stops counting there too (its process
+                # exit is not counted, nor is ours: closing the transcript, the interpreter's exit).
+                marks["threads1"], marks["cpu1"] = thread_cpu(proc.pid), cpu_seconds(ps)
+            elif ev.get("event") == "final":
                 finals[0] += 1
 
     threading.Thread(target=reader, daemon=True).start()
     try:
         deadline = time.monotonic() + 60
-        while not established_to(ps, port):
+        while "cpu0" not in marks:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("headless: did not start streaming; stderr:\n"
                                    + (run_dir / "stderr.txt").read_text()[-3000:])
             time.sleep(0.02)
-        startup_cpu = cpu_seconds(ps)
         sampler = Sampler(proc.pid)
-        cpu0, threads0, t0 = cpu_seconds(ps), thread_cpu(proc.pid), time.monotonic()
+        cpu0, threads0, t0 = marks["cpu0"], marks["threads0"], marks["t0"]
+        startup_cpu = cpu0
         spy = None
         if profile_dir is not None:
             profile_dir.mkdir(parents=True, exist_ok=True)
@@ -378,6 +390,10 @@ def run_headless(server: LoopbackProcess, wav: Path, audio_s: float, work: Path,
         cpu1 = last if EXACT_CPU else (ended if ended is not None else cpu_seconds(ps))
         if ended is None:
             threads1 = thread_cpu(proc.pid)
+        shutdown_cpu = None
+        if "cpu1" in marks:
+            shutdown_cpu = cpu1 - marks["cpu1"]
+            cpu1, threads1 = marks["cpu1"], {**threads1, **marks["threads1"]}
         profile = None
         if spy is not None:
             spy.wait(timeout=60)
@@ -392,7 +408,8 @@ def run_headless(server: LoopbackProcess, wav: Path, audio_s: float, work: Path,
            "startup_cpu_s": startup_cpu, "finals": finals[0]}
     print(f"headless: CPU {out['cpu_s']:.2f} s over {wall:.0f} s of streaming "
           f"({100 * out['cpu_s'] / wall:.1f} % of one core), RSS peak {out['rss_peak_mb']:.0f} MB, "
-          f"start-up CPU {startup_cpu:.2f} s, {finals[0]} finals")
+          f"start-up CPU {startup_cpu:.2f} s, {finals[0]} finals"
+          + (f", exit after the session ended {shutdown_cpu:.2f} s" if shutdown_cpu is not None else ""))
     return out
 
 
@@ -426,7 +443,7 @@ def run_sdk(server: LoopbackProcess, wav: Path, audio_s: float, work: Path) -> d
             elif kind == "turn" and ev.get("end_of_turn") and ev.get("formatted"):
                 finals[0] += 1
             elif kind == "closing":
-                time.sleep(0.0)
+                marks["threads_closing"] = thread_cpu(proc.pid)   # its threads end with the session
                 marks["audio_done"] = time.monotonic()
             elif kind in ("error", "driver_error"):
                 errors.append(line.strip()[:500])
@@ -442,7 +459,7 @@ def run_sdk(server: LoopbackProcess, wav: Path, audio_s: float, work: Path) -> d
     # Same accounting as ours: audio start → audio end + drain (the SDK keeps receiving meanwhile).
     time.sleep(max(0.0, DRAIN_S - (time.monotonic() - marks["audio_done"])))
     cpu1 = cpu_seconds(ps)
-    threads1 = thread_cpu(proc.pid)
+    threads1 = {**marks.get("threads_closing", {}), **thread_cpu(proc.pid)}
     wall = time.monotonic() - marks["t0"]
     sampler.stop()
     try:
