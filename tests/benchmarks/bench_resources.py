@@ -17,7 +17,9 @@ on a private PulseAudio (16 kHz mono null sink + virtual mic) and a private X de
    nothing on screen), and the GUI app with captions stopped: % of one core (target ≤ 0.5 %). The
    virtual mic then delivers exact zeros, as a muted microphone or a silent output does; a third
    run plays a quiet room's noise into it (-60 dBFS white noise), as an open microphone in a
-   quiet room delivers.
+   quiet room delivers. The rig's keeper stream clocks the virtual mic at 20 ms (as a call app
+   reading the same microphone does); one more run clocks it at 100 ms, the app's own chunk, as
+   a microphone that only this app reads.
 
 CPU-seconds are the process's user+system time from the moment audio starts until it ended and
 the last final had time to arrive (start-up excluded; start-up is bench_startup's business): the
@@ -521,6 +523,15 @@ def main(argv=None) -> int:
             if "idle" in wanted:
                 runs["idle"] = run_ours("ours (GUI, mic, nobody speaking)", desk, pulse, server, None,
                                         idle_s, work, "mic", args.profile and args.profile / "idle", idle=True)
+                # The same, with the virtual mic clocked at 100 ms (the app's own chunk) instead of
+                # the 20 ms the rig's keeper asks for: a microphone no other app is reading.
+                pulse.set_keeper_latency(100)
+                try:
+                    runs["idle_alone"] = run_ours("ours (GUI, mic alone at 100 ms, nobody speaking)", desk,
+                                                  pulse, server, None, idle_s, work, "mic",
+                                                  args.profile and args.profile / "alone", idle=True)
+                finally:
+                    pulse.set_keeper_latency(20)
                 noise = room_noise_wav(work / "room.wav", idle_s + 90)
                 runs["idle_room"] = run_ours("ours (GUI, mic, quiet room noise)", desk, pulse, server,
                                              None, idle_s, work, "mic", args.profile and args.profile / "room",
@@ -559,8 +570,8 @@ def main(argv=None) -> int:
         result("RSS peak, SDK v3 1.8", sdk["rss_peak_mb"], "MB", None)
     if "mic" in runs:
         result("RSS peak, ours (GUI, mic)", runs["mic"]["rss_peak_mb"], "MB", 150)
-    for key, name in (("idle", "nobody speaking"), ("idle_room", "nobody speaking, room noise"),
-                      ("idle_stopped", "captions stopped")):
+    for key, name in (("idle", "nobody speaking"), ("idle_alone", "nobody speaking, mic read only by it"),
+                      ("idle_room", "nobody speaking, room noise"), ("idle_stopped", "captions stopped")):
         if key in runs:
             result(f"idle CPU, GUI ({name})", 100 * runs[key]["cpu_s"] / runs[key]["wall_s"], "% of a core", 0.5)
     return 0
