@@ -202,7 +202,8 @@ def int8_products_saturate() -> bool:
                  numpy_helper.from_array(np.array(1.0, np.float32), "s"),
                  numpy_helper.from_array(np.array(0, np.int8), "z")]
         node = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "s", "z"], ["y"], domain=MSFT)
-        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        graph = helper.make_graph([node], "probe",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14),
                                                         helper.make_opsetid(MSFT, 1)])
