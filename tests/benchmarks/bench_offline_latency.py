@@ -20,6 +20,8 @@ Measured per condition:
 - live lag during speech: at every 100 ms of each clip, time − the end of the audio the caption
   on screen covers (p50/p95/max), i.e. how far the live words are behind the speaker;
 - final delay beyond the silence threshold: last final of a clip − speech end − threshold;
+- live words wrong: each partial's words but its last (it may be cut mid-word), scored against the
+  stretch of its clip's text they match best (word edits / words shown);
 - "behind real time" notices, how long the longest such episode lasted (notice → "caught up"),
   and partials skipped;
 - WER of the finals on the long set, and on the repository's espeak sets of ``bench_offline``
@@ -208,8 +210,17 @@ def analyse(run: dict, clips: list[dict]) -> dict:
     if began is not None:
         episodes.append(run["audio_s"] - began)
     first, final_excess, lags = [], [], []
+    live_wrong = live_words = 0
     for c in clips:
         mine = [e for e in events if e["text"] and e["end"] > c["start"] and e["start"] < c["end"] + 0.3]
+        ref_words = normalise(c["text"]).split()
+        for e in mine:
+            if e["kind"] == "partial":
+                # All but the last word (it may be cut mid-word): how many are wrong, against the
+                # stretch of the clip's text they match best.
+                shown = normalise(e["text"]).split()[:-1]
+                live_wrong += words_off(shown, ref_words)
+                live_words += len(shown)
         if mine:
             first.append(min(e["t"] for e in mine) - c["start"])
         finals = [e for e in mine if e["kind"] == "final"]
@@ -239,7 +250,19 @@ def analyse(run: dict, clips: list[dict]) -> dict:
         "behind_longest_s": max(episodes, default=0.0),
         "partials_skipped": run["partials_skipped"], "dropped_s": run["dropped_s"],
         "finals": len(finals), "wer_long": jiwer.wer(reference, hyp or "<empty>"),
+        "live_wrong": live_wrong / live_words if live_words else float("nan"),
     }
+
+
+def words_off(hyp: list[str], ref: list[str]) -> int:
+    """Word edits that turn ``hyp`` into some contiguous stretch of ``ref`` (free ends in ref)."""
+    prev = [0] * (len(ref) + 1)                   # hyp empty: any starting point costs nothing
+    for i, word in enumerate(hyp, 1):
+        cur = [i] + [0] * len(ref)
+        for j, r in enumerate(ref, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (word != r))
+        prev = cur
+    return min(prev)
 
 
 def wer_of(run: dict) -> float:
@@ -340,6 +363,7 @@ def main(argv=None) -> int:
         ("live lag during speech p50 (s)", "lag_p50", "{:.2f}", None),
         ("live lag during speech p95", "lag_p95", "{:.2f}", 1.0),
         ("live lag during speech max", "lag_max", "{:.2f}", None),
+        ("live words wrong (partials, but last word)", "live_wrong", "{:.3f}", None),
         ("final beyond threshold p50 (s)", "final_p50", "{:.2f}", 0.25),
         ("final beyond threshold p95", "final_p95", "{:.2f}", 0.6),
         ("final beyond threshold max", "final_max", "{:.2f}", None),
@@ -376,6 +400,7 @@ def main(argv=None) -> int:
         result(f"offline {tag} {c}: CPU-s per audio-s", f["cpu_per_audio_s"], "s/s", 0.25)
         result(f"offline {tag} {c}: first live words p50", f["first_p50"], "s", 0.5)
         result(f"offline {tag} {c}: live lag p95", f["lag_p95"], "s", 1.0)
+        result(f"offline {tag} {c}: live words wrong", f["live_wrong"], "", None)
         result(f"offline {tag} {c}: final beyond threshold p95", f["final_p95"], "s", 0.6)
     if args.json:
         args.json.write_text(json.dumps({"clips": clips, "figures": figures, "raw": raw}, indent=1))

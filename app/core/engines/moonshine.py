@@ -26,7 +26,6 @@ BOS_ID, EOS_ID = 1, 2
 LEAD_SILENCE_S = 0.1
 TOKENS_PER_SECOND = 6.5           # above any real speaking rate; stops rare repetition loops
 MIN_AUDIO_S = 0.1                 # the encoder needs a few frames; shorter audio is padded
-PARTIAL_REVISE_TOKENS = 4         # a partial may still change this many of its last tokens
 # Which weights run (engines.quantize builds the first two once, into the cache):
 # - "float": the shipped int8 weights expanded to float32 once instead of on every run: exactly
 #   the same output, ~6x cheaper decoder steps, ~200 MB more memory. The default.
@@ -251,22 +250,20 @@ class MoonshineModel:
             # cap on every partial; such a tail is dropped (finals decode unchanged).
             grown = max(0.0, seconds - (state.get("seconds", 0.0) if state is not None else 0.0))
             max_tokens = min(max_tokens, len(draft) + int(math.ceil(TOKENS_PER_SECOND * grown)) + 4)
+        # Every token is checked again, also in a partial: a word misheard on the first fraction
+        # of a second is corrected as soon as more audio says otherwise (the draft's
+        # continuation keeps a corrected word from costing the rest of the draft).
         draft = draft[:max_tokens]
-        # A partial keeps the words it already showed and re-decides only its last few tokens:
-        # otherwise one early word revised ("outage" → "audit") re-decodes the whole tail, token
-        # by token, on every partial. The final still decodes exactly (it verifies everything).
-        settled = max(0, len(draft) - PARTIAL_REVISE_TOKENS) if partial else 0
         sessions = (self._partial_encoder, self._partial_decoder) if partial else \
             (self._encoder, self._decoder)
-        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, settled=settled,
-                           sessions=sessions)
+        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, sessions=sessions)
         if state is not None:
             state["ids"] = ids
             state["seconds"] = seconds
         return detokenize(self._tokens, ids)
 
     def _greedy(self, audio: np.ndarray, max_tokens: int, draft: list[int], terminate,
-                stop_loops: bool = False, settled: int = 0, sessions=None) -> list[int]:
+                stop_loops: bool = False, sessions=None) -> list[int]:
         """Greedy decoding, sped up with a draft (speculative decoding, exact result).
 
         Most of a decoder step's cost is fixed per run (reading every weight once for a single
@@ -277,8 +274,6 @@ class MoonshineModel:
         utterance, which the next one mostly repeats; after a disagreement (one word heard
         differently) the rest of the draft usually still follows, so every later run also
         feeds the draft's continuation of the last tokens as guesses (see ``guess_after``).
-        ``settled`` > 0 (partials only) takes that many draft tokens as given instead of
-        checking them.
         """
         encoder, decoder = sessions or (self._encoder, self._decoder)
         (hidden,) = encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
@@ -298,7 +293,7 @@ class MoonshineModel:
             logits = outputs[0][0, :, :self._vocab]
             choices = np.argmax(logits, axis=-1)
             # Position i predicts the token after the fed token i; accept guesses while they agree.
-            keep = min(settled, len(guess)) if first else 0
+            keep = 0
             while keep < len(guess) and int(choices[keep]) == guess[keep] \
                     and guess[keep] != EOS_ID:
                 keep += 1
