@@ -26,6 +26,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from dataclasses import replace
 from typing import Callable, Iterable
 
@@ -126,6 +127,9 @@ class CaptionPipeline:
         self._silence_ms: int | None = None
         self._vocabulary: tuple[str, ...] | None = None
         self._languages: tuple[str, ...] | None = None
+        # Every session opened: a setting changed while one is being opened or waits to take
+        # over at a rollover must reach it too, not only the live one.
+        self._runs: "weakref.WeakSet[_Run]" = weakref.WeakSet()
         self._finishing = False
         self._token_rejected = False
         self._unreachable = False                    # the last attempt never reached the server
@@ -155,25 +159,37 @@ class CaptionPipeline:
             session.force_end()
 
     def set_silence_threshold(self, ms: int) -> None:
-        self._silence_ms = ms
-        session = self._live_session()
-        if session is not None:
+        for session in self._keep_setting("_silence_ms", ms):
             session.set_silence_threshold(ms)
 
     def set_vocabulary(self, terms: Iterable[str]) -> None:
         terms = tuple(terms)
-        session = self._live_session()
-        if session is not None:
-            session.set_vocabulary(terms)   # validates; raises ValueError before we keep it
-        self._vocabulary = terms
+        self._apply_checked("_vocabulary", terms, lambda s: s.set_vocabulary(terms))
 
     def set_languages(self, codes: Iterable[str]) -> None:
         """Live where the protocol allows (v3); later sessions (reconnect, rollover) keep it."""
         codes = tuple(codes)
-        session = self._live_session()
-        if session is not None:
-            session.set_languages(codes)   # validates; raises ValueError before we keep it
-        self._languages = codes
+        self._apply_checked("_languages", codes, lambda s: s.set_languages(codes))
+
+    def _keep_setting(self, name: str, value) -> list[SpeechSession]:
+        """Store a setting for sessions opened from now on; returns the ones already open or
+        opening (kept and read under one lock, so no session misses the change)."""
+        with self._lock:
+            setattr(self, name, value)
+            return [r.session for r in list(self._runs)
+                    if r.session is not None and not r.stopping and not r.failed]
+
+    def _apply_checked(self, name: str, value, apply) -> None:
+        """The sessions validate: a value one of them refuses (ValueError) is not kept."""
+        previous = getattr(self, name)
+        try:
+            for session in self._keep_setting(name, value):
+                apply(session)
+        except ValueError:
+            with self._lock:
+                if getattr(self, name) == value:
+                    setattr(self, name, previous)
+            raise
 
     @property
     def position_ms(self) -> float:
@@ -314,19 +330,24 @@ class CaptionPipeline:
         run = _Run(self._clock())
         self._token_rejected = False
         self._unreachable = False
+        opened = False
         try:
-            session = self._factory(self._listener_for(run))
-            if self._silence_ms is not None:
-                session.set_silence_threshold(self._silence_ms)
-            if self._vocabulary is not None:
-                session.set_vocabulary(self._vocabulary)
-            if self._languages is not None:
+            session = run.session = self._factory(self._listener_for(run))
+            with self._lock:
+                self._runs.add(run)
+                silence, vocabulary, languages = self._silence_ms, self._vocabulary, self._languages
+            if silence is not None:
+                session.set_silence_threshold(silence)
+            if vocabulary is not None:
+                session.set_vocabulary(vocabulary)
+            if languages is not None:
                 try:
-                    session.set_languages(self._languages)
+                    session.set_languages(languages)
                 except ValueError as exc:    # this engine cannot: say so once, keep captioning
                     log.warning("languages not applied: %s", exc)
-                    self._languages = None
-            run.session = session
+                    with self._lock:
+                        if self._languages == languages:
+                            self._languages = None
             with self._lock:
                 self._opening = session
             if self._stop.is_set():
@@ -334,6 +355,7 @@ class CaptionPipeline:
                 if cancel is not None:
                     cancel()
             session.start(self.connect_timeout_s)
+            opened = True
         except SessionError as exc:
             self._token_rejected = bool(getattr(run.session, "token_rejected", False))
             self._unreachable = not getattr(run.session, "reached_server", True)
@@ -346,6 +368,7 @@ class CaptionPipeline:
         finally:
             with self._lock:
                 self._opening = None
+                run.failed = run.failed or not opened     # settings no longer go to it
         run.started_at = self._clock()
         return run
 

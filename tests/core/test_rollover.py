@@ -160,6 +160,53 @@ def test_languages_set_on_the_pipeline_reach_later_sessions():
     assert all(("languages", ("en", "es")) in s.controls for s in factory.sessions[1:])
 
 
+def test_settings_changed_while_the_next_session_connects_reach_it():
+    # The session opened ahead of a rollover is still in its handshake when the user changes
+    # languages, threshold and vocabulary: it must take over with the new values, not the old.
+    connecting, release = threading.Event(), threading.Event()
+
+    class SlowNext(LimitedSession):
+        def set_languages(self, codes):
+            self.controls.append(("languages", tuple(codes)))
+
+        def set_silence_threshold(self, ms):
+            self.controls.append(("silence", ms))
+
+        def set_vocabulary(self, terms):
+            self.controls.append(("vocabulary", tuple(terms)))
+
+        def start(self, timeout=10.0):
+            if self.plan.get("slow"):
+                connecting.set()
+                release.wait(10)
+            super().start(timeout)
+
+    class F(Factory):
+        def __call__(self, listener):
+            s = SlowNext(listener, {"expires_in": 1.6, "slow": bool(self.sessions)})
+            self.sessions.append(s)
+            return s
+
+    factory = F()
+    p = CaptionPipeline(FakeSource(n=50, pace=0.05), factory, Events(), rng=FixedRng(),
+                        base_backoff_s=0.01)
+    t = threading.Thread(target=p.run)
+    t.start()
+    try:
+        assert connecting.wait(10)             # the second session is in its handshake
+        p.set_languages(["en", "es"])
+        p.set_silence_threshold(900)
+        p.set_vocabulary(["Kubernetes"])
+    finally:
+        release.set()
+        t.join(timeout=30)
+    nxt = factory.sessions[1]
+    assert ("languages", ("en", "es")) in nxt.controls
+    assert ("silence", 900) in nxt.controls
+    assert ("vocabulary", ("Kubernetes",)) in nxt.controls
+    assert p.rollovers >= 1 and nxt.chunks > 0        # and it did take over
+
+
 def test_a_limit_in_the_past_is_not_followed_into_a_session_storm():
     source = FakeSource(n=20, pace=0.02)
     factory = LimitedFactory({"expires_in": -30.0})     # the computer's clock is ahead
