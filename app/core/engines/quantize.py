@@ -65,7 +65,7 @@ def rewrite(model, mode: str = "int8", unsigned: bool | None = None):
     from onnx import helper, numpy_helper
 
     if unsigned is None:
-        unsigned = mode == "int8" and int8_products_saturate()
+        unsigned = _unsigned(mode)
 
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
@@ -186,28 +186,30 @@ def _stored(q: np.ndarray, unsigned: bool) -> np.ndarray:
     return (q.astype(np.int16) + 128).astype(np.uint8)
 
 
+# The probe: y = DynamicQuantizeMatMul(x[1, 2], w = [[127], [127]] int8, scale 1, zero point 0),
+# serialised (ONNX IR 7, opsets "" 14 and com.microsoft 1). Kept as bytes so the probe needs only
+# onnxruntime: importing ``onnx`` to build it would add ~1 s and ~30 MB to every engine start
+# whose prepared weights are already cached. tests/core/engines/test_quantize.py reads it back.
+PROBE_MODEL = (
+    b'\x08\x07:\x84\x01\n5\n\x01x\n\x01w\n\x01s\n\x01z\x12\x01y"\x15DynamicQuantizeMatMul:\r'
+    b'com.microsoft\x12\x05probe*\r\x08\x02\x08\x01\x10\x03B\x01wJ\x02\x7f\x7f*\x0b\x10\x01B\x01s'
+    b'J\x04\x00\x00\x80?*\x08\x10\x03B\x01zJ\x01\x00Z\x13\n\x01x\x12\x0e\n\x0c\x08\x01\x12\x08\n'
+    b'\x02\x08\x01\n\x02\x08\x02b\t\n\x01y\x12\x04\n\x02\x08\x01B\x04\n\x00\x10\x0eB\x11\n\r'
+    b'com.microsoft\x10\x01')
+
+
 @functools.lru_cache(maxsize=None)
 def int8_products_saturate() -> bool:
     """Whether onnxruntime's signed-weight ``DynamicQuantizeMatMul`` loses large sums here.
 
-    [1, 1] · [[127], [127]]: activations quantise to 255, so the exact sum is 2·255·127, which a
-    16-bit pair sum clips to 32767. If the probe cannot run, the unsigned weights are the safe
-    choice (exact on every CPU, at worst a little slower).
+    [1, 1] · [[127], [127]] (``PROBE_MODEL``): activations quantise to 255, so the exact sum is
+    2·255·127, which a 16-bit pair sum clips to 32767. If the probe cannot run, the unsigned
+    weights are the safe choice (exact on every CPU, at worst a little slower).
     """
     try:
         import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
 
-        inits = [numpy_helper.from_array(np.full((2, 1), 127, np.int8), "w"),
-                 numpy_helper.from_array(np.array(1.0, np.float32), "s"),
-                 numpy_helper.from_array(np.array(0, np.int8), "z")]
-        node = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "s", "z"], ["y"], domain=MSFT)
-        graph = helper.make_graph([node], "probe",
-                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14),
-                                                        helper.make_opsetid(MSFT, 1)])
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(PROBE_MODEL, providers=["CPUExecutionProvider"])
         y = float(session.run(None, {"x": np.ones((1, 2), np.float32)})[0].item())
     except Exception as exc:                      # noqa: BLE001 - any failure: take the exact path
         log.info("int8 kernel probe failed (%s): storing uint8 weights", exc)
@@ -216,6 +218,11 @@ def int8_products_saturate() -> bool:
     log.info("onnxruntime's signed int8 products %s on this CPU",
              "saturate (uint8 weights)" if saturates else "are exact")
     return saturates
+
+
+def _unsigned(mode: str) -> bool:
+    """The int8 products' weights go in as uint8 on this CPU."""
+    return mode == "int8" and int8_products_saturate()
 
 
 def _to_dq_matmul(node, a, b, scale, zp) -> None:
@@ -249,7 +256,7 @@ def prepared(source: Path, name: str, mode: str = "int8", cache: Path | None = N
     from app.core.engines import ort_to_onnx
 
     cache = cache or cache_dir()
-    unsigned = mode == "int8" and int8_products_saturate()
+    unsigned = _unsigned(mode)
     target = cache / f"{name}-{mode}{'-u8' if unsigned else ''}-{_digest([source])}.onnx"
     if target.is_file():
         return target

@@ -141,6 +141,16 @@ def test_the_kernel_probe_decides_the_layout(monkeypatch):
         assert stored_weight(model, "w_quantized").dtype == dtype
 
 
+def test_the_probe_is_the_documented_product():
+    model = onnx.load_from_string(quantize.PROBE_MODEL)
+    (node,) = model.graph.node
+    assert (node.op_type, node.domain, list(node.input)) == (
+        "DynamicQuantizeMatMul", "com.microsoft", ["x", "w", "s", "z"])
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert inits["w"].dtype == np.int8 and inits["w"].tolist() == [[127], [127]]
+    assert float(inits["s"]) == 1.0 and inits["z"].dtype == np.int8 and int(inits["z"]) == 0
+
+
 def test_a_probe_that_cannot_run_chooses_the_exact_layout(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no CPU provider")
