@@ -89,6 +89,7 @@ def test_pipeline_keeps_a_session_that_reports_falling_behind(monkeypatch):
             if self.pos == 1600 * 30:
                 wait(lambda: recognizer.calls)  # the decoder is now stuck: audio piles up
             if self.pos == 1600 * 50:
+                time.sleep(local_mod.BEHIND_S + 0.1)   # ...for longer than BEHIND_S
                 gate.set()                      # ...5 s of it; now it catches up
             chunk = audio[self.pos:self.pos + 1600]
             self.pos += 1600

@@ -7,10 +7,12 @@ session resamples, runs the VAD/endpointer, decodes, and calls the listener. Con
 Falling behind real time (slow or busy CPU): audio waiting in the queue is the measure. Beyond
 ``BEHIND_S`` the worker skips partials (finals are never skipped) and counts them; audio itself
 is dropped only past ``MAX_BACKLOG_S``. Both show in ``stats()`` (``behind``, ``partials_skipped``,
-``audio_dropped_s``), and the listener is told at the start and the end of each episode by an
-informational ``StreamError`` (Recovery.IGNORE: the pipeline passes it on without touching the
-session, and the status model shows it as a notice, replaced by "caught up" when it is over).
-``REPORT_BEHIND_EVENTS = False`` keeps it to stats().
+``audio_dropped_s``). The listener is told by an informational ``StreamError`` (Recovery.IGNORE:
+the pipeline passes it on without touching the session, and the status model shows it as a
+notice, replaced by "caught up" when it is over) once audio has also *waited* ``BEHIND_S`` in
+the queue: the audio a device buffered while the model loaded arrives all at once at start-up
+and is caught up within a moment; that is not the engine falling behind, and saying so on every
+launch would be wrong. ``REPORT_BEHIND_EVENTS = False`` keeps it to stats().
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ class LocalSession(SpeechSession):
                 self._carry = b""
             if not data:
                 return
-            self._items.append(("audio", data))
+            self._items.append(("audio", data, time.monotonic()))
             self._queued_samples += len(data) // 2
             self._drop_excess_locked()
             self._cv.notify()
@@ -232,13 +234,18 @@ class LocalSession(SpeechSession):
                 self._items.append(item)
                 self._cv.notify()
 
+    def _waited_locked(self) -> float:
+        """How long the oldest audio still waiting has been in the queue (s)."""
+        item = next((it for it in self._items if it[0] == "audio"), None)
+        return time.monotonic() - item[2] if item is not None else 0.0
+
     def _drop_excess_locked(self) -> None:
         limit = int(MAX_BACKLOG_S * self._rate)
         while self._queued_samples > limit:
             idx = next((i for i, it in enumerate(self._items) if it[0] == "audio"), None)
             if idx is None:
                 return
-            _, data = self._items[idx]
+            data = self._items[idx][1]
             del self._items[idx]
             n = len(data) // 2
             self._queued_samples -= n
@@ -311,10 +318,10 @@ class LocalSession(SpeechSession):
                 backlog = self._queued_samples / self._rate
                 # Hysteresis: behind past BEHIND_S, caught up again only under CAUGHT_UP_S.
                 self._behind = backlog > (CAUGHT_UP_S if was_behind else BEHIND_S)
-                entered_behind = self._behind and not was_behind
                 left_behind = was_behind and not self._behind
+                late = self._behind and self._waited_locked() > BEHIND_S
                 stopping = self._state != "running"
-            if entered_behind and not stopping:
+            if late and not self._behind_shown and not stopping:
                 self._notify_behind(dropped=False)
             elif left_behind and self._behind_shown and not stopping:
                 self._behind_shown = False      # the notice says so only while it is true

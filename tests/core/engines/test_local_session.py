@@ -151,6 +151,7 @@ def test_falling_behind_skips_partials_not_finals_and_says_so(monkeypatch):
         session.send_audio(pcm16(audio[i:i + 1600]))
     assert rec.wait_for(lambda: len(recognizer.calls) >= 1)
     assert session.stats().backlog_s > 10
+    time.sleep(local_mod.BEHIND_S + 0.1)                 # the audio has waited, not just piled up
     gate.set()
     # Catching up: no partials while more than BEHIND_S is waiting, every final still comes.
     assert rec.wait_for(lambda: len(rec.of(Final)) == 6)
@@ -169,6 +170,24 @@ def test_falling_behind_skips_partials_not_finals_and_says_so(monkeypatch):
     partial_starts = {p.audio_start for p in rec.of(Partial)}
     assert len(partial_starts) <= 3
     assert isinstance(rec.events[-1], SessionEnded) and first_final > 0
+
+
+def test_audio_handed_over_at_once_at_start_up_is_caught_up_without_a_notice(monkeypatch):
+    # A device buffers the audio spoken while the model loads and hands it over in one go: far
+    # more than BEHIND_S arrives at once, but none of it has waited; the engine is not behind.
+    monkeypatch.setattr(local_mod, "REPORT_BEHIND_EVENTS", True)
+    session, rec = make(silence_ms=200)
+    session.start()
+    utterance = np.concatenate([tone(1.0), silence(0.5)])
+    burst = np.concatenate([silence(0.3)] + [utterance] * 4)        # 6.3 s in one go
+    for i in range(0, len(burst), 1600):
+        session.send_audio(pcm16(burst[i:i + 1600]))
+    assert rec.wait_for(lambda: len(rec.of(Final)) == 4)
+    feed_synced(session, np.concatenate([tone(1.0), silence(0.5)]))
+    assert rec.wait_for(lambda: len(rec.of(Final)) == 5)
+    session.stop()
+    assert not [e.message for e in rec.of(StreamError) if e.recovery is Recovery.IGNORE]
+    assert session.stats().partials_skipped > 0          # it did catch up: no live words meanwhile
 
 
 def test_audio_beyond_the_backlog_cap_is_dropped_and_reported(monkeypatch):
