@@ -86,7 +86,17 @@ def main() -> int:
             total["sent"] += len(data) // bytes_per_sample
             sent.append((time.monotonic(), total["sent"]))
 
+        real_try_send = transport.WebSocketTransport.try_send_binary
+
+        def timed_try_send(self, data):
+            sent_now = real_try_send(self, data)
+            if sent_now:          # the capture thread's own send; else the sender thread's send_binary
+                total["sent"] += len(data) // bytes_per_sample
+                sent.append((time.monotonic(), total["sent"]))
+            return sent_now
+
         transport.WebSocketTransport.send_binary = timed_send
+        transport.WebSocketTransport.try_send_binary = timed_try_send
 
         config = SessionConfig(protocol=args.protocol, server_url=url, encoding=args.encoding,
                                chunk_ms=args.chunk_ms)
