@@ -81,18 +81,20 @@ def main() -> int:
         total = {"sent": 0, "read": 0}
         real_send = transport.WebSocketTransport.send_binary
 
-        def timed_send(self, data):
-            real_send(self, data)
+        def count_sent(data):
             total["sent"] += len(data) // bytes_per_sample
             sent.append((time.monotonic(), total["sent"]))
+
+        def timed_send(self, data):
+            real_send(self, data)
+            count_sent(data)
 
         real_try_send = transport.WebSocketTransport.try_send_binary
 
         def timed_try_send(self, data):
             sent_now = real_try_send(self, data)
             if sent_now:          # the capture thread's own send; else the sender thread's send_binary
-                total["sent"] += len(data) // bytes_per_sample
-                sent.append((time.monotonic(), total["sent"]))
+                count_sent(data)
             return sent_now
 
         transport.WebSocketTransport.send_binary = timed_send

@@ -234,15 +234,19 @@ class LocalSession(SpeechSession):
                 self._items.append(item)
                 self._cv.notify()
 
+    def _oldest_audio_locked(self) -> int | None:
+        """Index of the oldest audio item waiting (control items may sit in front of it)."""
+        return next((i for i, it in enumerate(self._items) if it[0] == "audio"), None)
+
     def _waited_locked(self) -> float:
         """How long the oldest audio still waiting has been in the queue (s)."""
-        item = next((it for it in self._items if it[0] == "audio"), None)
-        return time.monotonic() - item[2] if item is not None else 0.0
+        idx = self._oldest_audio_locked()
+        return time.monotonic() - self._items[idx][2] if idx is not None else 0.0
 
     def _drop_excess_locked(self) -> None:
         limit = int(MAX_BACKLOG_S * self._rate)
         while self._queued_samples > limit:
-            idx = next((i for i, it in enumerate(self._items) if it[0] == "audio"), None)
+            idx = self._oldest_audio_locked()
             if idx is None:
                 return
             data = self._items[idx][1]
