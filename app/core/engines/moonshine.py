@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.engines import encoder_front
+
 SAMPLE_RATE = 16000
 MODEL_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 MODEL_DIR_ENV = "CAPTION_OVERLAY_MOONSHINE_DIR"
@@ -173,13 +175,19 @@ class MoonshineModel:
             release_freed_memory()
             return loaded
 
+        def encoder_of(path: Path, used: str):
+            if used == "shipped":
+                return encoder_front.WholeEncoder(session(path))
+            return encoder_front.load(path, session, fronts)
+
+        fronts: dict = {}                     # encoders with the same convolutions share one
         self.directory = Path(directory)
         encoder, decoder, self.weights = model_files(self.directory, weights)
         try:
             # The decoder first: the largest load, so its parsing garbage is returned before the
             # others add theirs (peak memory).
             self._decoder = session(decoder)
-            self._encoder = session(encoder)
+            self._encoder = encoder_of(encoder, self.weights)
         except Exception as exc:
             if self.weights == "shipped":
                 raise
@@ -187,7 +195,7 @@ class MoonshineModel:
             log.warning("prepared Moonshine weights did not load (%s): running the shipped ones", exc)
             self.weights = "shipped"
             self._decoder = session(self.directory / "decoder_model_merged.ort")
-            self._encoder = session(self.directory / "encoder_model.ort")
+            self._encoder = encoder_of(self.directory / "encoder_model.ort", "shipped")
         # Partials are replaced by the final a moment later, so they may use the cheaper int8
         # products (~3x less CPU per decoder step); the final always runs ``weights`` and checks
         # every token, so the text that stays is unchanged.
@@ -202,7 +210,7 @@ class MoonshineModel:
             if used == wanted:
                 try:
                     self._partial_decoder = session(p_dec)
-                    self._partial_encoder = session(p_enc)
+                    self._partial_encoder = encoder_of(p_enc, used)
                     self.partial_weights = wanted
                 except Exception as exc:
                     log.warning("%s partial weights did not load (%s): partials use %s", wanted,
@@ -256,14 +264,15 @@ class MoonshineModel:
         draft = draft[:max_tokens]
         sessions = (self._partial_encoder, self._partial_decoder) if partial else \
             (self._encoder, self._decoder)
-        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, sessions=sessions)
+        ids = self._greedy(audio, max_tokens, draft, terminate, stop_loops=partial, sessions=sessions,
+                           state=state)
         if state is not None:
             state["ids"] = ids
             state["seconds"] = seconds
         return detokenize(self._tokens, ids)
 
     def _greedy(self, audio: np.ndarray, max_tokens: int, draft: list[int], terminate,
-                stop_loops: bool = False, sessions=None) -> list[int]:
+                stop_loops: bool = False, sessions=None, state: dict | None = None) -> list[int]:
         """Greedy decoding, sped up with a draft (speculative decoding, exact result).
 
         Most of a decoder step's cost is fixed per run (reading every weight once for a single
@@ -276,20 +285,21 @@ class MoonshineModel:
         feeds the draft's continuation of the last tokens as guesses (see ``guess_after``).
         """
         encoder, decoder = sessions or (self._encoder, self._decoder)
-        (hidden,) = encoder.run(["last_hidden_state"], {"input_values": audio[None, :]},
-                                      terminate)
+        hidden = encoder.encode(audio, state, terminate)
         empty = np.zeros((1, self._heads, 0, self._head_dim), dtype=np.float32)
         feeds = {name: empty for name in self._past_names}
         feeds["encoder_hidden_states"] = hidden
         guess = draft[:max_tokens]
         feeds["input_ids"] = np.array([[BOS_ID, *guess]], dtype=np.int64)
         feeds["use_cache_branch"] = np.array([False])
-        out_names = ["logits", *self._present_names]
+        # The cross-attention cache comes out of the first run; later runs pass it through
+        # unchanged, so only the self-attention cache is asked for (no copy of the rest).
+        presents = self._present_names
+        later = [n for n in presents if ".encoder." not in n]
         ids: list[int] = []
         cached = 0                            # decoder positions whose cache is valid
-        first = True
         while len(ids) < max_tokens:
-            outputs = decoder.run(out_names, feeds, terminate)
+            outputs = decoder.run(["logits", *presents], feeds, terminate)
             logits = outputs[0][0, :, :self._vocab]
             choices = np.argmax(logits, axis=-1)
             # Position i predicts the token after the fed token i; accept guesses while they agree.
@@ -308,18 +318,15 @@ class MoonshineModel:
                     ids = ids[:loop]
                     break
             valid = cached + keep + 1         # the fed token and its accepted guesses
-            for name, value in zip(self._present_names, outputs[1:]):
+            for name, value in zip(presents, outputs[1:]):
                 past = "past_key_values." + name[len("present."):]
                 if ".encoder." in name:
-                    # The cross-attention cache is computed on the first run only; the merged
-                    # decoder passes it through unchanged afterwards.
-                    if first:
-                        feeds[past] = value
+                    feeds[past] = value
                     continue
                 # Drop the cache of the rejected guesses.
                 feeds[past] = value[:, :, :valid, :] if value.shape[2] > valid else value
             cached = valid
-            first = False
+            presents = later
             guess = guess_after(ids, draft, max_tokens - len(ids) - 1)
             feeds["input_ids"] = np.array([[token, *guess]], dtype=np.int64)
             feeds["use_cache_branch"] = np.array([True])

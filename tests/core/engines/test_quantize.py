@@ -237,8 +237,8 @@ def test_prepared_float_weights_give_the_shipped_model_output():
     prepared = moonshine.MoonshineModel(directory, weights="float")
     assert prepared.weights == "float"
     audio = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32) * 0.05
-    a = shipped._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]})[0]
-    b = prepared._encoder.run(["last_hidden_state"], {"input_values": audio[None, :]})[0]
+    a = shipped._encoder.encode(audio)
+    b = prepared._encoder.encode(audio)
     np.testing.assert_allclose(a, b, atol=1e-3)
     assert shipped.transcribe(audio) == prepared.transcribe(audio)
 
