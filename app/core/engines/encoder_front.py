@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from app.core.engines.quantize import RewriteError
+from app.core.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +57,7 @@ def prepared(encoder: Path) -> tuple[Path, Path]:
 
     front, back = split(onnx.load(str(encoder)))
     for model, target in ((front, front_path), (back, back_path)):
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(model.SerializeToString())
-            os.replace(tmp, target)          # a crash mid-write leaves no half model behind
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(target, model.SerializeToString())   # never a half model
     log.info("split %s into its convolution front and the rest", encoder.name)
     return front_path, back_path
 

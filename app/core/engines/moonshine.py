@@ -240,7 +240,8 @@ class MoonshineModel:
 
         ``terminate``: an ``onnxruntime.RunOptions`` the caller may set ``terminate = True`` on
         (from another thread) to abort the decode. ``state``: a dict the caller keeps per
-        utterance; the tokens of the previous decode are stored there and used as a draft.
+        utterance; the tokens of the previous decode are stored there and used as a draft, and
+        the encoder's convolution frames of its audio so far (``encoder_front``).
         """
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         lead = np.zeros(int(LEAD_SILENCE_S * SAMPLE_RATE), dtype=np.float32)

@@ -26,11 +26,12 @@ import functools
 import hashlib
 import logging
 import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from app.core.private_files import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -264,15 +265,8 @@ def prepared(source: Path, name: str, mode: str = "int8", cache: Path | None = N
 
     model = ort_to_onnx.load(source)
     counts = rewrite(model, mode, unsigned)
-    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=target.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, target)              # a crash mid-write leaves no half model behind
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    private_dir(cache)
+    write_private(target, model.SerializeToString())   # a crash mid-write leaves no half model
     log.info("prepared %s (%s): %s", target.name, mode, counts)
     return target
 
