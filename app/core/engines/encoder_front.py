@@ -37,25 +37,35 @@ log = logging.getLogger(__name__)
 
 VERSION = 1                 # bump when the split changes: the cache names carry it
 CHECK_ATOL = 1e-3           # the rebuilt conv2 output must equal the original's this closely
-# (op, data input index) of the encoder's first ten nodes, the part the front replaces.
+# The ops of the encoder's first ten nodes: the part the front replaces.
 LAYOUT = ("Unsqueeze", "Conv", "Tanh", "Reshape", "Shape", "InstanceNormalization", "Reshape",
           "Mul", "Add", "Conv")
 
 
-def part_paths(encoder: Path) -> tuple[Path, Path]:
+def part_paths(encoder: Path) -> tuple[Path, Path, Path]:
+    """(front, back, refusal note) beside the prepared encoder file."""
     stem = encoder.name[:-len(encoder.suffix)] if encoder.suffix else encoder.name
     return (encoder.with_name(f"{stem}.front-v{VERSION}.onnx"),
-            encoder.with_name(f"{stem}.back-v{VERSION}.onnx"))
+            encoder.with_name(f"{stem}.back-v{VERSION}.onnx"),
+            encoder.with_name(f"{stem}.whole-v{VERSION}.txt"))
 
 
 def prepared(encoder: Path) -> tuple[Path, Path]:
-    """(front, back) for the prepared encoder file ``encoder``, built beside it on first use."""
-    front_path, back_path = part_paths(encoder)
+    """(front, back) for the prepared encoder file ``encoder``, built beside it on first use.
+    A layout the split refuses is noted beside it, so later starts do not load the model again
+    (with ``onnx``: ~1 s) only to be refused again."""
+    front_path, back_path, refusal = part_paths(encoder)
     if front_path.is_file() and back_path.is_file():
         return front_path, back_path
+    if refusal.is_file():
+        raise RewriteError(refusal.read_text(encoding="utf-8", errors="replace").strip())
     import onnx
 
-    front, back = split(onnx.load(str(encoder)))
+    try:
+        front, back = split(onnx.load(str(encoder)))
+    except RewriteError as exc:
+        write_private(refusal, f"{exc}\n".encode())
+        raise
     for model, target in ((front, front_path), (back, back_path)):
         write_private(target, model.SerializeToString())   # never a half model
     log.info("split %s into its convolution front and the rest", encoder.name)

@@ -169,6 +169,17 @@ def test_an_encoder_that_cannot_be_split_runs_whole(tmp_path, caplog):
     np.testing.assert_allclose(encoder.encode(AUDIO), whole(model, AUDIO), atol=1e-6)
 
 
+def test_a_refused_layout_is_remembered_so_later_starts_skip_the_split(tmp_path, monkeypatch):
+    path = tmp_path / "enc.onnx"
+    path.write_bytes(encoder_model(conv2_pads=(1, 1)).SerializeToString())
+    with pytest.raises(RewriteError, match="padded"):
+        encoder_front.prepared(path)
+    monkeypatch.setattr(onnx, "load", lambda *a, **k: pytest.fail("the model was loaded again"))
+    with pytest.raises(RewriteError, match="padded"):
+        encoder_front.prepared(path)
+    assert not any(p.suffix == ".onnx" and p != path for p in tmp_path.iterdir())
+
+
 def test_a_damaged_part_file_runs_the_encoder_whole(tmp_path, caplog):
     path = tmp_path / "enc.onnx"
     path.write_bytes(encoder_model().SerializeToString())
