@@ -215,3 +215,31 @@ def test_moonshine_partials_and_the_final_share_the_kept_frames(speech_wav):
     assert runs.fed[0] > 16000 and max(runs.fed[1:]) < 0.55 * 16000
     assert runs.fed[-1] < 0.25 * 16000
     assert final == model.transcribe(audio[:int(3.2 * 16000)])
+
+
+def test_two_sessions_share_one_front_at_the_same_time():
+    """Microphone and system audio each decode on their own thread with one shared model: each
+    utterance's kept frames are its own, so neither sees the other's audio."""
+    import threading
+
+    model = encoder_model()
+    reference = onnx.ModelProto.FromString(model.SerializeToString())
+    encoder, _ = split_encoder(model)
+    rng = np.random.default_rng(5)
+    streams = [(rng.standard_normal(3000) * 0.3).astype(np.float32) for _ in range(2)]
+    got: dict = {0: [], 1: []}
+
+    def run(k):
+        state: dict = {}
+        for end in range(600, 3001, 200):
+            got[k].append(encoder.encode(streams[k][:end], state))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for k in (0, 1):
+        for i, end in enumerate(range(600, 3001, 200)):
+            np.testing.assert_allclose(got[k][i], whole(reference, streams[k][:end]), atol=2e-5,
+                                       rtol=1e-4)
