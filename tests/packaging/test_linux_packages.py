@@ -161,7 +161,9 @@ def test_frozen_offline_engine_prepares_and_runs_the_fast_weights(bundle, tmp_pa
     assert "float weights (partials: int8))" in line, line
     prepared = sorted(p.name for p in (cache / "caption-overlay" / "models").glob("*.onnx"))
     # Each encoder also in its two parts (the convolution front and the rest: encoder_front).
-    part = lambda name: name.split(".")[1].split("-")[0] if name.count(".") > 1 else "whole"  # noqa: E731
+    def part(name: str) -> str:
+        return name.split(".")[1].split("-")[0] if name.count(".") > 1 else "whole"
+
     assert [(*name.split("-")[3:5], part(name)) for name in prepared] == [
         ("decoder", "float", "whole"), ("decoder", "int8", "whole"),
         ("encoder", "float", "back"), ("encoder", "float", "front"), ("encoder", "float", "whole"),

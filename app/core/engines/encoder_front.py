@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from app.core.engines.quantize import RewriteError
+from app.core.engines.quantize import RewriteError, walk
 from app.core.private_files import write_private
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,6 @@ def split(model):
     # Back: z/σ + B − (μ/σ)·A is conv2's output; every later node as it was.
     conv2_out = conv2.output[0]
     produced_before = {o for n in nodes[:len(LAYOUT)] for o in n.output} - {conv2_out}
-    rest = nodes[len(LAYOUT):]
-    if any(i in produced_before or i == audio_name for n in rest for i in _all_inputs(n)):
-        raise RewriteError("later encoder layers use values from before conv2")
     prologue = [
         helper.make_node("Mul", ["front_mu", "front_inv_sigma"], ["front_mu_sigma"]),
         helper.make_node("Mul", ["front_mu_sigma", "front_a"], ["front_mu_a"]),
@@ -164,33 +162,26 @@ def split(model):
         helper.make_node("Mul", ["front_z", "front_inv_sigma"], ["front_z_scaled"]),
         helper.make_node("Add", ["front_z_scaled", "front_shift"], [conv2_out])]
     del graph.node[:]
-    graph.node.extend(prologue + rest)
+    graph.node.extend(prologue + nodes[len(LAYOUT):])
+    consumers: dict[str, list] = defaultdict(list)
+    walk(graph, consumers, {})                 # subgraphs included
+    if (produced_before | {audio_name}) & consumers.keys():
+        raise RewriteError("later encoder layers use values from before conv2")
     del graph.input[:]
     graph.input.extend([fv("front_z", 1, [1, w2.shape[0], "out_frames"]),
                         fv("front_mu", 1, []), fv("front_inv_sigma", 1, [])])
-    used = {i for n in graph.node for i in _all_inputs(n)}
-    keep = [t for t in graph.initializer if t.name in used]
+    keep = [t for t in graph.initializer if t.name in consumers]
     del graph.initializer[:]
     graph.initializer.extend(keep)
     graph.initializer.extend([
         numpy_helper.from_array(a_sum.reshape(1, -1, 1), "front_a"),
         numpy_helper.from_array(b_sum.reshape(1, -1, 1), "front_b")])
     helper.set_model_props(model, {"front_digest": digest})
-    _check(nodes, inits, audio_name, conv2_out, front, a_sum, b_sum, geometry, opset, model)
+    _check(nodes, inits, audio_name, conv2_out, front, a_sum, b_sum, opset, model)
     return front, model
 
 
-def _all_inputs(node):
-    """A node's inputs, including those its subgraphs read from the enclosing graph."""
-    names = list(node.input)
-    for attr in node.attribute:
-        for sub in ([attr.g] if attr.type == attr.GRAPH else []) + list(attr.graphs):
-            for n in sub.node:
-                names.extend(_all_inputs(n))
-    return names
-
-
-def _check(nodes, inits, audio_name, conv2_out, front, a_sum, b_sum, geometry, opset, model):
+def _check(nodes, inits, audio_name, conv2_out, front, a_sum, b_sum, opset, model):
     """conv2's output rebuilt from the front equals the original's (random audio, 1.5 s)."""
     import onnxruntime as ort
     from onnx import helper

@@ -175,12 +175,13 @@ class MoonshineModel:
             release_freed_memory()
             return loaded
 
+        fronts: dict = {}                     # encoders with the same convolutions share one
+
         def encoder_of(path: Path, used: str):
             if used == "shipped":
                 return encoder_front.WholeEncoder(session(path))
             return encoder_front.load(path, session, fronts)
 
-        fronts: dict = {}                     # encoders with the same convolutions share one
         self.directory = Path(directory)
         encoder, decoder, self.weights = model_files(self.directory, weights)
         try:

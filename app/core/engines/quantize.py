@@ -43,7 +43,9 @@ class RewriteError(Exception):
     """The model does not have the layout this rewrite understands (a different model release)."""
 
 
-def _walk(graph, consumers, producers):
+def walk(graph, consumers, producers):
+    """Fill ``consumers`` (name → [(graph, node)]) and ``producers`` (name → (graph, node)) for
+    ``graph`` and every subgraph in it (the merged decoder's branches)."""
     for node in graph.node:
         for name in node.input:
             consumers[name].append((graph, node))
@@ -51,9 +53,9 @@ def _walk(graph, consumers, producers):
             producers[name] = (graph, node)
         for attr in node.attribute:
             if attr.type == attr.GRAPH:
-                _walk(attr.g, consumers, producers)
+                walk(attr.g, consumers, producers)
             for sub in attr.graphs:
-                _walk(sub, consumers, producers)
+                walk(sub, consumers, producers)
 
 
 def rewrite(model, mode: str = "int8", unsigned: bool | None = None):
@@ -72,7 +74,7 @@ def rewrite(model, mode: str = "int8", unsigned: bool | None = None):
     inits = {t.name: t for t in graph.initializer}
     consumers: dict[str, list] = defaultdict(list)
     producers: dict[str, tuple] = {}
-    _walk(graph, consumers, producers)
+    walk(graph, consumers, producers)
     counts = {"matmul": 0, "embedding": 0, "folded": 0}
     new_inits = []
     dead = []                               # (graph, node) to remove
